@@ -1,0 +1,92 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+func newClient(t *testing.T) *pubsub.Client {
+	t.Helper()
+	ctx := context.Background()
+	srv := pstest.NewServer()
+	t.Cleanup(func() { srv.Close() })
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pubsub.NewClient(ctx, "p", option.WithGRPCConn(conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/work"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+		Name: "projects/p/subscriptions/work-sub", Topic: "projects/p/topics/work", AckDeadlineSeconds: 10,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestPublishReceiveUntilIdle(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	pub := NewPublisher(c)
+	defer pub.Stop()
+	var msgs []Message
+	for i := 0; i < 50; i++ {
+		msgs = append(msgs, Message{Data: []byte(fmt.Sprint(i)), Attributes: map[string]string{"i": fmt.Sprint(i)}})
+	}
+	if err := pub.Publish(ctx, "work", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	nacked := false
+	err := Receive(ctx, c, "work-sub", ReceiveOptions{Concurrency: 4, IdleTimeout: 500 * time.Millisecond}, func(ctx context.Context, m Received) Outcome {
+		mu.Lock()
+		defer mu.Unlock()
+		if string(m.Data) == "7" && !nacked {
+			nacked = true
+			return Nack // redelivered
+		}
+		seen[string(m.Data)]++
+		return Ack
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("message %s handled %d times after ack", k, n)
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) != 50 {
+		t.Fatalf("handled %d distinct messages, want 50", len(keys))
+	}
+}
+
+func TestReceiveStopsWhenContextEnds(t *testing.T) {
+	c := newClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Receive(ctx, c, "work-sub", ReceiveOptions{IdleTimeout: time.Hour}, func(context.Context, Received) Outcome { return Ack }); err != nil {
+		t.Fatalf("cancelled receive returned %v", err)
+	}
+}
