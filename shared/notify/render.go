@@ -301,7 +301,7 @@ func (r *renderer) failed() {
 			r.line("%s and %d more", bullet, len(failed)-n)
 			break
 		}
-		r.line("%s %s: %s", bullet, r.code(f.Partition), r.esc(oneLine(f.Error, 300)))
+		r.line("%s %s: %s", bullet, r.code(f.Partition), r.esc(oneLine(f.Error, 200)))
 	}
 	keep := "The partitions that succeeded stay in staging"
 	if e.StagingTable != "" {
