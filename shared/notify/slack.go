@@ -46,7 +46,7 @@ type SlackOptions struct {
 	// Retry bounds the retries of each API call.
 	Retry RetryOptions
 	// Logger receives watcher lookups that fell back to the local part;
-	// nil discards them.
+	// nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -72,7 +72,7 @@ func NewSlack(token, channel string, opts *SlackOptions) (*Slack, error) {
 	}
 	logger := o.Logger
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = slog.Default()
 	}
 	return &Slack{
 		client:  slack.New(token, copts...),
