@@ -354,8 +354,12 @@ func (r *renderer) comparison() {
 			plural(len(c), "partition"), thousands(stagingTotal))
 		return
 	}
-	r.line("Row counts, production → staging: %d of %s differ, %s.",
-		len(changed), plural(len(c), "partition"), totals)
+	verb := "differ"
+	if len(changed) == 1 {
+		verb = "differs"
+	}
+	r.line("Row counts, production → staging: %d of %s %s, %s.",
+		len(changed), plural(len(c), "partition"), verb, totals)
 	slices.SortStableFunc(changed, func(a, b PartitionRows) int {
 		if d := cmp.Compare(abs(b.StagingRows-b.ProductionRows), abs(a.StagingRows-a.ProductionRows)); d != 0 {
 			return d
