@@ -263,15 +263,13 @@ func (r *renderer) maxListed(def int) int {
 }
 
 // failed renders a failure: of some partitions (with `bqbackfill retry`), or
-// of a step (Text says which; completion when a backup table is named).
+// of a step such as a refused completion (Text says which; producers set
+// the staging and backup names on every event, so they say nothing about
+// the step).
 func (r *renderer) failed() {
 	e := r.e
 	t := r.code(e.Table)
 	if len(e.Failed) == 0 {
-		what := "Backfill"
-		if e.BackupTable != "" {
-			what = "Backfill completion"
-		}
 		detail := "."
 		if e.Text != "" {
 			detail = ": " + r.esc(oneLine(e.Text, 500))
@@ -279,7 +277,7 @@ func (r *renderer) failed() {
 				detail += "."
 			}
 		}
-		r.headline("%s %s for %s%s failed%s", r.emoji("x"), what, t, r.entry(false), detail)
+		r.headline("%s Backfill for %s%s failed%s", r.emoji("x"), t, r.entry(false), detail)
 		r.line("Run %s to see which steps finished.", r.code("bqbackfill status "+e.Table))
 		return
 	}

@@ -95,7 +95,7 @@ func renderCases() []struct {
 	failedStep.Text = "create staging table: permission denied on dataset backfills_staging_derived"
 
 	failedCompletion := baseEvent(KindFailed)
-	failedCompletion.Text = "staging schema is not compatible with production: column 3 is client_id in staging, sample_id in production"
+	failedCompletion.Text = "Completion refused before anything was changed: staging schema is not compatible with production: column 3 is client_id in staging, sample_id in production"
 
 	rejected := baseEvent(KindRejected)
 	rejected.StagingTable, rejected.BackupTable, rejected.Partitions = "", "", 0
@@ -200,7 +200,7 @@ func TestRenderContent(t *testing.T) {
 			"&lt;too much&gt; &amp; more", "Division by zero: 1 / 0 at [12:3]", "and 3 more"},
 			[]string{"delete the staging table", "<too much>"}, 0},
 		{"failed_step", RenderOptions{}, []string{"❌ Backfill for", "failed: create staging table: permission denied", "bqbackfill status"}, []string{"retry"}, 0},
-		{"failed_completion", RenderOptions{}, []string{"Backfill completion for", "not compatible"}, nil, 0},
+		{"failed_completion", RenderOptions{}, []string{"❌ Backfill for `" + testTable + "` (entry 2024-01-05) failed: Completion refused before anything was changed: staging schema is not compatible", "bqbackfill status"}, nil, 0},
 		{"completing", RenderOptions{}, []string{"Completing backfill of", "backup for 30 days at `" + testBackup + "`"}, nil, 0},
 		{"completed", RenderOptions{}, []string{"Backfill is complete for", "Production data has been updated", "bqbackfill rollback " + testTable}, nil, 0},
 		{"rejected", slackOpts, []string{"`V1`: Default watcher found", "`V5`: shredder_mitigation", "a message without a rule id", "Fix the entry and push again."}, nil, 0},
