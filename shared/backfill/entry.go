@@ -1,0 +1,201 @@
+// Package backfill reads, writes, validates and plans the entries of a
+// bigquery-etl backfill.yaml file, following the bqetl reference (§1–4) and
+// the seed document's table of supported cases.
+//
+// Parse reads a file into entries, reporting every parse problem (rules P1–
+// P17) with its file, line, entry and field, and keeping the original text of
+// each entry so that File.Marshal reproduces an unchanged file byte for byte
+// and rewrites only what changed, in the format bqetl's to_yaml writes.
+// Validate runs every rule of reference §3 (P, V, M, C and the file-level
+// runtime checks) over a table and collects all problems instead of stopping
+// at the first. NewPlan turns one entry into the partitions to compute, their
+// order, the seed partition and the staging, backup and billing names.
+package backfill
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"cloud.google.com/go/civil"
+)
+
+// FileName is the only name a backfill file may have (rule P5).
+const FileName = "backfill.yaml"
+
+// Status is an entry's status, normalised to bqetl's spelling.
+type Status string
+
+// The three statuses.
+const (
+	Initiate  Status = "Initiate"
+	Complete  Status = "Complete"
+	Cancelled Status = "Cancelled"
+)
+
+// ParseStatus reads a status in any letter case.
+func ParseStatus(s string) (Status, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "INITIATE":
+		return Initiate, nil
+	case "COMPLETE":
+		return Complete, nil
+	case "CANCELLED":
+		return Cancelled, nil
+	}
+	return "", fmt.Errorf("unknown status %q: use Initiate, Complete or Cancelled", s)
+}
+
+// Entry is one backfill entry: the value under an entry-date key.
+type Entry struct {
+	EntryDate     civil.Date
+	StartDate     civil.Date
+	EndDate       civil.Date
+	ExcludedDates []civil.Date
+	Reason        string
+	Watchers      []string
+	Status        Status
+
+	// CustomQueryPath is "" when null.
+	CustomQueryPath                    string
+	ShredderMitigation                 bool
+	ReinitializeTable                  *bool // nil when null (not written)
+	ReinitializeSamplingBatchSize      *int  // nil when null: the default applies
+	OverrideRetentionLimit             bool
+	OverrideDependsOnPastEndDate       bool
+	OverrideDependsOnPastNullPartition bool
+	IgnoreDatePartitionOffset          bool
+	// BillingProject is "" when null: the default billing project applies.
+	BillingProject        string
+	QueryScriptEntrypoint string
+	QueryScriptDateArg    string
+	// QueryScriptArgs is nil when null.
+	QueryScriptArgs      []string
+	QueryScriptDryRunArg string
+
+	// Line is the line of the entry-date key in the parsed file (0 for an
+	// entry that was not parsed).
+	Line int
+
+	orig *original
+}
+
+// original is what Parse saw of an entry: its text in the file and the hash
+// of its canonical form at that time.
+type original struct {
+	text []byte // "" when the file's layout did not allow slicing entries out
+	hash string
+}
+
+// Reinitialize reports reinitialize_table: true.
+func (e *Entry) Reinitialize() bool { return e.ReinitializeTable != nil && *e.ReinitializeTable }
+
+// Key returns the entry date as written in the file, YYYY-MM-DD.
+func (e *Entry) Key() string { return e.EntryDate.String() }
+
+// Clone returns a deep copy of e that remembers e's original text, so that
+// writing it back unchanged keeps that text.
+func (e *Entry) Clone() *Entry {
+	c := *e
+	c.ExcludedDates = append([]civil.Date(nil), e.ExcludedDates...)
+	c.Watchers = append([]string(nil), e.Watchers...)
+	if e.QueryScriptArgs != nil {
+		c.QueryScriptArgs = append([]string{}, e.QueryScriptArgs...)
+	}
+	if e.ReinitializeTable != nil {
+		v := *e.ReinitializeTable
+		c.ReinitializeTable = &v
+	}
+	if e.ReinitializeSamplingBatchSize != nil {
+		v := *e.ReinitializeSamplingBatchSize
+		c.ReinitializeSamplingBatchSize = &v
+	}
+	return &c
+}
+
+// Hash is a stable hash of the entry's canonical form (the text
+// Marshal would write for it): "sha256:" followed by 64 hex digits. Any
+// change to any field changes it; re-indenting or re-quoting the file does
+// not.
+func (e *Entry) Hash() string {
+	sum := sha256.Sum256(e.Canonical())
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// Dates returns the calendar dates the entry covers, start to end inclusive,
+// without the excluded dates.
+func (e *Entry) Dates() []civil.Date {
+	excluded := map[civil.Date]bool{}
+	for _, d := range e.ExcludedDates {
+		excluded[d] = true
+	}
+	var out []civil.Date
+	for d := e.StartDate; !d.After(e.EndDate); d = d.AddDays(1) {
+		if !excluded[d] {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// File is a parsed backfill.yaml: its entries in file order, plus what is
+// needed to write it back without disturbing the text of unchanged entries.
+type File struct {
+	// Path is the file's path, used in messages.
+	Path string
+	// Entries in file order (newest first in a valid file).
+	Entries []*Entry
+
+	src    []byte   // the parsed bytes
+	prefix []byte   // text before the first entry (comments)
+	parsed []*Entry // Entries as parsed, to detect additions and moves
+	broken bool     // a YAML error: the file cannot be rewritten
+}
+
+// NewFile returns an empty file at path.
+func NewFile(path string) *File { return &File{Path: path} }
+
+// Entry returns the entry with the given entry date, or nil.
+func (f *File) Entry(date civil.Date) *Entry {
+	for _, e := range f.Entries {
+		if e.EntryDate == date {
+			return e
+		}
+	}
+	return nil
+}
+
+// WithStatus returns the entries with status s, in file order.
+func (f *File) WithStatus(s Status) []*Entry {
+	var out []*Entry
+	for _, e := range f.Entries {
+		if e.Status == s {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Add inserts e and sorts the entries newest first, as bqetl's create does.
+// It refuses an entry whose entry date is already in the file.
+func (f *File) Add(e *Entry) error {
+	if f.broken {
+		return fmt.Errorf("%s cannot be parsed, so it cannot be rewritten: fix it first", f.Path)
+	}
+	if f.Entry(e.EntryDate) != nil {
+		return fmt.Errorf("%s already has an entry with entry date %s: edit that entry, or create the new one on another day", f.Path, e.EntryDate)
+	}
+	f.Entries = append(f.Entries, e)
+	f.Sort()
+	return nil
+}
+
+// Sort orders the entries newest first. Entries with the same date keep
+// their relative order.
+func (f *File) Sort() {
+	sort.SliceStable(f.Entries, func(i, j int) bool {
+		return f.Entries[i].EntryDate.After(f.Entries[j].EntryDate)
+	})
+}
