@@ -15,6 +15,7 @@ package backfill
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -198,4 +199,103 @@ func (f *File) Sort() {
 	sort.SliceStable(f.Entries, func(i, j int) bool {
 		return f.Entries[i].EntryDate.After(f.Entries[j].EntryDate)
 	})
+}
+
+// entryJSON is the JSON form of an entry: the YAML field names, the entry
+// date and the hash, with null fields omitted.
+type entryJSON struct {
+	EntryDate                          string   `json:"entry_date"`
+	StartDate                          string   `json:"start_date"`
+	EndDate                            string   `json:"end_date"`
+	ExcludedDates                      []string `json:"excluded_dates,omitempty"`
+	Reason                             string   `json:"reason"`
+	Watchers                           []string `json:"watchers"`
+	Status                             Status   `json:"status"`
+	CustomQueryPath                    string   `json:"custom_query_path,omitempty"`
+	ShredderMitigation                 bool     `json:"shredder_mitigation"`
+	ReinitializeTable                  *bool    `json:"reinitialize_table,omitempty"`
+	ReinitializeSamplingBatchSize      *int     `json:"reinitialize_sampling_batch_size,omitempty"`
+	OverrideRetentionLimit             bool     `json:"override_retention_limit"`
+	OverrideDependsOnPastEndDate       bool     `json:"override_depends_on_past_end_date"`
+	OverrideDependsOnPastNullPartition bool     `json:"override_depends_on_past_null_partition"`
+	IgnoreDatePartitionOffset          bool     `json:"ignore_date_partition_offset"`
+	BillingProject                     string   `json:"billing_project,omitempty"`
+	QueryScriptEntrypoint              string   `json:"query_script_entrypoint,omitempty"`
+	QueryScriptDateArg                 string   `json:"query_script_date_arg,omitempty"`
+	QueryScriptArgs                    []string `json:"query_script_args,omitempty"`
+	QueryScriptDryRunArg               string   `json:"query_script_dry_run_arg,omitempty"`
+	Hash                               string   `json:"entry_hash"`
+}
+
+// MarshalJSON writes the entry with its YAML field names plus entry_date
+// and entry_hash; dates are YYYY-MM-DD and null fields are omitted.
+func (e *Entry) MarshalJSON() ([]byte, error) {
+	j := entryJSON{
+		EntryDate: e.Key(), StartDate: e.StartDate.String(), EndDate: e.EndDate.String(),
+		Reason: e.Reason, Watchers: e.Watchers, Status: e.Status, CustomQueryPath: e.CustomQueryPath,
+		ShredderMitigation: e.ShredderMitigation, ReinitializeTable: e.ReinitializeTable,
+		ReinitializeSamplingBatchSize: e.ReinitializeSamplingBatchSize, OverrideRetentionLimit: e.OverrideRetentionLimit,
+		OverrideDependsOnPastEndDate:       e.OverrideDependsOnPastEndDate,
+		OverrideDependsOnPastNullPartition: e.OverrideDependsOnPastNullPartition,
+		IgnoreDatePartitionOffset:          e.IgnoreDatePartitionOffset, BillingProject: e.BillingProject,
+		QueryScriptEntrypoint: e.QueryScriptEntrypoint, QueryScriptDateArg: e.QueryScriptDateArg,
+		QueryScriptArgs: e.QueryScriptArgs, QueryScriptDryRunArg: e.QueryScriptDryRunArg, Hash: e.Hash(),
+	}
+	if j.Watchers == nil {
+		j.Watchers = []string{}
+	}
+	for _, d := range e.ExcludedDates {
+		j.ExcludedDates = append(j.ExcludedDates, d.String())
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("encode entry %s: %w", e.Key(), err)
+	}
+	return b, nil
+}
+
+// String renders the entry for people, one field per line, as "info"
+// prints it.
+func (e *Entry) String() string {
+	var b strings.Builder
+	line := func(k, v string) { fmt.Fprintf(&b, "  %-40s %s\n", k+":", v) }
+	line("entry_date", e.Key())
+	line("start_date", e.StartDate.String())
+	line("end_date", e.EndDate.String())
+	if len(e.ExcludedDates) > 0 {
+		line("excluded_dates", joinDates(e.ExcludedDates))
+	}
+	line("reason", strings.ReplaceAll(e.Reason, "\n", "\n"+strings.Repeat(" ", 43)))
+	line("watchers", strings.Join(e.Watchers, ", "))
+	line("status", string(e.Status))
+	if e.CustomQueryPath != "" {
+		line("custom_query_path", e.CustomQueryPath)
+	}
+	line("shredder_mitigation", fmt.Sprint(e.ShredderMitigation))
+	if e.ReinitializeTable != nil {
+		line("reinitialize_table", fmt.Sprint(*e.ReinitializeTable))
+	}
+	if e.ReinitializeSamplingBatchSize != nil {
+		line("reinitialize_sampling_batch_size", fmt.Sprint(*e.ReinitializeSamplingBatchSize))
+	}
+	line("override_retention_limit", fmt.Sprint(e.OverrideRetentionLimit))
+	line("override_depends_on_past_end_date", fmt.Sprint(e.OverrideDependsOnPastEndDate))
+	line("override_depends_on_past_null_partition", fmt.Sprint(e.OverrideDependsOnPastNullPartition))
+	line("ignore_date_partition_offset", fmt.Sprint(e.IgnoreDatePartitionOffset))
+	if e.BillingProject != "" {
+		line("billing_project", e.BillingProject)
+	}
+	if e.QueryScriptEntrypoint != "" {
+		line("query_script_entrypoint", e.QueryScriptEntrypoint)
+	}
+	if e.QueryScriptDateArg != "" {
+		line("query_script_date_arg", e.QueryScriptDateArg)
+	}
+	if e.QueryScriptArgs != nil {
+		line("query_script_args", strings.Join(e.QueryScriptArgs, " "))
+	}
+	if e.QueryScriptDryRunArg != "" {
+		line("query_script_dry_run_arg", e.QueryScriptDryRunArg)
+	}
+	return b.String()
 }

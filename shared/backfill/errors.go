@@ -47,8 +47,8 @@ func (e Error) Error() string {
 }
 
 // Rules describes every rule id this package reports. The ids P*, V*, M*,
-// C* and R* are those of the bigquery-etl reference (§3); P16, P17, M0 and
-// M3 are ours.
+// C* and R* are those of the bigquery-etl reference (§3); P16, P17, M0, M3
+// and T1 are ours.
 var Rules = map[string]string{
 	"P1":   "duplicate key in a mapping (two entries with the same entry date, or a field given twice)",
 	"P2":   "backfill.yaml is not valid YAML",
@@ -92,6 +92,7 @@ var Rules = map[string]string{
 	"R10":  "reinitialize_table but query.sql has no is_init() block",
 	"R12":  "monthly table with a non-zero date_partition_offset (override: ignore_date_partition_offset)",
 	"R17":  "warning: end_date is today",
+	"T1":   "the table directory does not exist in the sql tree",
 }
 
 // RuleIDs returns the ids of Rules in a stable order (P, V, M, C, R, each
@@ -106,7 +107,7 @@ func RuleIDs() []string {
 }
 
 func ruleLess(a, b string) bool {
-	order := "PVMCR"
+	order := "PVMCRT"
 	ca, cb := strings.IndexByte(order, a[0]), strings.IndexByte(order, b[0])
 	if ca != cb {
 		return ca < cb

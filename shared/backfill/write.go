@@ -184,6 +184,8 @@ func (w *emitter) scalar(s string) {
 	case multiline && a.allowBlock:
 		w.literal(s)
 	case !multiline && a.allowSingleQuoted:
+		// Text with line breaks reaches here only when splitlines sees one
+		// line (a single trailing newline).
 		w.singleQuoted(s)
 	default:
 		w.doubleQuoted(s)
@@ -376,18 +378,19 @@ func (w *emitter) plain(s string) {
 	}
 }
 
-// singleQuoted is PyYAML's write_single_quoted (single-line text).
+// singleQuoted is PyYAML's write_single_quoted.
 func (w *emitter) singleQuoted(s string) {
 	w.write(" '")
 	rs := []rune(s)
-	spaces := false
+	spaces, breaks := false, false
 	start := 0
 	for end := 0; end <= len(rs); end++ {
 		var ch rune = -1
 		if end < len(rs) {
 			ch = rs[end]
 		}
-		if spaces {
+		switch {
+		case spaces:
 			if ch != ' ' {
 				if start+1 == end && w.column > bestWidth && start != 0 && end != len(rs) {
 					w.writeIndent()
@@ -396,19 +399,45 @@ func (w *emitter) singleQuoted(s string) {
 				}
 				start = end
 			}
-		} else if ch == -1 || ch == ' ' || ch == '\'' {
-			if start < end {
-				w.write(string(rs[start:end]))
+		case breaks:
+			if ch == -1 || !isBreak(ch) {
+				if rs[start] == '\n' {
+					w.lineBreak("\n")
+				}
+				for _, br := range rs[start:end] {
+					w.lineBreak(string(br))
+				}
+				w.writeIndentAfterBreak()
 				start = end
+			}
+		default:
+			if ch == -1 || ch == ' ' || isBreak(ch) || ch == '\'' {
+				if start < end {
+					w.write(string(rs[start:end]))
+					start = end
+				}
 			}
 		}
 		if ch == '\'' {
 			w.write("''")
 			start = end + 1
 		}
-		spaces = ch == ' '
+		if ch != -1 {
+			spaces, breaks = ch == ' ', isBreak(ch)
+		}
 	}
 	w.write("'")
+}
+
+func (w *emitter) lineBreak(br string) {
+	w.buf.WriteString(br)
+	w.column = 0
+}
+
+// writeIndentAfterBreak indents a new line to the scalar indent.
+func (w *emitter) writeIndentAfterBreak() {
+	w.buf.WriteString(strings.Repeat(" ", scalarInden))
+	w.column = scalarInden
 }
 
 // literal is PyYAML's write_literal with its block hints.

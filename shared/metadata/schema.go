@@ -427,18 +427,9 @@ func cloneField(f Field) Field {
 	return g
 }
 
-// legacyTypes maps the legacy SQL type names schema.yaml files use to the
-// standard SQL names warehouse.Schema uses.
-var legacyTypes = map[string]string{
-	"INTEGER": "INT64",
-	"FLOAT":   "FLOAT64",
-	"BOOLEAN": "BOOL",
-	"STRUCT":  "RECORD",
-}
-
 // ToWarehouse converts s to a warehouse.Schema, keeping column order and
-// mapping legacy type names (INTEGER, FLOAT, BOOLEAN, STRUCT) to standard
-// ones. It fails when s still has field includes (call Resolve first) or a
+// mapping legacy type names (INTEGER, FLOAT, BOOLEAN, STRUCT, …) to
+// standard ones with warehouse.CanonicalType. It fails when s still has field includes (call Resolve first) or a
 // field lacks a type.
 func (s *Schema) ToWarehouse() (warehouse.Schema, error) {
 	if un := s.Unresolved(); len(un) > 0 {
@@ -454,10 +445,7 @@ func convert(fields []Field, prefix string) (warehouse.Schema, error) {
 		if f.Type == "" {
 			return nil, fmt.Errorf("field %s (line %d) has no type", name, f.Line)
 		}
-		t := f.Type
-		if std, ok := legacyTypes[t]; ok {
-			t = std
-		}
+		t := warehouse.CanonicalType(f.Type)
 		wf := warehouse.Field{Name: f.Name, Type: t, Mode: f.Mode, Description: f.Description}
 		if len(f.Fields) > 0 {
 			nested, err := convert(f.Fields, name+".")
