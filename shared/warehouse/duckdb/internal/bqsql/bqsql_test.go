@@ -104,6 +104,8 @@ func TestTranslate(t *testing.T) {
 			`SELECT struct_pack("a" := CAST(1 AS BIGINT), "b" := CAST('x' AS VARCHAR)), CAST([1, 2] AS BIGINT[])`, nil},
 		{"unnest", "SELECT x FROM t, UNNEST(t.arr) AS x WHERE 1 IN UNNEST([1, 2])",
 			`SELECT x FROM "t", UNNEST(t.arr) AS "_unnest_x"("x") WHERE 1 IN (SELECT unnest([1, 2]))`, []string{"t"}},
+		{"unnest structs", "SELECT a FROM UNNEST([STRUCT(1 AS a), STRUCT(2 AS a)])",
+			`SELECT a FROM (SELECT unnest([struct_pack("a" := 1), struct_pack("a" := 2)], max_depth := 2))`, nil},
 		{"offset", "SELECT arr[OFFSET(0)], arr[SAFE_ORDINAL(1)]", `SELECT arr[(0) + 1], arr[1]`, nil},
 		{"literals", "SELECT TIMESTAMP '2024-01-01 00:00:00', DATETIME '2024-01-01 00:00:00', DATE '2024-01-01'",
 			`SELECT TIMESTAMPTZ '2024-01-01 00:00:00', TIMESTAMP '2024-01-01 00:00:00', DATE '2024-01-01'`, nil},

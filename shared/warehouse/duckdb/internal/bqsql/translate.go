@@ -549,7 +549,8 @@ func (tr *translator) call(fn rewrite) error {
 }
 
 // fromUnnest rewrites "UNNEST(arr) [AS] x" in a FROM clause to DuckDB's
-// "UNNEST(arr) AS _unnest_x(x)", which names the element column x.
+// "UNNEST(arr) AS _unnest_x(x)", which names the element column x, and a
+// bare "UNNEST(arr)" to a subquery that spreads struct fields into columns.
 func (tr *translator) fromUnnest() error {
 	name := tr.advance()
 	args, err := tr.callArgs()
@@ -563,13 +564,15 @@ func (tr *translator) fromUnnest() error {
 	if err != nil {
 		return err
 	}
-	s := "UNNEST(" + a + ")"
+	// Without an alias BigQuery spreads the fields of an array of structs
+	// into columns; DuckDB's unnest does that with max_depth 2.
+	s := "(SELECT unnest(" + a + ", max_depth := 2))"
 	if tr.peek(0).Is("AS") {
 		tr.advance()
 	}
 	if al := tr.peek(0); (al.Kind == Ident && !notAlias[al.Upper()]) || al.Kind == QuotedIdent {
 		tr.advance()
-		s += " AS " + QuoteIdent("_unnest_"+al.Text) + "(" + QuoteIdent(al.Text) + ")"
+		s = "UNNEST(" + a + ") AS " + QuoteIdent("_unnest_"+al.Text) + "(" + QuoteIdent(al.Text) + ")"
 	}
 	if tr.peek(0).Is("WITH") && tr.peek(1).Is("OFFSET") {
 		return &UnsupportedError{Construct: "UNNEST … WITH OFFSET", Hint: "use generate_subscripts or ROW_NUMBER()"}

@@ -1,0 +1,36 @@
+//go:build unix
+
+package duckdb
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// lockDir takes an exclusive, non-blocking flock on dir/LOCK. flock locks
+// belong to the open file, so a second Open in the same process conflicts
+// too (DuckDB's own file locks would not catch that).
+func lockDir(dir string) (func() error, error) {
+	path := filepath.Join(dir, "LOCK")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb warehouse: open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, warehouse.Errorf(warehouse.FailedPrecondition, "open",
+				"state directory %s is in use by another process or warehouse (DuckDB files can be opened by one process at a time)", filepath.Dir(dir))
+		}
+		return nil, fmt.Errorf("duckdb warehouse: lock %s: %w", path, err)
+	}
+	return func() error {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return f.Close()
+	}, nil
+}
