@@ -76,7 +76,7 @@ func Validate(t *Table, opts Options) *Result {
 	metadataUsable := md != nil
 	switch {
 	case !t.HasMetadata && !opts.IgnoreMissingMetadata:
-		r.Errors = append(r.Errors, Error{Rule: "M0", File: mdPath, Message: fmt.Sprintf("%s has no metadata.yaml: the backfill rules need the table's scheduling and partitioning; add metadata.yaml (or pass --ignore-missing-metadata to skip the rules that need it)", t.Ref)})
+		r.Errors = append(r.Errors, Error{Rule: "M0", File: mdPath, Message: "metadata.yaml is missing: the backfill rules need the table's scheduling and partitioning; add metadata.yaml (or pass --ignore-missing-metadata to skip the rules that need it)"})
 	case t.HasMetadata && t.MetadataErr != nil:
 		var pe *metadata.ParseError
 		if errors.As(t.MetadataErr, &pe) {

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
+	"github.com/bqbackfill/bqbackfill/shared/config"
+)
+
+func init() {
+	register(command{
+		name:    "plan",
+		summary: "show the partitions, order, seed, staging/backup names and billing project of an entry",
+		run:     runPlan,
+	})
+}
+
+// planOutput is plan --json: the plan's fields plus the entry's validation.
+type planOutput struct {
+	*backfill.Plan
+	Valid    bool             `json:"valid"`
+	Errors   []backfill.Error `json:"errors"`
+	Warnings []backfill.Error `json:"validation_warnings"`
+}
+
+// filesTarget resolves --target (nil when unset).
+func filesTarget(s config.Settings, name string) (*config.Target, error) {
+	if name == "" {
+		return nil, nil
+	}
+	t, err := s.Target(name)
+	if err != nil {
+		return nil, usagef("--target: %v", err)
+	}
+	return t, nil
+}
+
+// filesPickEntry chooses the entry to plan: the given date, else the Initiate
+// entry, else the newest.
+func filesPickEntry(t *backfill.Table, date string) (*backfill.Entry, error) {
+	f := t.File
+	if f == nil || len(f.Entries) == 0 {
+		if len(t.FileErrors) > 0 {
+			return nil, fmt.Errorf("%s cannot be read: %s", t.Path(backfill.FileName), t.FileErrors[0].Error())
+		}
+		return nil, fmt.Errorf("%s has no backfill entries (%s)", t.Ref, t.Path(backfill.FileName))
+	}
+	if date != "" {
+		d, err := filesDate(date, "--entry-date")
+		if err != nil {
+			return nil, err
+		}
+		if e := f.Entry(d); e != nil {
+			return e, nil
+		}
+		return nil, fmt.Errorf("%s has no entry with entry date %s", t.Path(backfill.FileName), d)
+	}
+	if in := f.WithStatus(backfill.Initiate); len(in) > 0 {
+		return in[0], nil
+	}
+	return f.Entries[0], nil
+}
+
+func runPlan(ctx context.Context, args []string, io IO) error {
+	fs := filesFlagSet("plan", "plan TABLE [--entry-date D] [--target NAME] [--json] [--today YYYY-MM-DD] [--sql-dir DIR]", io)
+	var ff filesFlags
+	ff.register(fs, true)
+	var target, entryDate string
+	fs.StringVar(&target, "target", "", "plan against this target of bqbackfill.yaml (staging in its project, the target-deployed table swapped)")
+	for _, n := range []string{"entry-date", "entry_date"} {
+		fs.StringVar(&entryDate, n, "", "the entry to plan (default: the Initiate entry, else the newest)")
+	}
+	pos, err := filesParse(fs, args)
+	if err != nil {
+		return filesRun(err)
+	}
+	if len(pos) != 1 {
+		return usagef("plan takes exactly one TABLE (project.dataset.table)")
+	}
+	today, err := filesToday(ff.today)
+	if err != nil {
+		return err
+	}
+	tree, settings, err := filesOpen(ff.sqlDir)
+	if err != nil {
+		return err
+	}
+	tgt, err := filesTarget(settings, target)
+	if err != nil {
+		return err
+	}
+	tables, missing, err := filesLoad(ctx, tree, pos, "")
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s does not exist under %s", missing[0], tree.Display(""))
+	}
+	t := tables[0]
+	e, err := filesPickEntry(t, entryDate)
+	if err != nil {
+		return err
+	}
+	res := backfill.Validate(t, backfill.Options{Today: today, Settings: settings, CheckPython: backfill.PythonSyntax()})
+	errs := res.ErrorsFor(e.EntryDate)
+	var warns []backfill.Error
+	for _, w := range res.Warnings {
+		if w.EntryDate == e.Key() {
+			warns = append(warns, w)
+		}
+	}
+	p, planErr := backfill.NewPlan(t, e, settings, tgt)
+	if planErr != nil {
+		for _, v := range errs {
+			fmt.Fprintln(io.Err, v.Error())
+		}
+		return planErr
+	}
+	if ff.jsonOut {
+		out := planOutput{Plan: p, Valid: len(errs) == 0, Errors: errs, Warnings: warns}
+		if out.Errors == nil {
+			out.Errors = []backfill.Error{}
+		}
+		if out.Warnings == nil {
+			out.Warnings = []backfill.Error{}
+		}
+		if err := filesJSON(io.Out, out); err != nil {
+			return err
+		}
+	} else {
+		filesPrintPlan(io, p)
+		for _, w := range warns {
+			fmt.Fprintln(io.Out, "warning: "+w.Error())
+		}
+		for _, v := range errs {
+			fmt.Fprintln(io.Out, v.Error())
+		}
+		if len(errs) > 0 {
+			fmt.Fprintf(io.Out, "The entry is not valid (%d problem(s) above): it will not run until they are fixed.\n", len(errs))
+		}
+	}
+	if len(errs) > 0 {
+		return errSilent
+	}
+	return nil
+}
+
+func filesPrintPlan(io IO, p *backfill.Plan) {
+	w := io.Out
+	row := func(k, v string) { fmt.Fprintf(w, "  %-18s %s\n", k+":", v) }
+	fmt.Fprintf(w, "Plan for %s, entry %s (%s)\n", p.Table, p.EntryDate, p.Status)
+	if p.Target != "" {
+		row("target", p.Target)
+	}
+	q := string(p.Query.Kind) + " " + p.Query.Path
+	if p.Query.Custom {
+		q += " (custom_query_path)"
+	}
+	if p.Query.Kind == backfill.QueryPython {
+		q += fmt.Sprintf(", entrypoint %s, --%s DATE %s", p.Query.Entrypoint, p.Query.DateArg, strings.Join(p.Query.Args, " "))
+	}
+	row("query", q)
+	part := "none (unpartitioned)"
+	if p.PartitionType != "" {
+		part = fmt.Sprintf("%s on %s", p.PartitionType, p.PartitionField)
+		if p.Offset != 0 {
+			part += fmt.Sprintf(", offset %+d days", p.Offset)
+		}
+	}
+	row("partitioning", part)
+	order := fmt.Sprintf("parallel, %d job(s)", len(p.Partitions))
+	if p.Sequential {
+		order = fmt.Sprintf("sequential (depends_on_past), %d job(s) in date order", len(p.Partitions))
+	}
+	if p.ReinitializeBatchSize > 0 {
+		order = fmt.Sprintf("reinitialize: the is_init() query over sample_id in batches of %d", p.ReinitializeBatchSize)
+	}
+	row("order", order)
+	if p.Seed != nil {
+		row("seed", fmt.Sprintf("%s$%s (%s) copied into staging first", p.Seed.Source, p.Seed.ID, p.Seed.Date))
+	}
+	row("staging table", p.Staging.String())
+	row("backup table", p.Backup.String())
+	if p.Effective != p.Table {
+		row("effective table", p.Effective.String())
+	}
+	row("swap destination", p.SwapDestination.String())
+	swap := "partition by partition"
+	if p.WholeTableSwap {
+		swap = "the whole table"
+	}
+	row("swap", swap)
+	row("billing project", p.BillingProject)
+	if p.ShredderMitigation {
+		row("shredder", "shredder mitigation query and checks are generated at run time")
+	}
+	fmt.Fprintln(w, "  partitions:")
+	for _, pt := range p.Partitions {
+		id := pt.ID
+		if id == "" {
+			id = "(whole table)"
+		}
+		var params []string
+		for _, pr := range pt.Params {
+			params = append(params, fmt.Sprintf("%s=%s", pr.Name, pr.Value))
+		}
+		if p.Query.Kind == backfill.QueryPython {
+			params = append(params, fmt.Sprintf("--%s %s", pt.ParamName, pt.ParamValue))
+		}
+		fmt.Fprintf(w, "    %-14s %s  %s\n", id, pt.Date, strings.Join(params, " "))
+	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintln(w, "note: "+warn)
+	}
+}
