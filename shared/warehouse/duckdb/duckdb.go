@@ -3,8 +3,8 @@
 // documented in docs/duckdb-sql.md and keeping BigQuery's partition
 // semantics.
 //
-// Layout: <stateDir>/warehouse/projects/<project>.duckdb holds one BigQuery
-// project. It is attached under the project's id, each dataset is a DuckDB
+// Layout: <dir>/projects/<project>.duckdb holds one BigQuery project (the
+// local stack and "bqbackfill sql" use <state dir>/warehouse as dir). It is attached under the project's id, each dataset is a DuckDB
 // schema, so `project.dataset.table` maps one-to-one onto DuckDB's
 // catalog.schema.table. The schema _bqbackfill in each project file holds
 // what DuckDB cannot: datasets (default expiration, access entries) and
@@ -51,7 +51,7 @@ type Options struct {
 	Now func() time.Time
 	// MaxAttempts bounds how often one call runs when DuckDB reports a
 	// transaction conflict (two writers touched the same rows or catalog
-	// entry); 0 means 6. Conflicts that outlast the attempts are returned
+	// entry); 0 means 10. Conflicts that outlast the attempts are returned
 	// as Transient.
 	MaxAttempts int
 }
@@ -84,20 +84,38 @@ var projectIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 // reserved names are DuckDB's own catalogs and our metadata schema.
 var reserved = map[string]bool{"memory": true, "temp": true, "system": true, "main": true, metaSchema: true}
 
-// Open opens (creating if needed) the warehouse under stateDir. Files live
-// in stateDir/warehouse. It fails with FailedPrecondition if another
-// process or Warehouse has the directory open.
-func Open(stateDir string, opts *Options) (*Warehouse, error) {
+// Open opens (creating if needed) the warehouse whose files live in dir.
+// An empty dir means a fresh temporary directory that Close removes. It
+// fails with FailedPrecondition if another process or Warehouse has the
+// directory open.
+func Open(dir string, opts *Options) (*Warehouse, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	dir := filepath.Join(stateDir, "warehouse")
-	if err := os.MkdirAll(filepath.Join(dir, "projects"), 0o755); err != nil {
-		return nil, fmt.Errorf("duckdb warehouse: create state directory: %w", err)
+	var cleanup func()
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "bqbackfill-warehouse-")
+		if err != nil {
+			return nil, fmt.Errorf("duckdb warehouse: create temporary directory: %w", err)
+		}
+		dir, cleanup = tmp, func() { os.RemoveAll(tmp) }
 	}
-	unlock, err := lockDir(dir)
+	if err := os.MkdirAll(filepath.Join(dir, "projects"), 0o755); err != nil {
+		return nil, fmt.Errorf("duckdb warehouse: create directory: %w", err)
+	}
+	lock, err := lockDir(dir)
 	if err != nil {
+		if cleanup != nil {
+			cleanup()
+		}
 		return nil, err
+	}
+	unlock := func() error {
+		err := lock()
+		if cleanup != nil {
+			cleanup()
+		}
+		return err
 	}
 	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
 		_, err := execer.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
@@ -119,7 +137,7 @@ func Open(stateDir string, opts *Options) (*Warehouse, error) {
 		w.now = time.Now
 	}
 	if w.maxAttempts <= 0 {
-		w.maxAttempts = 6
+		w.maxAttempts = 10
 	}
 	w.db.SetMaxIdleConns(16)
 	files, err := filepath.Glob(filepath.Join(dir, "projects", "*.duckdb"))

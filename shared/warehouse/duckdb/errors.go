@@ -55,7 +55,7 @@ func classify(op string, err error) error {
 		case missingFunctionRE.MatchString(msg):
 			name := missingFunctionRE.FindStringSubmatch(msg)[1]
 			return &warehouse.Error{Code: warehouse.InvalidArgument, Op: op, Err: &bqsql.UnsupportedError{
-				Construct: "function " + strings.ToUpper(name), Hint: "DuckDB said: " + firstLine(msg)}}
+				Construct: "function " + strings.ToUpper(name), Hint: "DuckDB said: " + firstLine(msg), Cause: err}}
 		case strings.Contains(msg, "does not exist"), strings.Contains(msg, "not found"):
 			code = warehouse.NotFound
 		case strings.Contains(msg, "already exists"):

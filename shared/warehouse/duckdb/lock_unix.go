@@ -25,7 +25,7 @@ func lockDir(dir string) (func() error, error) {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, warehouse.Errorf(warehouse.FailedPrecondition, "open",
-				"state directory %s is in use by another process or warehouse (DuckDB files can be opened by one process at a time)", filepath.Dir(dir))
+				"warehouse directory %s is in use by another process or warehouse (DuckDB files can be opened by one process at a time)", dir)
 		}
 		return nil, fmt.Errorf("duckdb warehouse: lock %s: %w", path, err)
 	}

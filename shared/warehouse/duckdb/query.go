@@ -109,7 +109,7 @@ func (w *Warehouse) parse(op string, job warehouse.QueryJob) ([]bqsql.Statement,
 		for _, p := range paths {
 			for _, part := range p {
 				if strings.EqualFold(part, metaSchema) {
-					return nil, warehouse.Errorf(warehouse.InvalidArgument, op, "%s is reserved by the DuckDB warehouse", p)
+					return nil, warehouse.Errorf(warehouse.InvalidArgument, op, "%s: the name %s is reserved by the DuckDB warehouse", p, metaSchema)
 				}
 			}
 		}

@@ -51,6 +51,7 @@ func init() {
 		"PARSE_TIMESTAMP":  formatFn("strptime", "TIMESTAMPTZ"),
 
 		"GENERATE_DATE_ARRAY": generateDateArray,
+		"GENERATE_ARRAY":      generateArray,
 		"EXTRACT":             extractFn,
 
 		"COUNTIF":     countIf,
@@ -360,6 +361,22 @@ func generateDateArray(tr *translator, name Token, args [][]Token) (string, erro
 		}
 	}
 	return "CAST(generate_series(CAST(" + a[0] + " AS DATE), CAST(" + a[1] + " AS DATE), " + step + ") AS DATE[])", nil
+}
+
+// generateArray rewrites GENERATE_ARRAY(start, end[, step]) to DuckDB's
+// generate_series, which also includes the end.
+func generateArray(tr *translator, name Token, args [][]Token) (string, error) {
+	if err := argCount(name, args, 2, 3); err != nil {
+		return "", err
+	}
+	a, err := subAll(tr, args)
+	if err != nil {
+		return "", err
+	}
+	for i := range a {
+		a[i] = "CAST(" + a[i] + " AS BIGINT)"
+	}
+	return "generate_series(" + strings.Join(a, ", ") + ")", nil
 }
 
 // extractFn handles EXTRACT(part FROM x): BigQuery's DAYOFWEEK is 1..7

@@ -17,7 +17,12 @@ import (
 type UnsupportedError struct {
 	Construct string
 	Hint      string
+	// Cause is the engine error that revealed the construct, if any.
+	Cause error
 }
+
+// Unwrap returns the engine error behind e, if any.
+func (e *UnsupportedError) Unwrap() error { return e.Cause }
 
 func (e *UnsupportedError) Error() string {
 	msg := fmt.Sprintf("%s is not supported by the DuckDB warehouse", e.Construct)
