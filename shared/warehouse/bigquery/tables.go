@@ -1,0 +1,259 @@
+package bigquery
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/iam"
+	"cloud.google.com/go/iam/apiv1/iampb"
+
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+func (w *Warehouse) table(c *bigquery.Client, ref warehouse.TableRef) *bigquery.Table {
+	return c.DatasetInProject(ref.Project, ref.Dataset).Table(ref.Table)
+}
+
+// Table returns a table's metadata (tables.get): schema in column order
+// with standard SQL types and explicit modes, time partitioning (a
+// range-partitioned table reports Unpartitioned), clustering, labels,
+// expiration, numRows, creation and modification times. Read-only; retried
+// on transient failures. NotFound if the table (or dataset) is missing.
+func (w *Warehouse) Table(ctx context.Context, ref warehouse.TableRef) (*warehouse.TableMetadata, error) {
+	const op = "table"
+	c, err := w.defaultClient(op)
+	if err != nil {
+		return nil, err
+	}
+	var tm *bigquery.TableMetadata
+	err = w.do(ctx, op, ref.String(), func(ctx context.Context) error {
+		var err error
+		tm, err = w.table(c, ref).Metadata(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fromTableMetadata(ref, tm), nil
+}
+
+// Partitions lists a table's partitions with their row counts in ascending
+// id order. A table without time partitioning reports one partition with
+// id "" and the table's numRows. For a partitioned table it queries
+// <project>.<dataset>.INFORMATION_SCHEMA.PARTITIONS (a query job in the
+// default project, billed at BigQuery's 10 MB minimum): ids are decorators
+// (YYYYMMDD, YYYYMM, ...); rows whose partitioning column is NULL are in
+// "__NULL__", and rows of an ingestion-time table not yet assigned a
+// partition in "__UNPARTITIONED__" — both kept, so the counts add up to
+// the table's rows, and both sort after the date ids. Empty partitions do
+// not appear. Read-only; retried on transient failures. NotFound if the
+// table is missing.
+func (w *Warehouse) Partitions(ctx context.Context, ref warehouse.TableRef) ([]warehouse.Partition, error) {
+	md, err := w.Table(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if md.PartitionType == warehouse.Unpartitioned {
+		return []warehouse.Partition{{ID: "", Rows: md.NumRows}}, nil
+	}
+	c, err := w.defaultClient("partitions")
+	if err != nil {
+		return nil, err
+	}
+	return w.partitions(ctx, c, ref, "")
+}
+
+// EnsureDataset creates project.dataset if it is missing, in
+// Config.Location, with defaultTableExpiration (0: none) for tables created
+// in it. An existing dataset is left as it is (its settings are not
+// changed). Idempotent: a dataset created concurrently counts as success.
+// Retried on transient failures.
+func (w *Warehouse) EnsureDataset(ctx context.Context, project, dataset string, defaultTableExpiration time.Duration) error {
+	const op = "ensure dataset"
+	c, err := w.defaultClient(op)
+	if err != nil {
+		return err
+	}
+	ds := c.DatasetInProject(project, dataset)
+	subject := project + "." + dataset
+	err = w.do(ctx, op, subject, func(ctx context.Context) error {
+		_, err := ds.Metadata(ctx)
+		return err
+	})
+	if err == nil || !warehouse.IsNotFound(err) {
+		return err
+	}
+	err = w.do(ctx, op, subject, func(ctx context.Context) error {
+		return ds.Create(ctx, &bigquery.DatasetMetadata{
+			Location:               w.cfg.Location,
+			DefaultTableExpiration: defaultTableExpiration,
+		})
+	})
+	if warehouse.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// CreateTable creates md.Ref (tables.insert) with md's schema (order,
+// nested fields and modes kept), time partitioning (type, field,
+// expiration), top-level requirePartitionFilter, clustering, labels,
+// expiration, description and friendly name. AlreadyExists if it exists
+// (with deterministic names: the step was done); NotFound if the dataset
+// is missing; InvalidArgument for an unsupported type or mode. Retried on
+// transient failures (a retry after an ambiguous failure may report
+// AlreadyExists for the table this call created).
+func (w *Warehouse) CreateTable(ctx context.Context, md warehouse.TableMetadata) error {
+	const op = "create table"
+	tm, err := toTableMetadata(md)
+	if err != nil {
+		return &warehouse.Error{Code: warehouse.InvalidArgument, Op: op, Err: fmt.Errorf("%s: %w", md.Ref, err)}
+	}
+	c, err := w.defaultClient(op)
+	if err != nil {
+		return err
+	}
+	t := w.table(c, md.Ref)
+	return w.do(ctx, op, md.Ref.String(), func(ctx context.Context) error {
+		return t.Create(ctx, tm)
+	})
+}
+
+// CreateTableLike creates dst with src's schema (column order kept), time
+// partitioning (type, field, partition expiration), clustering and labels
+// (opts.Labels merged over them), expiring at opts.Expiration (zero: no
+// table expiration beyond the dataset's default). Description and
+// requirePartitionFilter are not copied: staging must be queryable
+// without a partition filter. NotFound if src is missing; AlreadyExists
+// if dst exists. Retried on transient failures.
+func (w *Warehouse) CreateTableLike(ctx context.Context, src, dst warehouse.TableRef, opts warehouse.CreateLikeOptions) error {
+	smd, err := w.Table(ctx, src)
+	if err != nil {
+		return err
+	}
+	md := warehouse.TableMetadata{
+		Ref:                 dst,
+		Schema:              smd.Schema,
+		PartitionType:       smd.PartitionType,
+		PartitionField:      smd.PartitionField,
+		PartitionExpiration: smd.PartitionExpiration,
+		Clustering:          smd.Clustering,
+		Expiration:          opts.Expiration,
+	}
+	if len(smd.Labels)+len(opts.Labels) > 0 {
+		md.Labels = map[string]string{}
+		for k, v := range smd.Labels {
+			md.Labels[k] = v
+		}
+		for k, v := range opts.Labels {
+			md.Labels[k] = v
+		}
+	}
+	return w.CreateTable(ctx, md)
+}
+
+// Delete drops a table. NotFound if it does not exist (a caller cleaning up
+// treats that as done). Retried on transient failures.
+func (w *Warehouse) Delete(ctx context.Context, ref warehouse.TableRef) error {
+	const op = "delete"
+	c, err := w.defaultClient(op)
+	if err != nil {
+		return err
+	}
+	t := w.table(c, ref)
+	return w.do(ctx, op, ref.String(), func(ctx context.Context) error {
+		return t.Delete(ctx)
+	})
+}
+
+// TableIAM reads a table's IAM policy (tables.getIamPolicy, policy version
+// 1): bindings sorted by role, members sorted, and the etag. IAM
+// conditions are not represented (the client library drops them).
+// Read-only; retried on transient failures. NotFound if the table is
+// missing.
+func (w *Warehouse) TableIAM(ctx context.Context, ref warehouse.TableRef) (warehouse.Policy, error) {
+	const op = "table iam"
+	c, err := w.defaultClient(op)
+	if err != nil {
+		return warehouse.Policy{}, err
+	}
+	h := w.table(c, ref).IAM()
+	var pol *iam.Policy
+	err = w.do(ctx, op, ref.String(), func(ctx context.Context) error {
+		var err error
+		pol, err = h.Policy(ctx)
+		return err
+	})
+	if err != nil {
+		return warehouse.Policy{}, err
+	}
+	out := warehouse.Policy{}
+	if pol.InternalProto != nil {
+		out.ETag = string(pol.InternalProto.Etag)
+		for _, b := range pol.InternalProto.Bindings {
+			out.Bindings = append(out.Bindings, warehouse.Binding{Role: b.Role, Members: append([]string(nil), b.Members...)})
+		}
+	}
+	sortBindings(out.Bindings)
+	return out, nil
+}
+
+// SetTableIAM replaces a table's IAM policy with p (tables.setIamPolicy).
+// With p.ETag set the write is a compare-and-swap: FailedPrecondition if
+// the policy changed since it was read (HTTP 409 or 412); re-read, merge
+// and retry. With an empty ETag it overwrites unconditionally. Retried on
+// transient failures; because a retry reuses the etag, a retry after a
+// write that did land reports FailedPrecondition. NotFound if the table is
+// missing.
+func (w *Warehouse) SetTableIAM(ctx context.Context, ref warehouse.TableRef, p warehouse.Policy) error {
+	const op = "set table iam"
+	c, err := w.defaultClient(op)
+	if err != nil {
+		return err
+	}
+	proto := &iampb.Policy{Version: 1, Etag: []byte(p.ETag)}
+	for _, b := range p.Bindings {
+		if b.Role == "" || len(b.Members) == 0 {
+			continue
+		}
+		proto.Bindings = append(proto.Bindings, &iampb.Binding{Role: b.Role, Members: append([]string(nil), b.Members...)})
+	}
+	h := w.table(c, ref).IAM()
+	err = w.do(ctx, op, ref.String(), func(ctx context.Context) error {
+		return h.SetPolicy(ctx, &iam.Policy{InternalProto: proto})
+	})
+	if code := warehouse.Code(err); err != nil && (code == warehouse.AlreadyExists) {
+		// A 409 on setIamPolicy is a concurrent change, never a duplicate.
+		return &warehouse.Error{Code: warehouse.FailedPrecondition, Op: op, Err: err}
+	}
+	return err
+}
+
+// DatasetAccess reads a dataset's access entries (datasets.get) in the
+// order BigQuery returns them: Role as written (READER/WRITER/OWNER or an
+// IAM role), EntityType as the REST field name (userByEmail, groupByEmail,
+// domain, iamMember, specialGroup, view, routine, dataset), Entity the
+// email, domain, member or special group, or "project.dataset[.name]" for
+// views, routines and datasets. Entries with an IAM condition are left
+// out: mirrored as unconditional bindings they would widen access.
+// Read-only; retried on transient failures. NotFound if the dataset is
+// missing.
+func (w *Warehouse) DatasetAccess(ctx context.Context, project, dataset string) ([]warehouse.AccessEntry, error) {
+	const op = "dataset access"
+	c, err := w.defaultClient(op)
+	if err != nil {
+		return nil, err
+	}
+	var md *bigquery.DatasetMetadata
+	err = w.do(ctx, op, project+"."+dataset, func(ctx context.Context) error {
+		var err error
+		md, err = c.DatasetInProject(project, dataset).Metadata(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fromAccess(md.Access), nil
+}
