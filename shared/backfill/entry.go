@@ -86,8 +86,10 @@ type Entry struct {
 // original is what Parse saw of an entry: its text in the file and the hash
 // of its canonical form at that time.
 type original struct {
-	text []byte // "" when the file's layout did not allow slicing entries out
-	hash string
+	text    []byte // the entry's lines; nil when the layout did not allow slicing
+	segment []byte // text plus what followed it up to the next entry (or the end)
+	next    *Entry // the entry that followed it in the file, nil for the last
+	hash    string
 }
 
 // Reinitialize reports reinitialize_table: true.

@@ -166,16 +166,23 @@ func (f *File) slice(data []byte, root *yaml.Node, keyLines []int) {
 	}
 	for i, line := range keyLines {
 		end := len(data)
+		var next *Entry
 		if i+1 < len(keyLines) {
 			end = offset(keyLines[i+1])
+			next = byLine[keyLines[i+1]]
 		}
 		e := byLine[line]
 		if e == nil {
 			continue
 		}
-		text := data[offset(line):end]
-		text = trimTrailingBlankLines(text)
-		e.orig = &original{text: append([]byte(nil), text...), hash: e.Hash()}
+		segment := data[offset(line):end]
+		text := trimTrailingBlankLines(segment)
+		e.orig = &original{
+			text:    append([]byte(nil), text...),
+			segment: append([]byte(nil), segment...),
+			next:    next,
+			hash:    e.Hash(),
+		}
 	}
 }
 

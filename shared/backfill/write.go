@@ -12,10 +12,11 @@ import (
 )
 
 // Marshal returns the file's text. An unchanged parsed file comes back byte
-// for byte. Otherwise entries that did not change keep their original text,
-// and new or changed entries are written in the canonical form of bqetl's
-// to_yaml (see Canonical), entries in Entries order separated by one blank
-// line. Comments before the first entry are kept.
+// for byte. Otherwise entries that did not change keep their original text
+// (and the original separation from the entry that followed them, when it
+// still follows), and new or changed entries are written in the canonical
+// form of bqetl's to_yaml (see Canonical), separated by one blank line, in
+// Entries order. Comments before the first entry are kept.
 func (f *File) Marshal() ([]byte, error) {
 	if f.broken {
 		return nil, fmt.Errorf("%s cannot be parsed, so it cannot be rewritten: fix it first", f.Path)
@@ -26,15 +27,26 @@ func (f *File) Marshal() ([]byte, error) {
 	var b bytes.Buffer
 	b.Write(f.prefix)
 	for i, e := range f.Entries {
-		if i > 0 {
-			b.WriteByte('\n')
+		var following *Entry
+		if i+1 < len(f.Entries) {
+			following = f.Entries[i+1]
+		}
+		unchanged := e.orig != nil && e.orig.text != nil && e.orig.hash == e.Hash()
+		if unchanged && e.orig.next == following {
+			// Still followed by the same entry (or still last): keep the
+			// original text and the separation after it.
+			b.Write(e.orig.segment)
+			continue
 		}
 		text := e.Canonical()
-		if e.orig != nil && len(e.orig.text) > 0 && e.orig.hash == e.Hash() {
+		if unchanged {
 			text = e.orig.text
 		}
 		b.Write(text)
 		if len(text) > 0 && text[len(text)-1] != '\n' {
+			b.WriteByte('\n')
+		}
+		if following != nil {
 			b.WriteByte('\n')
 		}
 	}

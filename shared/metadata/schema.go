@@ -187,9 +187,9 @@ func (p *parser) include(n *yaml.Node, at string) *Include {
 		case "parent_field":
 			inc.ParentField = p.str(v, field)
 		case "field_names":
-			inc.FieldNames = p.strList(v, field)
+			inc.FieldNames = p.strOrList(v, field)
 		case "exclude_field_names":
-			inc.ExcludeFieldNames = p.strList(v, field)
+			inc.ExcludeFieldNames = p.strOrList(v, field)
 		case "field_replacements":
 			inc.FieldReplacements = p.fieldList(v, field)
 		case "new_name":
@@ -206,6 +206,14 @@ func (p *parser) include(n *yaml.Node, at string) *Include {
 		p.addf(n, at, "%s needs a table or a file to include from", inc.Kind)
 	}
 	return inc
+}
+
+// strOrList reads a list of strings, or one string as a list of one.
+func (p *parser) strOrList(n *yaml.Node, field string) []string {
+	if n.Kind == yaml.ScalarNode && !isNull(n) {
+		return []string{n.Value}
+	}
+	return p.strList(n, field)
 }
 
 // Unresolved lists the includes (of fields, not descriptions) left in s.
