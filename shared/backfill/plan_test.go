@@ -238,9 +238,9 @@ func TestPlanOverridesAndErrors(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, md, want string
-		files      []string
-		entry      *backfill.Entry
-		target     *config.Target
+		files          []string
+		entry          *backfill.Entry
+		target         *config.Target
 	}{
 		{"month offset (R12)", "scheduling:\n  date_partition_offset: -7\n" + mdMonth, "offsets unsupported for monthly partitions", []string{"query.sql=x"}, entryFor("2021-03-10", "2021-01-01", "2021-02-01"), nil},
 		{"hour partitioning (M2)", "bigquery:\n  time_partitioning:\n    type: hour\n", "unsupported table partitioning", []string{"query.sql=x"}, entryFor("2021-03-10", "2021-01-01", "2021-02-01"), nil},
