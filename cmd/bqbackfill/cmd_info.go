@@ -84,14 +84,15 @@ func runInfo(ctx context.Context, args []string, io IO) error {
 	broken := 0
 	total := 0
 	for _, t := range tables {
-		if len(t.FileErrors) > 0 {
+		if t.File == nil || t.File.Broken() {
 			broken++
 			for _, e := range t.FileErrors {
 				fmt.Fprintln(io.Err, e.Error())
 			}
-		}
-		if t.File == nil {
 			continue
+		}
+		if len(t.FileErrors) > 0 {
+			fmt.Fprintf(io.Err, "note: %s has %d problem(s); run 'bqbackfill validate %s'\n", t.File.Path, len(t.FileErrors), t.Ref)
 		}
 		var entries []*backfill.Entry
 		for _, e := range t.File.Entries {
@@ -127,7 +128,7 @@ func runInfo(ctx context.Context, args []string, io IO) error {
 		fmt.Fprintf(io.Out, "There are a total of %d backfill(s).\n", total)
 	}
 	if broken > 0 {
-		fmt.Fprintf(io.Err, "%d backfill.yaml file(s) have problems (shown above); run 'bqbackfill validate' for details.\n", broken)
+		fmt.Fprintf(io.Err, "%d backfill.yaml file(s) cannot be read (shown above); run 'bqbackfill validate' for details.\n", broken)
 		return errSilent
 	}
 	return nil

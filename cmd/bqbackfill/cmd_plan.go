@@ -19,10 +19,21 @@ func init() {
 
 // planOutput is plan --json: the plan's fields plus the entry's validation.
 type planOutput struct {
-	*backfill.Plan
+	Plan     *backfill.Plan   `json:"-"`
 	Valid    bool             `json:"valid"`
 	Errors   []backfill.Error `json:"errors"`
 	Warnings []backfill.Error `json:"validation_warnings"`
+}
+
+// MarshalJSON writes the plan's fields followed by valid, errors and
+// validation_warnings.
+func (o planOutput) MarshalJSON() ([]byte, error) {
+	base, err := o.Plan.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	type extra planOutput
+	return filesMergeJSON(base, extra(o))
 }
 
 // filesTarget resolves --target (nil when unset).

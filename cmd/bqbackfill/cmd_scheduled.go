@@ -80,7 +80,7 @@ func runScheduled(ctx context.Context, args []string, io IO) error {
 			matching = t.File.WithStatus(want)
 		}
 		if len(matching) == 0 {
-			if len(t.FileErrors) > 0 {
+			if t.File == nil || t.File.Broken() {
 				problems++
 				fmt.Fprintf(io.Err, "%s: backfill.yaml cannot be read, skipped:\n", t.Ref)
 				for _, e := range t.FileErrors {

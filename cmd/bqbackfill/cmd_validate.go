@@ -203,6 +203,26 @@ func filesJSON(w io.Writer, v any) error {
 	return nil
 }
 
+// filesMergeJSON appends the fields of the JSON object extra to the JSON
+// object base.
+func filesMergeJSON(base []byte, extra any) ([]byte, error) {
+	more, err := json.Marshal(extra)
+	if err != nil {
+		return nil, fmt.Errorf("encode JSON: %w", err)
+	}
+	if len(base) < 2 || len(more) < 2 || base[len(base)-1] != '}' || more[0] != '{' {
+		return nil, fmt.Errorf("encode JSON: not two objects")
+	}
+	if len(more) == 2 {
+		return base, nil
+	}
+	out := append([]byte(nil), base[:len(base)-1]...)
+	if len(base) > 2 {
+		out = append(out, ',')
+	}
+	return append(out, more[1:]...), nil
+}
+
 // validateResult is one element of validate --json.
 type validateResult struct {
 	Table    string           `json:"table"`

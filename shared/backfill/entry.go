@@ -80,7 +80,17 @@ type Entry struct {
 	// entry that was not parsed).
 	Line int
 
-	orig *original
+	lines map[string]int // line of each field, as parsed
+	orig  *original
+}
+
+// FieldLine returns the line of a field in the parsed file, or the line of
+// the entry-date key when the field was not written (0 for a new entry).
+func (e *Entry) FieldLine(field string) int {
+	if n, ok := e.lines[field]; ok {
+		return n
+	}
+	return e.Line
 }
 
 // original is what Parse saw of an entry: its text in the file and the hash
@@ -156,6 +166,10 @@ type File struct {
 	parsed []*Entry // Entries as parsed, to detect additions and moves
 	broken bool     // a YAML error: the file cannot be rewritten
 }
+
+// Broken reports that the file could not be read as YAML (P2) or is not a
+// mapping of entries, so it has no entries and cannot be rewritten.
+func (f *File) Broken() bool { return f.broken }
 
 // NewFile returns an empty file at path.
 func NewFile(path string) *File { return &File{Path: path} }

@@ -269,9 +269,19 @@ func (p *entryParser) entry(date civil.Date, k, v *yaml.Node) *Entry {
 		present[name] = fk
 		kind, known := fieldKinds[name]
 		if !known {
-			p.add("P16", fk.Line, key, name, fmt.Sprintf("unknown field %q; the fields of an entry are: %s", name, strings.Join(fieldOrder, ", ")))
+			msg := fmt.Sprintf("unknown field %q", name)
+			if near := closestField(name); near != "" {
+				msg += fmt.Sprintf(": did you mean %s?", near)
+			} else {
+				msg += "; the fields of an entry are: " + strings.Join(fieldOrder, ", ")
+			}
+			p.add("P16", fk.Line, key, name, msg)
 			continue
 		}
+		if e.lines == nil {
+			e.lines = map[string]int{}
+		}
+		e.lines[name] = fk.Line
 		p.field(e, key, name, kind, fv)
 	}
 	for _, req := range []string{"start_date", "end_date", "reason", "watchers", "status"} {
@@ -424,6 +434,39 @@ func (p *entryParser) field(e *Entry, key, name string, kind fieldKind, v *yaml.
 		}
 		e.ReinitializeSamplingBatchSize = &n
 	}
+}
+
+// closestField returns the known field nearest to a misspelt name (at most
+// three edits away), or "".
+func closestField(name string) string {
+	best, bestDist := "", 4
+	for _, f := range fieldOrder {
+		if d := editDistance(name, f); d < bestDist {
+			best, bestDist = f, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func describe(n *yaml.Node) string {

@@ -1,6 +1,7 @@
 package backfill
 
 import (
+	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -265,6 +266,41 @@ func NewPlan(t *Table, e *Entry, s config.Settings, target *config.Target) (*Pla
 		return nil, fmt.Errorf("plan %s entry %s: every date from %s to %s is excluded: nothing to compute", t.Ref, e.Key(), e.StartDate, e.EndDate)
 	}
 	return p, nil
+}
+
+// MarshalJSON writes the plan with table names as "project.dataset.table"
+// strings.
+func (p *Plan) MarshalJSON() ([]byte, error) {
+	type seedJSON struct {
+		Date   civil.Date `json:"date"`
+		ID     string     `json:"id"`
+		Source string     `json:"source"`
+	}
+	type planAlias Plan
+	out := struct {
+		*planAlias
+		Table           string    `json:"table"`
+		Effective       string    `json:"effective_table"`
+		SwapDestination string    `json:"swap_destination"`
+		Staging         string    `json:"staging_table"`
+		Backup          string    `json:"backup_table"`
+		Seed            *seedJSON `json:"seed,omitempty"`
+	}{
+		planAlias:       (*planAlias)(p),
+		Table:           p.Table.String(),
+		Effective:       p.Effective.String(),
+		SwapDestination: p.SwapDestination.String(),
+		Staging:         p.Staging.String(),
+		Backup:          p.Backup.String(),
+	}
+	if p.Seed != nil {
+		out.Seed = &seedJSON{Date: p.Seed.Date, ID: p.Seed.ID, Source: p.Seed.Source.String()}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode plan of %s: %w", p.Table, err)
+	}
+	return b, nil
 }
 
 // partition builds one partition of the plan.

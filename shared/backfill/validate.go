@@ -54,7 +54,8 @@ func (r *Result) ErrorsFor(entryDate civil.Date) []Error {
 }
 
 // Validate checks a table's backfill.yaml against every rule of reference
-// §3 and the seed's table of supported cases: the parse rules P1–P17, the
+// §3 (entries that were not parsed, such as one being created, also get the
+// parse rules P7–P14) and the seed's table of supported cases: the parse rules P1–P17, the
 // entry and file rules V1–V13 (V3 and V4 only where P1, P10 and P11 did not
 // already report the problem), the metadata rules M0–M3, the custom-query
 // rules C1–C2, and the runtime rules a file alone decides (R9, R10, R12 for
@@ -101,21 +102,28 @@ func Validate(t *Table, opts Options) *Result {
 		reported[e.Rule+"/"+e.EntryDate] = true
 	}
 	add := func(e *Entry, rule, field, msg string) {
-		r.Errors = append(r.Errors, Error{Rule: rule, File: file, Line: e.Line, EntryDate: e.Key(), Field: field, Message: msg})
+		r.Errors = append(r.Errors, Error{Rule: rule, File: file, Line: e.FieldLine(field), EntryDate: e.Key(), Field: field, Message: msg})
 	}
 	addErr := func(e *Entry, err *Error) {
 		if err == nil {
 			return
 		}
-		err.File, err.Line = file, e.Line
+		err.File, err.Line = file, e.FieldLine(err.Field)
 		r.Errors = append(r.Errors, *err)
 	}
 	warn := func(e *Entry, rule, field, msg string) {
-		r.Warnings = append(r.Warnings, Error{Rule: rule, File: file, Line: e.Line, EntryDate: e.Key(), Field: field, Message: msg})
+		r.Warnings = append(r.Warnings, Error{Rule: rule, File: file, Line: e.FieldLine(field), EntryDate: e.Key(), Field: field, Message: msg})
 	}
 
 	for i, e := range entries {
 		key := e.Key()
+		if e.orig == nil {
+			// Built in code (create), not parsed: apply the parse rules here.
+			for _, fe := range CheckFields(e, true, true) {
+				fe.File, fe.Line = file, e.FieldLine(fe.Field)
+				r.Errors = append(r.Errors, fe)
+			}
+		}
 		if e.EntryDate.After(opts.Today) {
 			add(e, "P6", "", fmt.Sprintf("backfill entry %s can't be in the future (today is %s): the key is the day the entry is created", key, opts.Today))
 		}
@@ -335,7 +343,7 @@ func customQueryRules(t *Table, e *Entry, file string, opts Options) []Error {
 		return nil
 	}
 	mk := func(rule, msg string) []Error {
-		return []Error{{Rule: rule, File: file, Line: e.Line, EntryDate: e.Key(), Field: "custom_query_path", Message: msg}}
+		return []Error{{Rule: rule, File: file, Line: e.FieldLine("custom_query_path"), EntryDate: e.Key(), Field: "custom_query_path", Message: msg}}
 	}
 	found, err := t.ResolveCustomQuery(e.CustomQueryPath)
 	if err != nil {

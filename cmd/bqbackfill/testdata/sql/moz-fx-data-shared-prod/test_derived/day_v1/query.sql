@@ -1,0 +1,1 @@
+SELECT @submission_date AS submission_date
