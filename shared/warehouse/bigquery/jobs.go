@@ -229,9 +229,12 @@ func decorated(ref warehouse.TableRef, partition string) string {
 // on a partition it replaces exactly that partition, idempotently. A
 // partition destination must exist (CREATE_NEVER); a whole-table
 // destination is created if missing. The job runs in BillingProject, else
-// Dest's project. RowsWritten is counted as for Query. NotFound if the
-// source is missing; AlreadyExists for WriteEmpty onto data;
-// InvalidArgument for mismatched partitioning; Transient after the retries.
+// Dest's project. RowsWritten is counted as for Query. Before the job the
+// source and destination metadata are read: NotFound if the source is
+// missing; FailedPrecondition if rows would land in an existing table of
+// another schema (checkCopySchemas). The job may fail with AlreadyExists
+// (WriteEmpty onto data) or InvalidArgument (mismatched partitioning, rows
+// outside the destination partition); Transient after the retries.
 func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.JobResult, error) {
 	const op = "copy"
 	res := warehouse.JobResult{RowsWritten: -1}
@@ -259,6 +262,9 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 	if err != nil {
 		return res, &warehouse.Error{Code: warehouse.Unknown, Op: op, Err: err}
 	}
+	if err := w.checkCopySchemas(ctx, job, write, subject); err != nil {
+		return res, err
+	}
 	src := c.DatasetInProject(job.Source.Project, job.Source.Dataset).Table(decoratedID(job.Source.Table, job.SourcePartition))
 	dst := c.DatasetInProject(job.Dest.Project, job.Dest.Dataset).Table(decoratedID(job.Dest.Table, job.DestPartition))
 	j, st, err := w.runJob(ctx, op, subject, func(ctx context.Context) (*bigquery.Job, error) {
@@ -284,6 +290,34 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 	fillResult(&res, j, st)
 	res.RowsWritten = w.rowsIn(ctx, c, job.Dest, job.DestPartition)
 	return res, nil
+}
+
+// checkCopySchemas refuses, with FailedPrecondition, a copy that would put
+// the source's rows into an existing destination whose schema does not
+// match column for column (warehouse.CompatibleSchemas; BigQuery maps copy
+// columns by position). A whole-table WRITE_TRUNCATE copy is not checked:
+// BigQuery replaces the destination's schema with the source's. A missing
+// source is NotFound; a missing destination is left to the copy job (it
+// creates a whole table, and fails NotFound for a partition).
+func (w *Warehouse) checkCopySchemas(ctx context.Context, job warehouse.CopyJob, write warehouse.WriteDisposition, subject string) error {
+	srcMD, err := w.Table(ctx, job.Source)
+	if err != nil {
+		return err
+	}
+	if job.DestPartition == "" && write == warehouse.WriteTruncate {
+		return nil
+	}
+	dstMD, err := w.Table(ctx, job.Dest)
+	if warehouse.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := warehouse.CompatibleSchemas(srcMD.Schema, dstMD.Schema); err != nil {
+		return warehouse.Errorf(warehouse.FailedPrecondition, "copy", "%s: schemas differ: %v", subject, err)
+	}
+	return nil
 }
 
 // Backup clones src into the new table dst with a CLONE copy job

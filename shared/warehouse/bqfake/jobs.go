@@ -748,6 +748,9 @@ func (s *Server) applyCopy(cfg *bq.JobConfigurationTableCopy) (int64, *bq.ErrorP
 				target = ""
 			}
 		}
+		if dpart != "" && dpart != spart && st.rows[spart] > 0 && st.meta.TimePartitioning != nil && st.meta.TimePartitioning.Field != "" {
+			return 0, invalidJob("Some rows belong to different partitions rather than destination partition %s", dpart)
+		}
 		counts[target] = st.rows[spart]
 	case dpart != "":
 		for id, n := range st.rows {

@@ -99,6 +99,23 @@ func (s *Server) AddDataset(project, ds string) {
 	}
 }
 
+// SetDatasetAccess replaces a dataset's access entries (the dataset is
+// created if missing).
+func (s *Server) SetDatasetAccess(project, ds string, access []*bq.DatasetAccess) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dataset(project, ds)
+	if d == nil {
+		d = s.putDataset(&bq.Dataset{DatasetReference: &bq.DatasetReference{ProjectId: project, DatasetId: ds}})
+	}
+	md := clone(d.meta)
+	md.Access = nil
+	for _, a := range access {
+		md.Access = append(md.Access, clone(a))
+	}
+	s.putDataset(md)
+}
+
 // Dataset returns a copy of a dataset's metadata, or nil.
 func (s *Server) Dataset(project, ds string) *bq.Dataset {
 	s.mu.Lock()
