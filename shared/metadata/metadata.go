@@ -197,6 +197,7 @@ type ParseError struct {
 	Problems []Problem
 }
 
+// Error lists every problem as "path:line: field: message", separated by "; ".
 func (e *ParseError) Error() string {
 	parts := make([]string, len(e.Problems))
 	for i, p := range e.Problems {

@@ -57,6 +57,7 @@ type Source struct {
 	File  string
 }
 
+// String names the source for messages: "table p.d.t" or "file path".
 func (s Source) String() string {
 	if s.Table != "" {
 		return "table " + s.Table
