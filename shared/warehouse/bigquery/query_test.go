@@ -306,9 +306,11 @@ func TestQueryFailures(t *testing.T) {
 			job:   warehouse.QueryJob{SQL: "SELECT 1", JobID: "bf-x"}, want: warehouse.Transient, inserts: 3,
 		},
 		{
-			name:  "quota on insert retried until attempts run out",
-			setup: func(e *env) { e.fake.InjectFault(bqfake.Fault{Op: "jobs.insert", Status: 403, Reason: "quotaExceeded"}) },
-			job:   warehouse.QueryJob{SQL: "SELECT 1"}, want: warehouse.Transient, inserts: 3,
+			name: "quota on insert retried until attempts run out",
+			setup: func(e *env) {
+				e.fake.InjectFault(bqfake.Fault{Op: "jobs.insert", Status: 403, Reason: "quotaExceeded"})
+			},
+			job: warehouse.QueryJob{SQL: "SELECT 1"}, want: warehouse.Transient, inserts: 3,
 		},
 	}
 	for _, tt := range tests {
