@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -424,7 +425,7 @@ func (w *Warehouse) sweepExpired(ctx context.Context) error {
 			return classify("drop expired tables of "+p, err)
 		}
 		for _, ref := range expired {
-			err := w.inTx(ctx, "", "", func(tx *sql.Tx) error {
+			err := w.changeCatalog(ctx, "", "", func(tx *sql.Tx) error {
 				r, err := loadTable(ctx, tx, "drop expired table", ref)
 				if err != nil || r.expires == 0 || r.expires > now {
 					return nil // gone or renewed meanwhile
@@ -467,13 +468,114 @@ func dropTable(ctx context.Context, tx *sql.Tx, op string, ref warehouse.TableRe
 	return nil
 }
 
-// touch records a change to a table's rows. It runs after the change
-// committed, in its own statement, so that concurrent writers to
-// different partitions of one table do not conflict on the catalog row; a
-// conflict here means another writer just set the same time.
-func (w *Warehouse) touch(ctx context.Context, ref warehouse.TableRef) {
-	w.db.ExecContext(ctx, "UPDATE "+tablesTable(ref.Project)+" SET modified_us = ? WHERE lower(dataset) = lower(?) AND lower(name) = lower(?) AND modified_us < ?",
-		w.now().UnixMicro(), ref.Dataset, ref.Table, w.now().UnixMicro())
+// recordKey identifies one incarnation of a table: its name and creation
+// time (a dropped and recreated table gets a new key).
+func recordKey(r *tableRecord) string {
+	return fmt.Sprintf("%s@%d", strings.ToLower(r.ref.String()), r.created)
+}
+
+// modification is when the rows of a table incarnation last changed.
+type modification struct {
+	ref     warehouse.TableRef
+	created int64
+	at      int64
+}
+
+// touch records that r's rows changed now. Modification times live in
+// memory, so that concurrent writers to different partitions of one table
+// never conflict on its catalog row, and are written to the catalog by
+// Close; Table reports the later of the two.
+func (w *Warehouse) touch(r *tableRecord) {
+	w.modified.Store(recordKey(r), modification{ref: r.ref, created: r.created, at: w.now().UnixMicro()})
+}
+
+// lastChange returns when r's rows last changed in this process (0 if not).
+func (w *Warehouse) lastChange(r *tableRecord) int64 {
+	if m, ok := w.modified.Load(recordKey(r)); ok {
+		return m.(modification).at
+	}
+	return 0
+}
+
+// flushModified writes the in-memory modification times to the catalog.
+func (w *Warehouse) flushModified(ctx context.Context) error {
+	var errs []error
+	w.modified.Range(func(key, value any) bool {
+		m := value.(modification)
+		_, err := w.db.ExecContext(ctx, "UPDATE "+tablesTable(m.ref.Project)+" SET modified_us = ? WHERE lower(dataset) = lower(?) AND lower(name) = lower(?) AND created_us = ? AND modified_us < ?",
+			m.at, m.ref.Dataset, m.ref.Table, m.created, m.at)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("record modification time of %s: %w", m.ref, err))
+		}
+		return true
+	})
+	return errors.Join(errs...)
+}
+
+// recordCache holds committed catalog records so that the hot path (a
+// partition write) does not query the catalog. Records are filled only
+// from reads outside transactions (latest committed state), and the whole
+// cache is cleared before and after every transaction that changes or
+// drops a record; a fill that raced with a clear is discarded.
+type recordCache struct {
+	mu      sync.Mutex
+	gen     uint64
+	entries map[string]*tableRecord
+}
+
+func (c *recordCache) get(key string) (*tableRecord, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.entries[key]; ok {
+		cp := *r
+		return &cp, c.gen
+	}
+	return nil, c.gen
+}
+
+func (c *recordCache) put(key string, r *tableRecord, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.entries == nil {
+		c.entries = map[string]*tableRecord{}
+	}
+	cp := *r
+	c.entries[key] = &cp
+}
+
+func (c *recordCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.entries = nil
+}
+
+// lookupTable returns a table's catalog record from the cache, reading the
+// catalog on a miss. NotFound if the table does not exist (or is not
+// committed yet). Callers must not change the record's maps or slices.
+func (w *Warehouse) lookupTable(ctx context.Context, op string, ref warehouse.TableRef) (*tableRecord, error) {
+	key := strings.ToLower(ref.String())
+	r, gen := w.cache.get(key)
+	if r != nil {
+		return r, nil
+	}
+	r, err := loadTable(ctx, w.db, op, ref)
+	if err != nil {
+		return nil, err
+	}
+	w.cache.put(key, r, gen)
+	return r, nil
+}
+
+// changeCatalog runs fn in a transaction that changes or drops catalog
+// records, clearing the record cache around it.
+func (w *Warehouse) changeCatalog(ctx context.Context, defProject, defDataset string, fn func(tx *sql.Tx) error) error {
+	w.cache.clear()
+	defer w.cache.clear()
+	return w.inTx(ctx, defProject, defDataset, fn)
 }
 
 // mergeLabels returns a copy of m merged with over (over wins).

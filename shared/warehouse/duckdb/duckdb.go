@@ -73,6 +73,13 @@ type Warehouse struct {
 	sweepMu    sync.Mutex
 	nextExpiry atomic.Int64 // unix micros of the earliest table expiration; 0 = none
 
+	// widths caches each table's nominal row width for byte estimates,
+	// keyed by name and creation time (so a recreated table misses).
+	widths sync.Map
+	// modified holds modification times not yet in the catalog (see touch).
+	modified sync.Map
+	cache    recordCache
+
 	jobSeq atomic.Int64
 	closed atomic.Bool
 }
@@ -169,7 +176,10 @@ func (w *Warehouse) Close() error {
 	if !w.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	err := w.db.Close()
+	err := w.flushModified(context.Background())
+	if cerr := w.db.Close(); err == nil {
+		err = cerr
+	}
 	if uerr := w.unlock(); err == nil {
 		err = uerr
 	}

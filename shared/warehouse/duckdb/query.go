@@ -11,12 +11,6 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/warehouse/duckdb/internal/bqsql"
 )
 
-// stageTable is the per-connection temporary table a job's result is
-// staged in before it is written: the query may read its own destination
-// and must see it as it was before the job, and rows outside the target
-// partition must be rejected before anything changes.
-const stageTable = `temp.main."_bqbackfill_stage"`
-
 // Query runs a query job.
 //
 // With a Destination, job.SQL must be one SELECT (or WITH) statement. Its
@@ -151,227 +145,6 @@ func resolveDataset(op string, p bqsql.Path, job warehouse.QueryJob) (project, d
 	return project, dataset, validRef(op, warehouse.TableRef{Project: project, Dataset: dataset, Table: "-"})
 }
 
-// queryInto runs one SELECT into a destination table or partition.
-func (w *Warehouse) queryInto(ctx context.Context, op string, job warehouse.QueryJob, stmts []bqsql.Statement) (rows, bytes int64, err error) {
-	if len(stmts) != 1 || stmts[0].Kind != bqsql.Query {
-		return -1, 0, warehouse.Errorf(warehouse.InvalidArgument, op, "a query job with a destination table runs exactly one SELECT statement, got %d statement(s)", len(stmts))
-	}
-	dest := *job.Destination
-	if err := validRef(op, dest); err != nil {
-		return -1, 0, err
-	}
-	if !w.attached(dest.Project) {
-		return -1, 0, warehouse.Errorf(warehouse.NotFound, op, "destination %s not found (no project %s)", dest, dest.Project)
-	}
-	write := job.Write
-	if write == "" {
-		write = warehouse.WriteTruncate
-	}
-	err = w.inTx(ctx, job.DefaultProject, job.DefaultDataset, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+stageTable+" AS "+stmts[0].SQL); err != nil {
-			return classify(op, err)
-		}
-		r, err := loadTable(ctx, tx, op, dest)
-		switch {
-		case warehouse.IsNotFound(err) && job.Partition != "":
-			return warehouse.Errorf(warehouse.NotFound, op, "destination table %s not found: create it before writing partition %s", dest, job.Partition)
-		case warehouse.IsNotFound(err):
-			schema, err := describe(ctx, tx, op+": result schema", "DESCRIBE "+stageTable, nil)
-			if err != nil {
-				return err
-			}
-			if r, err = w.createTable(ctx, tx, op, warehouse.TableMetadata{Ref: dest, Schema: schema}); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		}
-		if rows, err = writeFromStage(ctx, tx, op, r, job.Partition, write, true); err != nil {
-			return err
-		}
-		bytes, err = w.estimateReads(ctx, tx, op, job, stmts[0].Reads)
-		return err
-	})
-	if err != nil {
-		return -1, 0, err
-	}
-	w.touch(ctx, dest)
-	return rows, bytes, nil
-}
-
-// partitionCond returns the SQL condition selecting partition id of r, and
-// checks the id's granularity against the table's.
-func partitionCond(op string, r *tableRecord, id string) (string, error) {
-	if !r.partitioned() {
-		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s is not partitioned: it has no partition %s", r.ref, id)
-	}
-	t, lo, hi, err := warehouse.ParsePartitionID(id)
-	if err != nil {
-		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s: %v", r.ref, err)
-	}
-	if t != r.meta.PartitionType {
-		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "partition %s is a %s partition id but %s is partitioned by %s",
-			id, t, r.ref, r.meta.PartitionType)
-	}
-	f := bqsql.QuoteIdent(r.meta.PartitionField)
-	return fmt.Sprintf("%s >= DATE '%s' AND %s < DATE '%s'", f, lo, f, hi), nil
-}
-
-// writeFromStage writes the staged rows into r (or its partition) with the
-// given disposition, inside tx, and returns the rows in the destination
-// partition (or table) afterwards. byName matches columns by name (query
-// results), otherwise by position (copies of compatible schemas).
-func writeFromStage(ctx context.Context, tx *sql.Tx, op string, r *tableRecord, partition string, write warehouse.WriteDisposition, byName bool) (int64, error) {
-	target := tableSQL(r.ref)
-	where := ""
-	name := r.ref.String()
-	if partition != "" {
-		cond, err := partitionCond(op, r, partition)
-		if err != nil {
-			return 0, err
-		}
-		where = " WHERE " + cond
-		name += "$" + partition
-		var outside, total int64
-		err = tx.QueryRowContext(ctx, "SELECT count(*) FILTER (WHERE NOT coalesce("+cond+", false)), count(*) FROM "+stageTable).Scan(&outside, &total)
-		if err != nil {
-			if e := classify(op, err); warehouse.Code(e) == warehouse.InvalidArgument {
-				return 0, warehouse.Errorf(warehouse.InvalidArgument, op, "the rows for %s have no usable partitioning column %q: %v", name, r.meta.PartitionField, err)
-			}
-			return 0, classify(op, err)
-		}
-		if outside > 0 {
-			_, lo, hi, _ := warehouse.ParsePartitionID(partition)
-			return 0, warehouse.Errorf(warehouse.InvalidArgument, op, "%d of %d rows fall outside partition %s (%s must be >= %s and < %s); nothing was written",
-				outside, total, name, r.meta.PartitionField, lo, hi)
-		}
-	}
-	switch write {
-	case warehouse.WriteTruncate:
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+target+where); err != nil {
-			return 0, classify(op+": truncate "+name, err)
-		}
-	case warehouse.WriteEmpty:
-		var n int64
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+target+where).Scan(&n); err != nil {
-			return 0, classify(op+": check "+name+" is empty", err)
-		}
-		if n > 0 {
-			return 0, warehouse.Errorf(warehouse.AlreadyExists, op, "%s already has %d rows (WRITE_EMPTY)", name, n)
-		}
-	case warehouse.WriteAppend:
-	default:
-		return 0, warehouse.Errorf(warehouse.InvalidArgument, op, "unknown write disposition %q", write)
-	}
-	insert := "INSERT INTO " + target + " SELECT * FROM " + stageTable
-	if byName {
-		insert = "INSERT INTO " + target + " BY NAME SELECT * FROM " + stageTable
-	}
-	if _, err := tx.ExecContext(ctx, insert); err != nil {
-		return 0, classify(op+": write "+name, err)
-	}
-	var rows int64
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+target+where).Scan(&rows); err != nil {
-		return 0, classify(op+": count rows of "+name, err)
-	}
-	if _, err := tx.ExecContext(ctx, "DROP TABLE "+stageTable); err != nil {
-		return 0, classify(op+": drop staging table", err)
-	}
-	return rows, nil
-}
-
-// Copy copies a table or one partition onto another. A missing destination
-// is created with the source's schema, partitioning and clustering; an
-// existing one must have a compatible schema (warehouse.CompatibleSchemas)
-// and the same partitioning, else FailedPrecondition. With DestPartition,
-// every copied row must fall inside it (InvalidArgument otherwise) and the
-// disposition applies to that partition only. Write "" means WriteEmpty,
-// BigQuery's default for copy jobs. NotFound if the source is missing.
-func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.JobResult, error) {
-	const op = "copy"
-	start := time.Now()
-	res := warehouse.JobResult{JobID: w.jobID(job.JobID), RowsWritten: -1}
-	if err := w.begin(ctx); err != nil {
-		return res, err
-	}
-	for _, ref := range []warehouse.TableRef{job.Source, job.Dest} {
-		if err := validRef(op, ref); err != nil {
-			return res, err
-		}
-	}
-	if !w.attached(job.Source.Project) {
-		return res, warehouse.Errorf(warehouse.NotFound, op, "source table %s not found (no project %s)", job.Source, job.Source.Project)
-	}
-	if !w.attached(job.Dest.Project) {
-		return res, warehouse.Errorf(warehouse.NotFound, op, "dataset %s.%s not found (no project %s)", job.Dest.Project, job.Dest.Dataset, job.Dest.Project)
-	}
-	write := job.Write
-	if write == "" {
-		write = warehouse.WriteEmpty
-	}
-	err := w.inTx(ctx, "", "", func(tx *sql.Tx) error {
-		sr, err := loadTable(ctx, tx, op, job.Source)
-		if err != nil {
-			return err
-		}
-		sschema, err := schemaOf(ctx, tx, op+" "+job.Source.String(), sr)
-		if err != nil {
-			return err
-		}
-		from := tableSQL(sr.ref)
-		if job.SourcePartition != "" {
-			cond, err := partitionCond(op, sr, job.SourcePartition)
-			if err != nil {
-				return err
-			}
-			from += " WHERE " + cond
-		}
-		if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+stageTable+" AS SELECT * FROM "+from); err != nil {
-			return classify(op+": read "+job.Source.String(), err)
-		}
-		dr, err := loadTable(ctx, tx, op, job.Dest)
-		switch {
-		case warehouse.IsNotFound(err):
-			if dr, err = w.createTable(ctx, tx, op, sr.likeMetadata(job.Dest, sschema)); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		default:
-			dschema, err := schemaOf(ctx, tx, op+" "+job.Dest.String(), dr)
-			if err != nil {
-				return err
-			}
-			if err := warehouse.CompatibleSchemas(sschema, dschema); err != nil {
-				return warehouse.Errorf(warehouse.FailedPrecondition, op, "cannot copy %s onto %s: %v", job.Source, job.Dest, err)
-			}
-			if sr.meta.PartitionType != dr.meta.PartitionType || !strings.EqualFold(sr.meta.PartitionField, dr.meta.PartitionField) {
-				return warehouse.Errorf(warehouse.FailedPrecondition, op, "cannot copy %s (partitioned by %s %q) onto %s (partitioned by %s %q)",
-					job.Source, partitionName(sr.meta.PartitionType), sr.meta.PartitionField, job.Dest, partitionName(dr.meta.PartitionType), dr.meta.PartitionField)
-			}
-		}
-		if res.RowsWritten, err = writeFromStage(ctx, tx, op, dr, job.DestPartition, write, false); err != nil {
-			return err
-		}
-		res.BytesProcessed, err = tableBytes(ctx, tx, op, sr.ref, sschema)
-		return err
-	})
-	res.Duration = time.Since(start)
-	if err != nil {
-		res.RowsWritten = -1
-		return res, err
-	}
-	w.touch(ctx, job.Dest)
-	return res, nil
-}
-
-func partitionName(t warehouse.PartitionType) string {
-	if t == warehouse.Unpartitioned {
-		return "nothing"
-	}
-	return string(t)
-}
-
 // scriptResult is what running a script produced.
 type scriptResult struct {
 	rows     *warehouse.Rows
@@ -445,25 +218,22 @@ func (w *Warehouse) execDML(ctx context.Context, op string, job warehouse.QueryJ
 		return 0, warehouse.Errorf(warehouse.NotFound, op, "table %s not found (no project %s)", ref, ref.Project)
 	}
 	var n int64
-	err = w.retry(ctx, func() error {
-		return w.withConn(ctx, job.DefaultProject, job.DefaultDataset, func(c *sql.Conn) error {
-			if _, err := loadTable(ctx, c, op, ref); err != nil {
-				return err
-			}
-			res, err := c.ExecContext(ctx, st.SQL)
-			if err != nil {
-				return classify(op, err)
-			}
-			if n, err = res.RowsAffected(); err != nil {
-				return classify(op, err)
-			}
-			return nil
-		})
+	r, err := w.lookupTable(ctx, op, ref)
+	if err != nil {
+		return 0, err
+	}
+	err = w.inTx(ctx, job.DefaultProject, job.DefaultDataset, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, st.SQL)
+		if err != nil {
+			return classify(op, err)
+		}
+		n, err = res.RowsAffected()
+		return classify(op, err)
 	})
 	if err != nil {
 		return 0, err
 	}
-	w.touch(ctx, ref)
+	w.touch(r)
 	return n, nil
 }
 
@@ -616,7 +386,7 @@ func (w *Warehouse) execCreateTable(ctx context.Context, op string, job warehous
 			return warehouse.Errorf(warehouse.NotFound, op, "source table %s not found (no project %s)", sourceRef, sourceRef.Project)
 		}
 	}
-	err = w.inTx(ctx, job.DefaultProject, job.DefaultDataset, func(tx *sql.Tx) error {
+	err = w.changeCatalog(ctx, job.DefaultProject, job.DefaultDataset, func(tx *sql.Tx) error {
 		md := warehouse.TableMetadata{Ref: ref, Schema: def.Columns, PartitionType: def.PartitionType, PartitionField: def.PartitionField, Clustering: def.Clustering}
 		var sr *tableRecord
 		switch {
@@ -716,7 +486,7 @@ func (w *Warehouse) dropSchema(ctx context.Context, op string, job warehouse.Que
 	if err != nil {
 		return err
 	}
-	return w.inTx(ctx, "", "", func(tx *sql.Tx) error {
+	return w.changeCatalog(ctx, "", "", func(tx *sql.Tx) error {
 		d, err := w.loadDataset(ctx, tx, op, project, dataset)
 		if err != nil {
 			if st.IfExists && warehouse.IsNotFound(err) {
@@ -785,7 +555,7 @@ func (w *Warehouse) dryRun(ctx context.Context, op string, job warehouse.QueryJo
 					if !w.attached(ref.Project) {
 						return warehouse.Errorf(warehouse.NotFound, op, "source table %s not found (no project %s)", ref, ref.Project)
 					}
-					if _, err := loadTable(ctx, c, op, ref); err != nil {
+					if _, err := w.lookupTable(ctx, op, ref); err != nil {
 						return err
 					}
 					if st.Table.Copy != nil || st.Table.Clone != nil {
@@ -841,18 +611,14 @@ func (w *Warehouse) estimateReads(ctx context.Context, q querier, op string, job
 			continue
 		}
 		seen[key] = true
-		r, err := loadTable(ctx, q, op, ref)
+		r, err := w.lookupTable(ctx, op, ref)
 		if warehouse.IsNotFound(err) {
 			continue
 		}
 		if err != nil {
 			return 0, err
 		}
-		schema, err := schemaOf(ctx, q, op+" "+ref.String(), r)
-		if err != nil {
-			return 0, err
-		}
-		b, err := tableBytes(ctx, q, op, r.ref, schema)
+		b, err := w.tableBytes(ctx, q, op, r, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -862,17 +628,30 @@ func (w *Warehouse) estimateReads(ctx context.Context, q querier, op string, job
 }
 
 // tableBytes estimates the bytes a full scan of a table reads: its rows
-// times the row width of its schema (see fieldWidth).
-func tableBytes(ctx context.Context, q querier, op string, ref warehouse.TableRef, schema warehouse.Schema) (int64, error) {
+// times the row width of its schema (see fieldWidth). schema may be nil,
+// in which case the width is read from DuckDB once per table incarnation
+// and cached.
+func (w *Warehouse) tableBytes(ctx context.Context, q querier, op string, r *tableRecord, schema warehouse.Schema) (int64, error) {
+	key := recordKey(r)
+	width, ok := w.widths.Load(key)
+	if !ok {
+		if schema == nil {
+			var err error
+			if schema, err = schemaOf(ctx, q, op+" "+r.ref.String(), r); err != nil {
+				return 0, err
+			}
+		}
+		var n int64
+		for _, f := range schema {
+			n += fieldWidth(f)
+		}
+		width, _ = w.widths.LoadOrStore(key, n)
+	}
 	var rows int64
-	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM "+tableSQL(ref)).Scan(&rows); err != nil {
-		return 0, classify(op+": count rows of "+ref.String(), err)
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM "+tableSQL(r.ref)).Scan(&rows); err != nil {
+		return 0, classify(op+": count rows of "+r.ref.String(), err)
 	}
-	var width int64
-	for _, f := range schema {
-		width += fieldWidth(f)
-	}
-	return rows * width, nil
+	return rows * width.(int64), nil
 }
 
 // fieldWidth is the nominal size of one value of f, after BigQuery's data

@@ -29,7 +29,7 @@ func (w *Warehouse) Table(ctx context.Context, ref warehouse.TableRef) (*warehou
 	}
 	var md *warehouse.TableMetadata
 	err := w.withConn(ctx, "", "", func(c *sql.Conn) error {
-		r, err := loadTable(ctx, c, op, ref)
+		r, err := w.lookupTable(ctx, op, ref)
 		if err != nil {
 			return err
 		}
@@ -41,6 +41,7 @@ func (w *Warehouse) Table(ctx context.Context, ref warehouse.TableRef) (*warehou
 		if err := c.QueryRowContext(ctx, "SELECT count(*) FROM "+tableSQL(r.ref)).Scan(&n); err != nil {
 			return classify(op+": count rows of "+ref.String(), err)
 		}
+		r.modified = max(r.modified, w.lastChange(r))
 		md = r.metadata(schema, n)
 		return nil
 	})
@@ -90,7 +91,7 @@ func (w *Warehouse) Partitions(ctx context.Context, ref warehouse.TableRef) ([]w
 	}
 	var parts []warehouse.Partition
 	err := w.withConn(ctx, "", "", func(c *sql.Conn) error {
-		r, err := loadTable(ctx, c, op, ref)
+		r, err := w.lookupTable(ctx, op, ref)
 		if err != nil {
 			return err
 		}
@@ -284,7 +285,7 @@ func (w *Warehouse) Backup(ctx context.Context, src, dst warehouse.TableRef, exp
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+tableSQL(dr.ref)).Scan(&res.RowsWritten); err != nil {
 			return classify(op+": count rows of "+dst.String(), err)
 		}
-		res.BytesProcessed, err = tableBytes(ctx, tx, op, sr.ref, schema)
+		res.BytesProcessed, err = w.tableBytes(ctx, tx, op, sr, schema)
 		return err
 	})
 	res.Duration = time.Since(start)
@@ -303,7 +304,7 @@ func (w *Warehouse) Delete(ctx context.Context, ref warehouse.TableRef) error {
 	if !w.attached(ref.Project) {
 		return warehouse.Errorf(warehouse.NotFound, op, "table %s not found (no project %s)", ref, ref.Project)
 	}
-	return w.inTx(ctx, "", "", func(tx *sql.Tx) error {
+	return w.changeCatalog(ctx, "", "", func(tx *sql.Tx) error {
 		r, err := loadTable(ctx, tx, op, ref)
 		if err != nil {
 			return err
@@ -330,7 +331,7 @@ func (w *Warehouse) TableIAM(ctx context.Context, ref warehouse.TableRef) (wareh
 	}
 	var p warehouse.Policy
 	err := w.withConn(ctx, "", "", func(c *sql.Conn) error {
-		r, err := loadTable(ctx, c, op, ref)
+		r, err := w.lookupTable(ctx, op, ref)
 		if err != nil {
 			return err
 		}
@@ -368,7 +369,7 @@ func (w *Warehouse) SetTableIAM(ctx context.Context, ref warehouse.TableRef, p w
 	if err != nil {
 		return fmt.Errorf("%s: encode policy: %w", op, err)
 	}
-	return w.inTx(ctx, "", "", func(tx *sql.Tx) error {
+	return w.changeCatalog(ctx, "", "", func(tx *sql.Tx) error {
 		r, err := loadTable(ctx, tx, op, ref)
 		if err != nil {
 			return err
