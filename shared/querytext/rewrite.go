@@ -47,8 +47,9 @@ import (
 //     it: there the name resolves to the CTE or the temporary table.
 //   - A two-part name d.t is left alone in any statement where d is also
 //     declared as an alias or CTE name: it may read as alias.column there.
-//   - A three-part name is rewritten wherever it appears outside literals
-//     and comments; as a column path it would need an alias spelled like the
+//   - Two- and three-part names are rewritten wherever they appear outside
+//     literals and comments (FROM items, DML targets, TABLE arguments). As a
+//     column path a three-part name would need an alias spelled like the
 //     project id, which is not a realistic query.
 //
 // The replacement is always written as a backticked fully-qualified name.
@@ -198,6 +199,9 @@ func (rw *rewriter) matches(st []Token, p path, inTablePos bool, ctes, aliases m
 		if next.IsPunct("*") && next.Pos == st[p.last].End {
 			return false // unquoted wildcard spelling
 		}
+		if next.IsPunct(".") {
+			return false // continues past a name: d.t.*, d.t.`x y`
+		}
 	}
 	s := rw.self
 	switch n := p.names; len(n) {
@@ -326,7 +330,8 @@ var fromEnders = map[string]bool{
 
 // tablePositions marks the tokens of a statement that start a FROM item:
 // the token after FROM (not EXTRACT's FROM, not IS DISTINCT FROM), after
-// JOIN, or after a comma at the nesting level of an open FROM clause.
+// JOIN, after a comma at the nesting level of an open FROM clause, or after
+// the opening parenthesis of a FROM item.
 func tablePositions(st []Token) []bool {
 	pos := make([]bool, len(st))
 	type frame struct{ inFrom, extract bool }
@@ -336,6 +341,11 @@ func tablePositions(st []Token) []bool {
 		switch {
 		case t.IsPunct("(") || t.IsPunct("["):
 			stack = append(stack, frame{extract: t.IsPunct("(") && i > 0 && st[i-1].IsKeyword("EXTRACT")})
+			// FROM (t JOIN u ON ...): a parenthesised FROM item starts
+			// with one too.
+			if pos[i] && t.IsPunct("(") && i+1 < len(st) {
+				pos[i+1] = true
+			}
 		case t.IsPunct(")") || t.IsPunct("]"):
 			if len(stack) > 1 {
 				stack = stack[:len(stack)-1]
