@@ -231,8 +231,8 @@ func decorated(ref warehouse.TableRef, partition string) string {
 // destination is created if missing. The job runs in BillingProject, else
 // Dest's project. RowsWritten is counted as for Query. Before the job the
 // source and destination metadata are read: NotFound if the source is
-// missing; FailedPrecondition if rows would land in an existing table of
-// another schema (checkCopySchemas). The job may fail with AlreadyExists
+// missing; FailedPrecondition if the destination exists with another
+// schema or partitioning (checkCopyTarget). The job may fail with AlreadyExists
 // (WriteEmpty onto data) or InvalidArgument (mismatched partitioning, rows
 // outside the destination partition); Transient after the retries.
 func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.JobResult, error) {
@@ -262,7 +262,7 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 	if err != nil {
 		return res, &warehouse.Error{Code: warehouse.Unknown, Op: op, Err: err}
 	}
-	if err := w.checkCopySchemas(ctx, job, write, subject); err != nil {
+	if err := w.checkCopyTarget(ctx, job, subject); err != nil {
 		return res, err
 	}
 	src := c.DatasetInProject(job.Source.Project, job.Source.Dataset).Table(decoratedID(job.Source.Table, job.SourcePartition))
@@ -292,20 +292,19 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 	return res, nil
 }
 
-// checkCopySchemas refuses, with FailedPrecondition, a copy that would put
-// the source's rows into an existing destination whose schema does not
-// match column for column (warehouse.CompatibleSchemas; BigQuery maps copy
-// columns by position). A whole-table WRITE_TRUNCATE copy is not checked:
-// BigQuery replaces the destination's schema with the source's. A missing
+// checkCopyTarget refuses, with FailedPrecondition, a copy onto an
+// existing destination whose schema does not match the source's column
+// for column (warehouse.CompatibleSchemas; a copy maps columns by
+// position) or whose time partitioning (type and field) differs — as the
+// DuckDB warehouse does. This is stricter than BigQuery for a whole-table
+// WRITE_TRUNCATE copy, which would replace the destination's schema: a
+// backfill never means to change a table's schema by copying. A missing
 // source is NotFound; a missing destination is left to the copy job (it
 // creates a whole table, and fails NotFound for a partition).
-func (w *Warehouse) checkCopySchemas(ctx context.Context, job warehouse.CopyJob, write warehouse.WriteDisposition, subject string) error {
+func (w *Warehouse) checkCopyTarget(ctx context.Context, job warehouse.CopyJob, subject string) error {
 	srcMD, err := w.Table(ctx, job.Source)
 	if err != nil {
 		return err
-	}
-	if job.DestPartition == "" && write == warehouse.WriteTruncate {
-		return nil
 	}
 	dstMD, err := w.Table(ctx, job.Dest)
 	if warehouse.IsNotFound(err) {
@@ -317,7 +316,18 @@ func (w *Warehouse) checkCopySchemas(ctx context.Context, job warehouse.CopyJob,
 	if err := warehouse.CompatibleSchemas(srcMD.Schema, dstMD.Schema); err != nil {
 		return warehouse.Errorf(warehouse.FailedPrecondition, "copy", "%s: schemas differ: %v", subject, err)
 	}
+	if srcMD.PartitionType != dstMD.PartitionType || !strings.EqualFold(srcMD.PartitionField, dstMD.PartitionField) {
+		return warehouse.Errorf(warehouse.FailedPrecondition, "copy", "%s: partitioning differs: source %s %q, destination %s %q",
+			subject, partitioningName(srcMD.PartitionType), srcMD.PartitionField, partitioningName(dstMD.PartitionType), dstMD.PartitionField)
+	}
 	return nil
+}
+
+func partitioningName(t warehouse.PartitionType) string {
+	if t == warehouse.Unpartitioned {
+		return "unpartitioned"
+	}
+	return string(t)
 }
 
 // Backup clones src into the new table dst with a CLONE copy job

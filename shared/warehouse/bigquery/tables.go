@@ -2,6 +2,7 @@ package bigquery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -224,9 +225,10 @@ func (w *Warehouse) SetTableIAM(ctx context.Context, ref warehouse.TableRef, p w
 	err = w.do(ctx, op, ref.String(), func(ctx context.Context) error {
 		return h.SetPolicy(ctx, &iam.Policy{InternalProto: proto})
 	})
-	if code := warehouse.Code(err); err != nil && (code == warehouse.AlreadyExists) {
+	var we *warehouse.Error
+	if errors.As(err, &we) && we.Code == warehouse.AlreadyExists {
 		// A 409 on setIamPolicy is a concurrent change, never a duplicate.
-		return &warehouse.Error{Code: warehouse.FailedPrecondition, Op: op, Err: err}
+		return &warehouse.Error{Code: warehouse.FailedPrecondition, Op: we.Op, Err: we.Err}
 	}
 	return err
 }
