@@ -26,8 +26,10 @@ import (
 // default project; its id is JobID (sanitised) plus a random suffix.
 // DefaultProject/DefaultDataset set the job's default dataset
 // (DefaultProject alone is InvalidArgument: BigQuery has no default
-// project other than the job's). A dry run returns the estimate in
-// BytesProcessed and RowsWritten -1, and writes nothing.
+// project other than the job's). A dry run sends the same configuration
+// with dryRun set (so BigQuery also validates the destination), returns
+// the estimate in BytesProcessed and RowsWritten -1, and writes nothing.
+// Labels are job labels.
 //
 // RowsWritten is read after the job from
 // <project>.<dataset>.INFORMATION_SCHEMA.PARTITIONS for a partition (a

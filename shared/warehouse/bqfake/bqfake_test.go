@@ -271,3 +271,30 @@ func TestIAMEtag(t *testing.T) {
 		t.Errorf("policy = %+v", got)
 	}
 }
+
+// datasets.patch honours If-Match and replaces the access list, as the
+// client's read-modify-write of dataset access does.
+func TestDatasetPatch(t *testing.T) {
+	s, c := setup(t)
+	ctx := context.Background()
+	ds := c.Dataset("d")
+	md, err := ds.Metadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := append(md.Access, &bigquery.AccessEntry{Role: bigquery.ReaderRole, EntityType: bigquery.GroupEmailEntity, Entity: "g@example.com"})
+	if _, err := ds.Update(ctx, bigquery.DatasetMetadataToUpdate{Access: access}, md.ETag); err != nil {
+		t.Fatalf("Update with the current etag: %v", err)
+	}
+	if _, err := ds.Update(ctx, bigquery.DatasetMetadataToUpdate{Access: access}, md.ETag); reason(err) != "failedPrecondition" {
+		t.Errorf("Update with a stale etag: %v, want failedPrecondition", err)
+	}
+	got := s.Dataset("p", "d")
+	if len(got.Access) != 1 || got.Access[0].GroupByEmail != "g@example.com" || got.Access[0].Role != "READER" {
+		t.Errorf("access = %+v", got.Access)
+	}
+	reqs := s.RequestsFor("datasets.patch")
+	if len(reqs) != 2 || reqs[0].Header.Get("If-Match") != md.ETag {
+		t.Errorf("patch requests: %d, If-Match %q", len(reqs), reqs[0].Header.Get("If-Match"))
+	}
+}
