@@ -75,6 +75,12 @@ func TestDialect(t *testing.T) {
 			[]any{"it's", "dq", `\d`, "tri\nple"}},
 		{"unqualified with dashes in FROM", "SELECT COUNT(*) FROM my-proj.ds.events WHERE submission_date IN UNNEST([DATE '2024-01-02'])",
 			[]any{int64(2)}},
+		{"set operations and star modifiers", "SELECT (SELECT COUNT(*) FROM (SELECT 1 AS x UNION DISTINCT SELECT 1 EXCEPT DISTINCT SELECT 2 INTERSECT DISTINCT SELECT 1)), " +
+			"(SELECT n FROM (SELECT * REPLACE (n * 10 AS n) FROM `my-proj.ds.events` WHERE client_id = 'a')), ARRAY(SELECT client_id FROM `my-proj.ds.events` ORDER BY client_id)",
+			[]any{int64(1), int64(10), []any{"a", "b", "c"}}},
+		{"json and timestamps", "SELECT JSON_VALUE(JSON '{\"a\": {\"b\": 2}}', '$.a.b'), TO_JSON_STRING(STRUCT(1 AS a)), TIMESTAMP_TRUNC(TIMESTAMP '2024-01-03 10:00:00+00', WEEK), TIMESTAMP_DIFF(TIMESTAMP '2024-01-02 00:00:00+00', TIMESTAMP '2024-01-01 12:30:00+00', HOUR)",
+			[]any{"2", `{"a":1}`, time.Date(2023, 12, 31, 0, 0, 0, 0, time.UTC), int64(11)}},
+		{"json column", "SELECT JSON '{\"a\": [1, 2]}', CAST(NULL AS JSON)", []any{`{"a":[1,2]}`, nil}},
 		{"current date", "SELECT CURRENT_DATE() >= DATE '2024-01-01', DATE(TIMESTAMP '2024-05-06 23:00:00+00')",
 			[]any{true, d("2024-05-06")}},
 	}

@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
@@ -122,7 +123,14 @@ func convert(v any, f warehouse.Field) any {
 			return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 		}
 	case "JSON":
-		if b, ok := v.([]byte); ok {
+		// The driver decodes JSON; BigQuery returns its text.
+		switch x := v.(type) {
+		case string:
+			return x
+		case []byte:
+			return string(x)
+		}
+		if b, err := json.Marshal(v); err == nil {
 			return string(b)
 		}
 	case "RECORD":

@@ -184,7 +184,8 @@ func (w *Warehouse) writeRows(ctx context.Context, tx *sql.Tx, op string, r *tab
 
 // Copy copies a table or one partition onto another, as one transaction.
 // A missing destination is created with the source's schema, partitioning
-// and clustering; an existing one must have a compatible schema
+// and clustering when the copy is to the whole table (a partition
+// destination must exist: NotFound otherwise); an existing one must have a compatible schema
 // (warehouse.CompatibleSchemas) and the same partitioning, else
 // FailedPrecondition. With DestPartition, every copied row must fall
 // inside it (InvalidArgument otherwise) and the disposition applies to
@@ -243,6 +244,8 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 		}
 		dr, err := w.lookupTable(ctx, op, job.Dest)
 		switch {
+		case warehouse.IsNotFound(err) && job.DestPartition != "":
+			return warehouse.Errorf(warehouse.NotFound, op, "destination table %s not found: create it before copying into partition %s", job.Dest, job.DestPartition)
 		case warehouse.IsNotFound(err):
 			if dr, err = w.createTable(ctx, tx, op, sr.likeMetadata(job.Dest, sschema)); err != nil {
 				return createdConcurrently(op, err)

@@ -543,6 +543,12 @@ func testCopyFromMissing(t *testing.T, f *fixture) {
 	wantCode(t, "copy from a missing table", err, warehouse.NotFound)
 	_, err = f.w.Copy(f.ctx, warehouse.CopyJob{Source: f.ref("missing"), SourcePartition: "20240101", Dest: dst, DestPartition: "20240101", Write: warehouse.WriteTruncate})
 	wantCode(t, "copy from a partition of a missing table", err, warehouse.NotFound)
+	// A partition destination must exist.
+	_, err = f.w.Copy(f.ctx, warehouse.CopyJob{Source: dst, SourcePartition: "20240101", Dest: f.ref("missing"), DestPartition: "20240101", Write: warehouse.WriteTruncate})
+	wantCode(t, "copy into a partition of a missing table", err, warehouse.NotFound)
+	if _, err := f.w.Table(f.ctx, f.ref("missing")); warehouse.Code(err) != warehouse.NotFound {
+		t.Errorf("a failed copy created the destination: %v", err)
+	}
 }
 
 func testBackup(t *testing.T, f *fixture) {
