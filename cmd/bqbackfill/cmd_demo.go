@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/civil"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/local"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+func init() {
+	register(command{name: "demo", summary: "run one backfill from Initiate to Complete on a sample tree and warehouse", run: runDemo})
+}
+
+func runDemo(ctx context.Context, args []string, io IO) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Err)
+	var sf stackFlags
+	sf.register(fs)
+	fs.Lookup("state-dir").DefValue = ""
+	sf.stateDir = ""
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("demo takes no arguments")
+	}
+	dir := sf.stateDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "bqbackfill-demo-")
+		if err != nil {
+			return err
+		}
+		dir = tmp
+	} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return usagef("--state-dir %s is not empty; the demo needs a fresh directory", dir)
+	}
+	now, err := sf.clock()
+	if err != nil {
+		return err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	today := civil.DateOf(now().UTC())
+	sqlDir, err := local.WriteDemoTree(filepath.Join(dir, "tree"), today)
+	if err != nil {
+		return err
+	}
+	sf.stateDir = filepath.Join(dir, "state")
+	w := io.Out
+	stack, err := sf.open(ctx, io, indent(w))
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	if err := local.LoadDemoData(ctx, stack.DuckDB, today); err != nil {
+		return err
+	}
+	table := local.DemoTable
+	id := pipeline.BackfillID(table, today.String())
+
+	fmt.Fprintf(w, "bqbackfill demo — everything runs in this process: DuckDB as the warehouse, fake GCS and Pub/Sub.\n")
+	fmt.Fprintf(w, "Files: %s\nState: %s\n\n", sqlDir, sf.stateDir)
+	fmt.Fprintf(w, "%s was computed by a query that counted bots. The fixed query.sql drops them,\n", table)
+	fmt.Fprintf(w, "and backfill.yaml has an Initiate entry for the last %d days (one excluded):\n\n", local.DemoDays)
+	entry, _ := os.ReadFile(filepath.Join(sqlDir, table.Project, table.Dataset, table.Table, "backfill.yaml"))
+	fmt.Fprintf(w, "%s\n", indentText(string(entry), "    "))
+
+	before, err := dailyTotals(ctx, stack.DuckDB, table)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "1. Initiate: sync the tree; the manifest event fires the scanner, which creates staging,\n   publishes one message per partition and starts the workers.\n\n")
+	stop := progress(ctx, w, stack, id)
+	res, err := stack.Run(ctx, sqlDir)
+	stop()
+	if err != nil {
+		return err
+	}
+	if err := requireState(stack, res, id, ledger.StateProcessed); err != nil {
+		return err
+	}
+	staging, err := dailyTotals(ctx, stack.DuckDB, warehouse.TableRef{Project: "moz-fx-data-shared-prod", Dataset: "backfills_staging_derived", Table: "telemetry_derived__daily_active_users_v1_" + strings.ReplaceAll(today.String(), "-", "_")})
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\n2. Validate staging, then set the entry's status to Complete (the second pull request).\n")
+	if err := local.SetDemoStatus(sqlDir, "Complete"); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   The scanner requests completion; the completion function backs up production,\n   copies each staged partition over it and deletes staging.\n\n")
+	res, err = stack.Run(ctx, sqlDir)
+	if err != nil {
+		return err
+	}
+	if err := requireState(stack, res, id, ledger.StateCompleted); err != nil {
+		return err
+	}
+	after, err := dailyTotals(ctx, stack.DuckDB, table)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\n3. Production, daily active users summed over countries:\n\n")
+	fmt.Fprintf(w, "    %-12s %8s %8s %8s\n", "date", "before", "staged", "after")
+	for _, d := range before.dates {
+		st := "-"
+		if v, ok := staging.sum[d]; ok {
+			st = fmt.Sprint(v)
+		}
+		mark := ""
+		if before.sum[d] != after.sum[d] {
+			mark = "  fixed"
+		} else if d == today.AddDays(-7).String() {
+			mark = "  excluded: unchanged"
+		}
+		fmt.Fprintf(w, "    %-12s %8d %8s %8d%s\n", d, before.sum[d], st, after.sum[d], mark)
+	}
+	fmt.Fprintf(w, "\nThe backup of production before the swap is kept for 30 days:\n")
+	fmt.Fprintf(w, "    moz-fx-data-shared-prod.backfills_staging_derived.telemetry_derived__daily_active_users_v1_backup_%s\n", strings.ReplaceAll(today.String(), "-", "_"))
+	fmt.Fprintf(w, "\nTry:\n    go run ./cmd/bqbackfill status --state-dir %s\n", sf.stateDir)
+	fmt.Fprintf(w, "    go run ./cmd/bqbackfill sql --state-dir %s \"SELECT * FROM \\`%s\\` ORDER BY 1, 2 LIMIT 6\"\n", filepath.Join(sf.stateDir, "warehouse"), table)
+	fmt.Fprintf(w, "    go run ./cmd/bqbackfill rollback %s --state-dir %s\n", table, sf.stateDir)
+	return nil
+}
+
+func requireState(stack *local.Stack, res local.Result, id string, want ledger.State) error {
+	for _, b := range res.Backfills {
+		if b.ID == id {
+			if b.State != want {
+				return fmt.Errorf("demo backfill %s ended %s, want %s: %s", id, b.State, want, b.LastError)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("demo backfill %s did not run", id)
+}
+
+type totals struct {
+	dates []string
+	sum   map[string]int64
+}
+
+func dailyTotals(ctx context.Context, w warehouse.Warehouse, t warehouse.TableRef) (totals, error) {
+	rows, err := w.Read(ctx, warehouse.QueryJob{SQL: fmt.Sprintf("SELECT CAST(submission_date AS STRING) AS d, SUM(dau) AS n FROM `%s` GROUP BY submission_date ORDER BY submission_date", t)})
+	if err != nil {
+		return totals{}, fmt.Errorf("read %s: %w", t, err)
+	}
+	out := totals{sum: map[string]int64{}}
+	for _, r := range rows.Rows {
+		d := fmt.Sprint(r[0])
+		var n int64
+		fmt.Sscan(fmt.Sprint(r[1]), &n)
+		out.dates = append(out.dates, d)
+		out.sum[d] = n
+	}
+	return out, nil
+}
+
+// progress draws a bar of the backfill's finished partitions until stopped.
+func progress(ctx context.Context, w io.Writer, stack *local.Stack, id string) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	draw := func(final bool) {
+		b, err := stack.Ledger.Get(ctx, id)
+		if err != nil {
+			return
+		}
+		recs, err := stack.Ledger.ListPartitions(ctx, id)
+		if err != nil {
+			return
+		}
+		n := 0
+		for _, r := range recs {
+			if r.State == ledger.PartitionDone || r.State == ledger.PartitionFailed {
+				n++
+			}
+		}
+		total := len(b.Partitions)
+		if total == 0 {
+			return
+		}
+		const width = 30
+		filled := n * width / total
+		fmt.Fprintf(w, "\r   [%s%s] %d/%d partitions in staging", strings.Repeat("#", filled), strings.Repeat(".", width-filled), n, total)
+		if final {
+			fmt.Fprintln(w)
+		}
+	}
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				draw(true)
+				return
+			case <-tick.C:
+				draw(false)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// indent returns a writer that indents every line by four spaces (the
+// notifications printed during the demo).
+func indent(w io.Writer) io.Writer { return &indenter{w: w, bol: true} }
+
+type indenter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	bol bool
+}
+
+func (in *indenter) Write(p []byte) (int, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var b strings.Builder
+	for _, c := range string(p) {
+		if in.bol {
+			b.WriteString("   │ ")
+			in.bol = false
+		}
+		b.WriteRune(c)
+		if c == '\n' {
+			in.bol = true
+		}
+	}
+	if _, err := io.WriteString(in.w, b.String()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func indentText(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = prefix + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}

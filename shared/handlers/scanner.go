@@ -1,0 +1,100 @@
+// Package handlers holds the CloudEvent handlers of the deployed functions
+// (scanner and completion), so that the functions in functions/ only
+// register them and local mode drives exactly the same code with events it
+// builds itself.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/bqbackfill/bqbackfill/shared/eventdata"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treestore"
+)
+
+// TreeReader reads the current synced tree (treestore.Trees implements it).
+type TreeReader interface {
+	Current(ctx context.Context) (fs.FS, treestore.Manifest, error)
+}
+
+// Scanner reconciles the synced tree with the ledger on each event.
+type Scanner struct {
+	pipeline *pipeline.Pipeline
+	trees    TreeReader
+	logger   *slog.Logger
+	// Now is the clock (time.Now when nil); "today" is its UTC date.
+	Now func() time.Time
+	// Last holds the actions of the most recent scan (for local mode's summary).
+	Last []pipeline.Action
+}
+
+// NewScanner returns a scanner handler.
+func NewScanner(p *pipeline.Pipeline, trees TreeReader, logger *slog.Logger) *Scanner {
+	return &Scanner{pipeline: p, trees: trees, logger: logger}
+}
+
+// Handle reacts to the manifest's finalize event or to a scheduler tick
+// (a Pub/Sub message). Other objects of the bucket are ignored. Per-entry
+// errors are logged and left to the next tick (a scan is idempotent); only a
+// failure to read the tree is returned, so the event is retried.
+func (h *Scanner) Handle(ctx context.Context, e event.Event) error {
+	switch e.Type() {
+	case eventdata.TypeStorageFinalized:
+		obj, err := eventdata.DecodeStorageObject(e)
+		if err != nil {
+			h.logger.Error("malformed storage event; ignoring", "error", err.Error())
+			return nil
+		}
+		if obj.Name != treestore.ManifestObject {
+			return nil
+		}
+	case eventdata.TypePubSubPublished, eventdata.TypePubSubLegacy:
+		// A scheduler tick: scan everything.
+	default:
+		h.logger.Warn("unexpected event type; ignoring", "type", e.Type())
+		return nil
+	}
+	actions, err := h.Scan(ctx)
+	h.Last = actions
+	return err
+}
+
+// Scan reads the current tree and reconciles it; it returns the actions.
+func (h *Scanner) Scan(ctx context.Context) ([]pipeline.Action, error) {
+	now := time.Now()
+	if h.Now != nil {
+		now = h.Now()
+	}
+	fsys, m, err := h.trees.Current(ctx)
+	if errors.Is(err, treestore.ErrNoManifest) {
+		h.logger.Warn("nothing synced yet; nothing to scan")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read synced tree: %w", err)
+	}
+	desired, problems := pipeline.DesiredFromTree(ctx, fsys, pipeline.TreeOptions{Now: now, Tree: m.Tree})
+	for _, pr := range problems {
+		h.logger.Error("backfill file cannot be read; its table is skipped", "table", pr.Table, "file", pr.File, "error", pr.Message)
+	}
+	actions := h.pipeline.Scan(ctx, desired)
+	acted, failed := 0, 0
+	for _, a := range actions {
+		if a.Did != "" {
+			acted++
+			h.logger.Info("reconciled", "backfill_id", a.BackfillID, "did", a.Did)
+		}
+		if a.Err != nil {
+			failed++
+		}
+	}
+	h.logger.Info("scan done", "tree", m.Tree, "entries", len(desired), "acted", acted, "errors", failed, "unreadable_files", len(problems))
+	return actions, nil
+}

@@ -1,0 +1,251 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// Swap step names in the ledger.
+const (
+	stepBackup         = "backup"
+	stepDeleteStaging  = "delete-staging"
+	stepCopyPrefix     = "copy-"
+	stepRollbackPrefix = "rollback-"
+)
+
+// refusal is a completion that must not go on until a human acts; it is
+// recorded and reported once, not retried.
+type refusal struct{ reason string }
+
+func (r *refusal) Error() string { return r.reason }
+
+func refuse(format string, args ...any) error { return &refusal{reason: fmt.Sprintf(format, args...)} }
+
+// Complete backs up production, copies every staged partition over it,
+// deletes staging and marks the backfill completed. It resumes after a crash
+// at any point: the backup is taken once, before any copy; each copy is
+// recorded; a resumed run skips what the ledger says is done. A completion
+// that cannot be done safely (staging missing or empty, incompatible schema)
+// is refused before anything is touched, recorded and reported; it returns
+// nil then, since retrying cannot help. Transient errors are returned.
+func (p *Pipeline) Complete(ctx context.Context, id string) error {
+	bf, err := p.Ledger.Get(ctx, id)
+	if errors.Is(err, ledger.ErrNotFound) {
+		p.log().Warn("completion request for an unknown backfill", "backfill_id", id)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("complete %s: %w", id, err)
+	}
+	if bf.State != ledger.StateCompleting {
+		p.log().Info("completion request ignored: backfill is not completing", "backfill_id", id, "state", string(bf.State))
+		return nil
+	}
+	spec, err := decodeSpec(id, bf.Spec)
+	if err != nil {
+		return err
+	}
+	log := p.log().With("backfill_id", id, "table", spec.Table.String())
+	steps, err := p.Ledger.ListSwapSteps(ctx, id)
+	if err != nil {
+		return fmt.Errorf("complete %s: %w", id, err)
+	}
+	done := map[string]bool{}
+	for _, s := range steps {
+		done[s.Name] = s.Done
+	}
+
+	if !done[stepBackup] {
+		if err := p.preflight(ctx, spec); err != nil {
+			var r *refusal
+			if errors.As(err, &r) {
+				return p.refuseCompletion(ctx, spec, bf, r.reason)
+			}
+			return fmt.Errorf("complete %s: %w", id, err)
+		}
+		res, err := p.backup(ctx, spec)
+		if err != nil {
+			return fmt.Errorf("complete %s: %w", id, err)
+		}
+		if err := p.recordStep(ctx, id, stepBackup, res.JobID); err != nil {
+			return err
+		}
+		log.Info("production backed up", "backup", spec.Backup.String())
+	}
+
+	for _, ps := range spec.Partitions {
+		name := stepCopyPrefix + ps.ID
+		if done[name] {
+			continue
+		}
+		var res warehouse.JobResult
+		err := p.withRetry(ctx, func() error {
+			var err error
+			res, err = p.Warehouse.Copy(ctx, warehouse.CopyJob{
+				Source: spec.Staging, SourcePartition: ps.Dest,
+				Dest: spec.Dest, DestPartition: ps.Dest,
+				Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
+				Labels: jobLabels(spec), JobID: jobID(spec, "swap_"+ps.ID),
+			})
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("complete %s: copy %s$%s to %s: %w", id, spec.Staging, ps.Dest, spec.Dest, err)
+		}
+		if err := p.recordStep(ctx, id, name, res.JobID); err != nil {
+			return err
+		}
+	}
+
+	if !done[stepDeleteStaging] {
+		err := p.withRetry(ctx, func() error { return p.Warehouse.Delete(ctx, spec.Staging) })
+		if err != nil && !warehouse.IsNotFound(err) {
+			return fmt.Errorf("complete %s: delete staging %s: %w", id, spec.Staging, err)
+		}
+		if err := p.recordStep(ctx, id, stepDeleteStaging, ""); err != nil {
+			return err
+		}
+	}
+
+	now := p.now()
+	moved := false
+	if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		if b.State != ledger.StateCompleting {
+			return ledger.ErrNoChange
+		}
+		b.State = ledger.StateCompleted
+		b.CompletedAt = now
+		b.LastError = ""
+		moved = true
+		return nil
+	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+		return fmt.Errorf("complete %s: %w", id, err)
+	}
+	if moved {
+		p.emit(ctx, spec, bf, eventCompleted(spec))
+		log.Info("backfill completed", "partitions", len(spec.Partitions))
+	}
+	return nil
+}
+
+func (p *Pipeline) recordStep(ctx context.Context, id, name, jobID string) error {
+	now := p.now()
+	_, err := p.Ledger.UpdateSwapStep(ctx, id, name, func(s *ledger.SwapStep) error {
+		s.Done = true
+		s.JobID = jobID
+		s.At = now
+		s.Error = ""
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record swap step %s of %s: %w", name, id, err)
+	}
+	return nil
+}
+
+// backup clones production into the backup table. If the backup already
+// exists, the previous attempt died between the clone and its record; no
+// partition has been copied before the backup is recorded, so production is
+// unchanged and the existing backup is adopted.
+func (p *Pipeline) backup(ctx context.Context, spec *Spec) (warehouse.JobResult, error) {
+	exp := p.now().Add(p.opts().BackupExpiry)
+	var res warehouse.JobResult
+	err := p.withRetry(ctx, func() error {
+		var err error
+		res, err = p.Warehouse.Backup(ctx, spec.Source, spec.Backup, exp, jobLabels(spec))
+		return err
+	})
+	if warehouse.IsAlreadyExists(err) {
+		return warehouse.JobResult{}, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("back up %s to %s: %w", spec.Source, spec.Backup, err)
+	}
+	return res, nil
+}
+
+// preflight refuses a swap that would lose or mangle data, before anything
+// is touched: staging and production must exist, their schemas must match
+// column for column (a copy maps columns by position), and staging must not
+// be empty where production has data.
+func (p *Pipeline) preflight(ctx context.Context, spec *Spec) error {
+	st, err := p.Warehouse.Table(ctx, spec.Staging)
+	if warehouse.IsNotFound(err) {
+		if spec.Script != nil {
+			return refuse("staging table %s does not exist: the script %s did not write to it (set its destination in query_script_args)", spec.Staging, spec.Script.Path)
+		}
+		return refuse("staging table %s does not exist (it expires 30 days after the start)", spec.Staging)
+	}
+	if err != nil {
+		return fmt.Errorf("read staging %s: %w", spec.Staging, err)
+	}
+	prod, err := p.Warehouse.Table(ctx, spec.Dest)
+	if warehouse.IsNotFound(err) {
+		return refuse("production table %s does not exist; nothing to back up or swap into", spec.Dest)
+	}
+	if err != nil {
+		return fmt.Errorf("read production %s: %w", spec.Dest, err)
+	}
+	if err := warehouse.CompatibleSchemas(st.Schema, prod.Schema); err != nil {
+		return refuse("staging schema is not compatible with production %s: %v", spec.Dest, err)
+	}
+	if st.PartitionType != prod.PartitionType && !spec.WholeTable {
+		return refuse("staging is partitioned by %q but production %s by %q", st.PartitionType, spec.Dest, prod.PartitionType)
+	}
+	stParts, err := p.Warehouse.Partitions(ctx, spec.Staging)
+	if err != nil {
+		return fmt.Errorf("list staging partitions: %w", err)
+	}
+	var stRows int64
+	for _, pt := range stParts {
+		stRows += pt.Rows
+	}
+	if stRows == 0 {
+		prodParts, err := p.Warehouse.Partitions(ctx, spec.Dest)
+		if err != nil {
+			return fmt.Errorf("list production partitions: %w", err)
+		}
+		want := map[string]bool{}
+		for _, ps := range spec.Partitions {
+			want[ps.Dest] = true
+		}
+		var prodRows int64
+		for _, pt := range prodParts {
+			if want[pt.ID] || spec.WholeTable {
+				prodRows += pt.Rows
+			}
+		}
+		if prodRows > 0 {
+			what := "the backfill query produced no rows"
+			if spec.Script != nil {
+				what = fmt.Sprintf("the script %s wrote nothing to it", spec.Script.Path)
+			}
+			return refuse("staging table %s is empty (%s) while production has %d rows in those partitions; refusing to swap an empty table over production", spec.Staging, what, prodRows)
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) refuseCompletion(ctx context.Context, spec *Spec, bf *ledger.Backfill, reason string) error {
+	moved := false
+	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+		if b.State != ledger.StateCompleting {
+			return ledger.ErrNoChange
+		}
+		b.State = ledger.StateFailed
+		b.LastError = "completion refused: " + reason
+		moved = true
+		return nil
+	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+		return fmt.Errorf("record refused completion of %s: %w", bf.ID, err)
+	}
+	if moved {
+		p.emit(ctx, spec, bf, eventRefused(spec, reason))
+	}
+	p.log().Error("completion refused; production untouched", "backfill_id", bf.ID, "reason", reason)
+	return nil
+}

@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"context"
+
+	"cloud.google.com/go/civil"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/notify"
+	"github.com/bqbackfill/bqbackfill/shared/queue"
+)
+
+func baseEvent(spec *Spec, kind notify.Kind) notify.Event {
+	d, _ := civil.ParseDate(spec.EntryDate)
+	return notify.Event{
+		BackfillID:   BackfillID(spec.Table, spec.EntryDate),
+		Kind:         kind,
+		Table:        spec.Table.String(),
+		EntryDate:    d,
+		Watchers:     spec.Watchers,
+		StagingTable: spec.Staging.String(),
+		BackupTable:  spec.Backup.String(),
+		Partitions:   len(spec.Partitions),
+	}
+}
+
+func eventStarted(spec *Spec) notify.Event {
+	e := baseEvent(spec, notify.KindStarted)
+	if len(spec.Warnings) > 0 {
+		e.Text = "Warnings: " + joinLines(spec.Warnings)
+	}
+	return e
+}
+
+func eventDone(spec *Spec, cmp []PartitionComparison) notify.Event {
+	e := baseEvent(spec, notify.KindDone)
+	for _, c := range cmp {
+		e.Comparison = append(e.Comparison, notify.PartitionRows{Partition: c.Partition, StagingRows: c.StagingRows, ProductionRows: c.ProductionRows})
+	}
+	return e
+}
+
+func eventFailed(spec *Spec, failed []*ledger.PartitionRecord, notRun int) notify.Event {
+	e := baseEvent(spec, notify.KindFailed)
+	for _, r := range failed {
+		e.Failed = append(e.Failed, notify.PartitionFailure{Partition: r.ID, Error: r.Error})
+	}
+	if spec.Sequential && notRun > 0 {
+		e.Text = "The partitions depend on each other (depends_on_past), so the chain stopped at the first failure; the later partitions did not run."
+	}
+	return e
+}
+
+func eventRefused(spec *Spec, reason string) notify.Event {
+	e := baseEvent(spec, notify.KindFailed)
+	e.Text = "Completion refused before anything was changed: " + reason
+	return e
+}
+
+func eventCompleted(spec *Spec) notify.Event { return baseEvent(spec, notify.KindCompleted) }
+
+func joinLines(lines []string) string {
+	out := ""
+	for i, l := range lines {
+		if i > 0 {
+			out += "; "
+		}
+		out += l
+	}
+	return out
+}
+
+// emit publishes an event. Notification is best effort: a failure is
+// logged, never fails the step that emitted it.
+func (p *Pipeline) emit(ctx context.Context, spec *Spec, bf *ledger.Backfill, e notify.Event) {
+	e.Time = p.now()
+	if p.Topics.Events == "" || p.Publisher == nil {
+		return
+	}
+	data, err := notify.Encode(e)
+	if err != nil {
+		p.log().Error("encode event", "error", err.Error(), "backfill_id", e.BackfillID)
+		return
+	}
+	if err := p.Publisher.Publish(ctx, p.Topics.Events, queue.Message{Data: data, Attributes: e.Attributes()}); err != nil {
+		p.log().Error("publish event", "error", err.Error(), "backfill_id", e.BackfillID, "kind", string(e.Kind))
+	}
+}

@@ -1,0 +1,26 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+)
+
+// Ledger is the state store the pipeline needs (shared/ledger.Store
+// implements it; tests wrap it to inject crashes between steps).
+type Ledger interface {
+	Create(ctx context.Context, b *ledger.Backfill) error
+	Get(ctx context.Context, id string) (*ledger.Backfill, error)
+	Update(ctx context.Context, id string, fn func(*ledger.Backfill) error) (*ledger.Backfill, error)
+	List(ctx context.Context) ([]*ledger.Backfill, error)
+
+	GetPartition(ctx context.Context, id, partition string) (*ledger.PartitionRecord, error)
+	UpdatePartition(ctx context.Context, id, partition string, fn func(*ledger.PartitionRecord) error) (*ledger.PartitionRecord, error)
+	ListPartitions(ctx context.Context, id string) ([]*ledger.PartitionRecord, error)
+
+	GetSwapStep(ctx context.Context, id, step string) (*ledger.SwapStep, error)
+	UpdateSwapStep(ctx context.Context, id, step string, fn func(*ledger.SwapStep) error) (*ledger.SwapStep, error)
+	ListSwapSteps(ctx context.Context, id string) ([]*ledger.SwapStep, error)
+}
+
+var _ Ledger = (*ledger.Store)(nil)

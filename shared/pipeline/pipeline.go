@@ -1,0 +1,128 @@
+package pipeline
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// Launcher starts worker capacity for a backfill: a Cloud Run job execution
+// in production, goroutines in local mode. It returns an execution name.
+type Launcher interface {
+	Launch(ctx context.Context, backfillID string, partitions int) (string, error)
+}
+
+// Trees reads synced trees (shared/treestore.Trees implements it).
+type Trees interface {
+	// Open returns the tree stored in object.
+	Open(ctx context.Context, object string) (fs.FS, error)
+}
+
+// Options tune the pipeline; zero values mean the defaults in brackets.
+type Options struct {
+	// MaxDeliveries is how many times a partition message may be delivered
+	// before the partition is marked failed; match the subscription's
+	// dead-letter max attempts [5].
+	MaxDeliveries int
+	// Retry is the in-process retry of transient warehouse errors within one
+	// delivery [4 tries, 1s doubling to 30s].
+	Retry Retry
+	// StagingExpiry and BackupExpiry [30 days].
+	StagingExpiry time.Duration
+	BackupExpiry  time.Duration
+	// StaleAfter is how long a step may show no progress before the scanner
+	// redoes it: re-publishing lost partition messages or completion
+	// requests, resuming an interrupted start [30 minutes].
+	StaleAfter time.Duration
+}
+
+// Retry is a capped exponential backoff with jitter.
+type Retry struct {
+	Attempts int
+	Initial  time.Duration
+	Max      time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxDeliveries <= 0 {
+		o.MaxDeliveries = 5
+	}
+	if o.Retry.Attempts <= 0 {
+		o.Retry.Attempts = 4
+	}
+	if o.Retry.Initial <= 0 {
+		o.Retry.Initial = time.Second
+	}
+	if o.Retry.Max <= 0 {
+		o.Retry.Max = 30 * time.Second
+	}
+	if o.StagingExpiry <= 0 {
+		o.StagingExpiry = 30 * 24 * time.Hour
+	}
+	if o.BackupExpiry <= 0 {
+		o.BackupExpiry = 30 * 24 * time.Hour
+	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = 30 * time.Minute
+	}
+	return o
+}
+
+// Pipeline holds the dependencies every step uses. Entry points build one
+// with what they have; a step that needs a missing dependency fails clearly.
+type Pipeline struct {
+	Ledger    Ledger
+	Warehouse warehouse.Warehouse
+	Publisher Publisher
+	Topics    Topics
+	Launcher  Launcher
+	Trees     Trees
+	Scripts   ScriptRunner
+	Logger    *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now     func() time.Time
+	Options Options
+}
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (p *Pipeline) log() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+func (p *Pipeline) opts() Options { return p.Options.withDefaults() }
+
+// withRetry runs fn, retrying transient warehouse errors with backoff.
+func (p *Pipeline) withRetry(ctx context.Context, fn func() error) error {
+	r := p.opts().Retry
+	delay := r.Initial
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = fn()
+		if err == nil || !warehouse.IsTransient(err) || attempt >= r.Attempts {
+			return err
+		}
+		sleep := delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(sleep):
+		}
+		delay *= 2
+		if delay > r.Max {
+			delay = r.Max
+		}
+	}
+}

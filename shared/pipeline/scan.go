@@ -1,0 +1,366 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/notify"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// Entry statuses as written in backfill.yaml (normalised).
+const (
+	StatusInitiate  = "Initiate"
+	StatusComplete  = "Complete"
+	StatusCancelled = "Cancelled"
+)
+
+// Desired is what the tree says about one backfill entry.
+type Desired struct {
+	Table     warehouse.TableRef
+	EntryDate string
+	Status    string
+	// Hash identifies the entry's content except its status, so that
+	// flipping Initiate to Complete is not an edit but changing dates is.
+	Hash     string
+	Watchers []string
+	// Problems are the validation errors of the entry, checked again by the
+	// scanner (it does not trust CI), including the checks that depend on
+	// the day it starts. A non-empty list rejects an Initiate entry.
+	Problems []notify.RuleViolation
+	// Plan computes the Spec; called only when the backfill starts. An
+	// error is a problem with the entry, reported as a rejection.
+	Plan func(ctx context.Context) (*Spec, error)
+}
+
+// ID is the entry's backfill id.
+func (d Desired) ID() string { return BackfillID(d.Table, d.EntryDate) }
+
+// Action is what a reconcile did for one backfill.
+type Action struct {
+	BackfillID string
+	Did        string // started, rejected, completion-requested, cancelled, edited, finished, republished, resumed; "" for nothing
+	Err        error
+}
+
+// Scan reconciles every desired entry with the ledger, concurrently, and
+// returns what it did. An error on one entry never stops the others.
+func (p *Pipeline) Scan(ctx context.Context, desired []Desired) []Action {
+	out := make([]Action, len(desired))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range desired {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			did, err := p.Reconcile(ctx, desired[i])
+			out[i] = Action{BackfillID: desired[i].ID(), Did: did, Err: err}
+			if err != nil {
+				p.log().Error("reconcile", "backfill_id", desired[i].ID(), "error", err.Error())
+			}
+		}(i)
+	}
+	wg.Wait()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].BackfillID < out[j].BackfillID })
+	return out
+}
+
+// Reconcile compares one entry with its ledger record and takes the next
+// step. It is idempotent: a second call with nothing changed does nothing.
+func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (string, error) {
+	id := d.ID()
+	bf, err := p.Ledger.Get(ctx, id)
+	if errors.Is(err, ledger.ErrNotFound) {
+		if d.Status != StatusInitiate {
+			// History, or a backfill this system did not start.
+			return "", nil
+		}
+		return p.begin(ctx, d)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read ledger for %s: %w", id, err)
+	}
+
+	if bf.State == ledger.StateRejected {
+		if bf.EntryHash == d.Hash || d.Status != StatusInitiate {
+			return "", nil
+		}
+		// The entry was fixed in place: try again.
+		return p.begin(ctx, d)
+	}
+
+	did := ""
+	if bf.EntryHash != d.Hash && bf.State != ledger.StateCompleted && bf.State != ledger.StateCancelled {
+		if reported, err := p.reportOnce(ctx, bf, "edited:"+d.Hash, func(spec *Spec) notify.Event {
+			e := baseEvent(spec, notify.KindEdited)
+			e.Text = "The entry changed after the backfill started; the change is not applied. Create a new entry to change a running backfill."
+			return e
+		}); err != nil {
+			return "", err
+		} else if reported {
+			did = "edited"
+		}
+	}
+
+	if d.Status == StatusCancelled {
+		switch bf.State {
+		case ledger.StatePending, ledger.StateStaging, ledger.StateProcessing, ledger.StateProcessed, ledger.StateFailed:
+			return p.cancel(ctx, bf)
+		}
+		return did, nil
+	}
+
+	stale := sinceOrZero(p.now(), bf.UpdatedAt) >= p.opts().StaleAfter
+	switch bf.State {
+	case ledger.StatePending, ledger.StateStaging:
+		if stale || bf.State == ledger.StatePending {
+			if err := p.start(ctx, id, true); err != nil {
+				return did, err
+			}
+			return "resumed", nil
+		}
+	case ledger.StateProcessing:
+		finished, err := p.Finish(ctx, id)
+		if err != nil {
+			return did, err
+		}
+		if finished {
+			return "finished", nil
+		}
+		if stale {
+			n, err := p.republish(ctx, bf)
+			if err != nil {
+				return did, err
+			}
+			if n > 0 {
+				return "republished", nil
+			}
+		}
+	case ledger.StateProcessed:
+		if d.Status == StatusComplete {
+			return p.requestCompletion(ctx, bf)
+		}
+	case ledger.StateCompleting:
+		if stale {
+			if err := p.Publisher.Publish(ctx, p.Topics.Complete, completeMessage(id)); err != nil {
+				return did, fmt.Errorf("re-publish completion request for %s: %w", id, err)
+			}
+			p.touch(ctx, id)
+			return "republished", nil
+		}
+	}
+	return did, nil
+}
+
+// begin creates the ledger record of a new entry (exactly once across
+// concurrent scanners) and starts it, or records and reports its rejection.
+func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
+	id := d.ID()
+	problems := d.Problems
+	var spec *Spec
+	if len(problems) == 0 {
+		var err error
+		spec, err = d.Plan(ctx)
+		if err != nil {
+			problems = append(problems, notify.RuleViolation{Rule: "PLAN", Message: err.Error()})
+		}
+	}
+	if spec == nil {
+		spec = &Spec{Table: d.Table, EntryDate: d.EntryDate, Watchers: d.Watchers}
+	}
+	raw, err := encodeSpec(spec)
+	if err != nil {
+		return "", err
+	}
+	now := p.now()
+	state := ledger.StatePending
+	lastErr := ""
+	if len(problems) > 0 {
+		state = ledger.StateRejected
+		var msgs []string
+		for _, pr := range problems {
+			msgs = append(msgs, pr.Rule+": "+pr.Message)
+		}
+		lastErr = strings.Join(msgs, "; ")
+	}
+	rec := &ledger.Backfill{
+		ID: id, Table: d.Table.String(), EntryDate: d.EntryDate,
+		State: state, EntryHash: d.Hash, Spec: raw, Watchers: d.Watchers,
+		CreatedAt: now, UpdatedAt: now, LastError: lastErr,
+	}
+	for _, ps := range spec.Partitions {
+		rec.Partitions = append(rec.Partitions, ps.ID)
+	}
+	existing, err := p.Ledger.Get(ctx, id)
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		if err := p.Ledger.Create(ctx, rec); err != nil {
+			if errors.Is(err, ledger.ErrExists) {
+				return "", nil // another scanner won the race and acts
+			}
+			return "", fmt.Errorf("create ledger record %s: %w", id, err)
+		}
+	case err != nil:
+		return "", fmt.Errorf("read ledger for %s: %w", id, err)
+	default:
+		// A rejected record whose entry was edited: replace it, once.
+		moved := false
+		if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+			if b.State != ledger.StateRejected || b.EntryHash == d.Hash {
+				return ledger.ErrNoChange
+			}
+			gen := b.Generation
+			*b = *rec
+			b.Generation = gen
+			b.CreatedAt = existing.CreatedAt
+			moved = true
+			return nil
+		}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+			return "", fmt.Errorf("update ledger record %s: %w", id, err)
+		}
+		if !moved {
+			return "", nil
+		}
+	}
+	if state == ledger.StateRejected {
+		e := baseEvent(spec, notify.KindRejected)
+		e.Errors = problems
+		p.emit(ctx, spec, rec, e)
+		p.log().Warn("backfill entry rejected", "backfill_id", id, "errors", lastErr)
+		return "rejected", nil
+	}
+	if err := p.start(ctx, id, false); err != nil {
+		return "", err
+	}
+	return "started", nil
+}
+
+func (p *Pipeline) requestCompletion(ctx context.Context, bf *ledger.Backfill) (string, error) {
+	moved := false
+	now := p.now()
+	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+		if b.State != ledger.StateProcessed {
+			return ledger.ErrNoChange
+		}
+		b.State = ledger.StateCompleting
+		b.CompletionRequestedAt = now
+		b.UpdatedAt = now
+		moved = true
+		return nil
+	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+		return "", fmt.Errorf("request completion of %s: %w", bf.ID, err)
+	}
+	if !moved {
+		return "", nil
+	}
+	if err := p.Publisher.Publish(ctx, p.Topics.Complete, completeMessage(bf.ID)); err != nil {
+		// The record says completing; the stale check re-publishes.
+		return "", fmt.Errorf("publish completion request for %s: %w", bf.ID, err)
+	}
+	if spec, err := decodeSpec(bf.ID, bf.Spec); err == nil {
+		p.emit(ctx, spec, bf, baseEvent(spec, notify.KindCompleting))
+	}
+	return "completion-requested", nil
+}
+
+func (p *Pipeline) cancel(ctx context.Context, bf *ledger.Backfill) (string, error) {
+	moved := false
+	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+		switch b.State {
+		case ledger.StatePending, ledger.StateStaging, ledger.StateProcessing, ledger.StateProcessed, ledger.StateFailed:
+		default:
+			return ledger.ErrNoChange
+		}
+		b.State = ledger.StateCancelled
+		b.UpdatedAt = p.now()
+		moved = true
+		return nil
+	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+		return "", fmt.Errorf("cancel %s: %w", bf.ID, err)
+	}
+	if !moved {
+		return "", nil
+	}
+	if spec, err := decodeSpec(bf.ID, bf.Spec); err == nil {
+		e := baseEvent(spec, notify.KindCancelled)
+		e.Text = "The staging table is kept until it expires (30 days after the start); production was not changed."
+		p.emit(ctx, spec, bf, e)
+	}
+	return "cancelled", nil
+}
+
+// republish re-sends the messages of partitions that are not final after
+// StaleAfter without progress: their messages were lost, or every worker
+// died. Redelivery is harmless (done partitions are skipped).
+func (p *Pipeline) republish(ctx context.Context, bf *ledger.Backfill) (int, error) {
+	spec, err := decodeSpec(bf.ID, bf.Spec)
+	if err != nil {
+		return 0, err
+	}
+	recs, err := p.Ledger.ListPartitions(ctx, bf.ID)
+	if err != nil {
+		return 0, fmt.Errorf("list partitions of %s: %w", bf.ID, err)
+	}
+	final := 0
+	for _, r := range recs {
+		if r.State == ledger.PartitionDone || r.State == ledger.PartitionFailed {
+			final++
+		}
+	}
+	if final == len(spec.Partitions) {
+		return 0, nil
+	}
+	if err := p.publishPending(ctx, spec, recs); err != nil {
+		return 0, fmt.Errorf("re-publish %s: %w", bf.ID, err)
+	}
+	p.log().Warn("re-published partitions without progress", "backfill_id", bf.ID, "pending", len(spec.Partitions)-final)
+	return len(spec.Partitions) - final, nil
+}
+
+// touch records progress so the stale checks restart their clock.
+func (p *Pipeline) touch(ctx context.Context, id string) {
+	if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		b.UpdatedAt = p.now()
+		return nil
+	}); err != nil {
+		p.log().Warn("touch ledger record", "backfill_id", id, "error", err.Error())
+	}
+}
+
+// reportOnce emits the event built by mk unless key was reported before.
+func (p *Pipeline) reportOnce(ctx context.Context, bf *ledger.Backfill, key string, mk func(*Spec) notify.Event) (bool, error) {
+	if _, ok := bf.Reported[key]; ok {
+		return false, nil
+	}
+	spec, err := decodeSpec(bf.ID, bf.Spec)
+	if err != nil {
+		return false, err
+	}
+	first := false
+	now := p.now()
+	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+		if _, ok := b.Reported[key]; ok {
+			return ledger.ErrNoChange
+		}
+		if b.Reported == nil {
+			b.Reported = map[string]time.Time{}
+		}
+		b.Reported[key] = now
+		first = true
+		return nil
+	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+		return false, fmt.Errorf("record report %s of %s: %w", key, bf.ID, err)
+	}
+	if first {
+		p.emit(ctx, spec, bf, mk(spec))
+	}
+	return first, nil
+}

@@ -1,0 +1,101 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+
+	"cloud.google.com/go/civil"
+
+	"github.com/bqbackfill/bqbackfill/shared/script"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// ScriptRunner runs a query.py entrypoint for one date
+// (shared/script.Runner implements it).
+type ScriptRunner interface {
+	Run(ctx context.Context, s script.Spec) (script.Result, error)
+}
+
+// treeDirs extracts synced trees to local directories, once per tree, so a
+// script can import its neighbours. Trees are immutable, so a directory is
+// never refreshed.
+var treeDirs = struct {
+	sync.Mutex
+	dirs map[string]string
+}{dirs: map[string]string{}}
+
+func (p *Pipeline) treeDir(ctx context.Context, object string) (string, error) {
+	treeDirs.Lock()
+	defer treeDirs.Unlock()
+	if d, ok := treeDirs.dirs[object]; ok {
+		return d, nil
+	}
+	if p.Trees == nil {
+		return "", fmt.Errorf("no tree store configured to read %s", object)
+	}
+	fsys, err := p.Trees.Open(ctx, object)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "bqbackfill-tree-")
+	if err != nil {
+		return "", fmt.Errorf("extract tree %s: %w", object, err)
+	}
+	if err := os.CopyFS(dir, fsys); err != nil {
+		return "", fmt.Errorf("extract tree %s to %s: %w", object, dir, err)
+	}
+	treeDirs.dirs[object] = dir
+	return dir, nil
+}
+
+// runScript runs a query.py table's script for one partition. The script
+// writes wherever its arguments say (the entry's query_script_args should
+// name the staging table); the row count reported is staging's partition
+// count afterwards.
+func (p *Pipeline) runScript(ctx context.Context, spec *Spec, part PartitionSpec) (warehouse.JobResult, error) {
+	if p.Scripts == nil {
+		return warehouse.JobResult{}, warehouse.Errorf(warehouse.FailedPrecondition, "script", "this worker cannot run query.py scripts (no python runner configured)")
+	}
+	root, err := p.treeDir(ctx, spec.Tree)
+	if err != nil {
+		return warehouse.JobResult{}, warehouse.Errorf(warehouse.Transient, "script", "%v", err)
+	}
+	date, err := civil.ParseDate(part.Date)
+	if err != nil {
+		return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "partition date %q: %v", part.Date, err)
+	}
+	scriptPath := filepath.Join(root, filepath.FromSlash(spec.Script.Path))
+	run := script.Spec{
+		Dir:        filepath.Join(root, filepath.FromSlash(path.Dir(spec.Script.Path))),
+		Script:     scriptPath,
+		Entrypoint: spec.Script.Entrypoint,
+		DateArg:    spec.Script.DateArg,
+		Date:       date,
+		Args:       spec.Script.Args,
+		DryRunArg:  spec.Script.DryRunArg,
+	}
+	if spec.Script.DryRunArg != "" {
+		dry := run
+		dry.DryRun = true
+		if _, err := p.Scripts.Run(ctx, dry); err != nil {
+			return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "dry run of %s for %s: %v", spec.Script.Path, part.Date, err)
+		}
+	}
+	start := p.now()
+	if _, err := p.Scripts.Run(ctx, run); err != nil {
+		return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "%s for %s: %v", spec.Script.Path, part.Date, err)
+	}
+	res := warehouse.JobResult{JobID: "script", RowsWritten: -1, Duration: p.now().Sub(start)}
+	if parts, err := p.Warehouse.Partitions(ctx, spec.Staging); err == nil {
+		for _, pt := range parts {
+			if pt.ID == part.Dest {
+				res.RowsWritten = pt.Rows
+			}
+		}
+	}
+	return res, nil
+}

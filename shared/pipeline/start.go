@@ -1,0 +1,181 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/queue"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// start prepares staging, seeds a depends_on_past chain, publishes the
+// partition messages and launches workers. The scanner that created the
+// ledger record calls it; a later scan calls it again if the start was
+// interrupted (the state stayed pending or staging for StaleAfter). Every
+// step tolerates having been done before.
+func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
+	now := p.now()
+	claimed := false
+	bf, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		switch {
+		case b.State == ledger.StatePending:
+		case b.State == ledger.StateStaging && resume:
+		default:
+			return ledger.ErrNoChange
+		}
+		b.State = ledger.StateStaging
+		b.UpdatedAt = now
+		claimed = true
+		return nil
+	})
+	if errors.Is(err, ledger.ErrNoChange) || (err == nil && !claimed) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	spec, err := decodeSpec(id, bf.Spec)
+	if err != nil {
+		return err
+	}
+	log := p.log().With("backfill_id", id, "table", spec.Table.String())
+
+	if spec.Script == nil {
+		err := p.withRetry(ctx, func() error {
+			return p.Warehouse.CreateTableLike(ctx, spec.Source, spec.Staging, warehouse.CreateLikeOptions{
+				Expiration: now.Add(p.opts().StagingExpiry),
+				Labels:     jobLabels(spec),
+			})
+		})
+		switch {
+		case err == nil, warehouse.IsAlreadyExists(err):
+		case warehouse.IsNotFound(err):
+			return p.failStart(ctx, spec, bf, fmt.Sprintf("the table to backfill, %s, does not exist (deploy it first; bqbackfill never creates production tables)", spec.Source))
+		default:
+			return fmt.Errorf("start %s: create staging %s: %w", id, spec.Staging, err)
+		}
+		if spec.MirrorIAM {
+			if err := p.mirrorIAM(ctx, spec.Source, spec.Staging); err != nil {
+				// Leave no staging behind without its permissions; the next
+				// scan retries the whole start.
+				if derr := p.Warehouse.Delete(ctx, spec.Staging); derr != nil && !warehouse.IsNotFound(derr) {
+					return fmt.Errorf("start %s: mirror permissions onto %s: %v; deleting staging also failed, manual cleanup required: %w", id, spec.Staging, err, derr)
+				}
+				return fmt.Errorf("start %s: mirror permissions onto %s (staging deleted; will retry): %w", id, spec.Staging, err)
+			}
+		}
+	}
+	if spec.Seed != "" {
+		err := p.withRetry(ctx, func() error {
+			_, err := p.Warehouse.Copy(ctx, warehouse.CopyJob{
+				Source: spec.Source, SourcePartition: spec.Seed,
+				Dest: spec.Staging, DestPartition: spec.Seed,
+				Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
+				Labels: jobLabels(spec), JobID: jobID(spec, "seed_"+spec.Seed),
+			})
+			return err
+		})
+		if err != nil && !warehouse.IsNotFound(err) {
+			return fmt.Errorf("start %s: seed %s$%s into staging: %w", id, spec.Source, spec.Seed, err)
+		}
+		log.Info("seeded previous partition into staging", "partition", spec.Seed)
+	}
+
+	if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		if b.State != ledger.StateStaging {
+			return ledger.ErrNoChange
+		}
+		b.State = ledger.StateProcessing
+		b.StartedAt = p.now()
+		b.UpdatedAt = p.now()
+		return nil
+	}); err != nil {
+		if errors.Is(err, ledger.ErrNoChange) {
+			return nil
+		}
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	if err := p.publishPending(ctx, spec, nil); err != nil {
+		// The partitions stay pending; the next scan re-publishes them.
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	p.emit(ctx, spec, bf, eventStarted(spec))
+	log.Info("backfill started", "partitions", len(spec.Partitions), "sequential", spec.Sequential)
+	return nil
+}
+
+// failStart records a start that cannot succeed without a human.
+func (p *Pipeline) failStart(ctx context.Context, spec *Spec, bf *ledger.Backfill, reason string) error {
+	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+		if b.State != ledger.StateStaging && b.State != ledger.StatePending {
+			return ledger.ErrNoChange
+		}
+		b.State = ledger.StateFailed
+		b.LastError = reason
+		b.UpdatedAt = p.now()
+		return nil
+	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+		return fmt.Errorf("record failed start of %s: %w", bf.ID, err)
+	}
+	e := baseEvent(spec, "failed")
+	e.Text = reason
+	p.emit(ctx, spec, bf, e)
+	p.log().Error("backfill cannot start", "backfill_id", bf.ID, "reason", reason)
+	return nil
+}
+
+// publishPending publishes the partitions that are not done or failed (for
+// a chain: only the first one not done), launches workers for them, and
+// records when. recs may be nil (nothing recorded yet).
+func (p *Pipeline) publishPending(ctx context.Context, spec *Spec, recs []*ledger.PartitionRecord) error {
+	id := BackfillID(spec.Table, spec.EntryDate)
+	final := map[string]bool{}
+	for _, r := range recs {
+		if r.State == ledger.PartitionDone || r.State == ledger.PartitionFailed {
+			final[r.ID] = true
+		}
+	}
+	var msgs []queue.Message
+	for _, ps := range spec.Partitions {
+		if final[ps.ID] {
+			continue
+		}
+		msgs = append(msgs, partitionMessage(spec, ps))
+		if spec.Sequential {
+			break
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := p.Publisher.Publish(ctx, p.Topics.Partitions, msgs...); err != nil {
+		return fmt.Errorf("publish %d partition messages: %w", len(msgs), err)
+	}
+	exec := ""
+	if p.Launcher != nil {
+		workers := len(msgs)
+		if spec.Sequential {
+			workers = 1
+		}
+		var err error
+		exec, err = p.Launcher.Launch(ctx, id, workers)
+		if err != nil {
+			// Messages wait in the subscription; the next scan launches again.
+			p.log().Error("launch workers", "backfill_id", id, "error", err.Error())
+		}
+	}
+	_, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		b.PublishedAt = p.now()
+		b.UpdatedAt = p.now()
+		if exec != "" {
+			b.Execution = exec
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record publish of %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/civil"
+
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
+	"github.com/bqbackfill/bqbackfill/shared/config"
+	"github.com/bqbackfill/bqbackfill/shared/notify"
+	"github.com/bqbackfill/bqbackfill/shared/querytext"
+	"github.com/bqbackfill/bqbackfill/shared/sqltree"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// TreeOptions control DesiredFromTree.
+type TreeOptions struct {
+	// Now is the scan time; "today" is its UTC date.
+	Now time.Time
+	// Tree is the synced tree object the files come from (recorded in specs).
+	Tree string
+	// Target redirects staging, backups and swaps (see config.Target);
+	// "" for production.
+	Target string
+	// Tables restricts the scan to these tables (all when empty).
+	Tables []warehouse.TableRef
+	// HistoryDays: Complete and Cancelled entries older than this are
+	// history and not looked up in the ledger [90]. Initiate entries are
+	// always checked.
+	HistoryDays int
+}
+
+// TreeProblem is a table the scanner cannot read at all (its backfill.yaml
+// does not parse, or bqbackfill.yaml is broken).
+type TreeProblem struct {
+	Table   string
+	File    string
+	Message string
+}
+
+// DesiredFromTree reads every table with a backfill.yaml and returns the
+// entries that may need action, each validated again with the scanner's
+// today (rules that depend on the day a backfill starts included). A file
+// that cannot be parsed is returned as a problem; the other tables go on.
+func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired, []TreeProblem) {
+	tree := sqltree.New(fsys, "sql")
+	settings, err := tree.Settings()
+	if err != nil {
+		return nil, []TreeProblem{{File: config.FileName, Message: err.Error()}}
+	}
+	var target *config.Target
+	if o.Target != "" {
+		if target, err = settings.Target(o.Target); err != nil {
+			return nil, []TreeProblem{{File: config.FileName, Message: err.Error()}}
+		}
+	}
+	var tables []*backfill.Table
+	if len(o.Tables) > 0 {
+		for _, ref := range o.Tables {
+			t, err := tree.Load(ref)
+			if err != nil {
+				return nil, []TreeProblem{{Table: ref.String(), Message: err.Error()}}
+			}
+			tables = append(tables, t)
+		}
+	} else if tables, err = tree.BackfillTables(ctx); err != nil {
+		return nil, []TreeProblem{{Message: fmt.Sprintf("read tree: %v", err)}}
+	}
+	history := o.HistoryDays
+	if history <= 0 {
+		history = 90
+	}
+	today := civil.DateOf(o.Now.UTC())
+	var out []Desired
+	var problems []TreeProblem
+	for _, t := range tables {
+		if t.File == nil {
+			for _, e := range t.FileErrors {
+				problems = append(problems, TreeProblem{Table: t.Ref.String(), File: e.File, Message: e.Error()})
+			}
+			continue
+		}
+		res := backfill.Validate(t, backfill.Options{Today: today, Settings: settings, CheckPython: backfill.PythonSyntax()})
+		for _, e := range t.File.Entries {
+			if e.Status != backfill.Initiate && e.EntryDate.Before(today.AddDays(-history)) {
+				continue
+			}
+			d := Desired{
+				Table:     t.Ref,
+				EntryDate: e.Key(),
+				Status:    string(e.Status),
+				Hash:      hashWithoutStatus(e),
+				Watchers:  append([]string(nil), e.Watchers...),
+			}
+			if e.Status == backfill.Initiate {
+				for _, ve := range res.ErrorsFor(e.EntryDate) {
+					d.Problems = append(d.Problems, violation(ve))
+				}
+				if t.Metadata != nil && !e.OverrideRetentionLimit {
+					if ve := backfill.CheckRetentionFromDay(e, t.Metadata, settings, today); ve != nil {
+						d.Problems = append(d.Problems, violation(*ve))
+					}
+				}
+				t, e := t, e
+				d.Plan = func(ctx context.Context) (*Spec, error) {
+					plan, err := backfill.NewPlan(t, e, settings, target)
+					if err != nil {
+						return nil, err
+					}
+					return SpecFromPlan(t, plan, o.Tree)
+				}
+			}
+			out = append(out, d)
+		}
+	}
+	return out, problems
+}
+
+func violation(e backfill.Error) notify.RuleViolation {
+	msg := e.Message
+	var where []string
+	if e.File != "" {
+		loc := e.File
+		if e.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+		}
+		where = append(where, loc)
+	}
+	if e.Field != "" {
+		where = append(where, "field "+e.Field)
+	}
+	if len(where) > 0 {
+		msg = strings.Join(where, ", ") + ": " + msg
+	}
+	return notify.RuleViolation{Rule: e.Rule, Message: msg}
+}
+
+// hashWithoutStatus identifies an entry's content except its status, so
+// that the expected Initiate -> Complete edit is not reported as a change.
+func hashWithoutStatus(e *backfill.Entry) string {
+	c := e.Clone()
+	c.Status = backfill.Initiate
+	return c.Hash()
+}
+
+// SpecFromPlan turns a plan into what the pipeline stores and runs: the
+// rendered query (with self-references pointed at staging for
+// depends_on_past tables), the partitions with their parameters, and the
+// tables involved.
+func SpecFromPlan(t *backfill.Table, plan *backfill.Plan, tree string) (*Spec, error) {
+	if plan.ShredderMitigation {
+		return nil, fmt.Errorf("shredder_mitigation: true needs a generated mitigation query, which this version does not build yet; run this backfill with bqetl, or without shredder_mitigation on a new table version")
+	}
+	s := &Spec{
+		Table:          plan.Table,
+		EntryDate:      plan.EntryDate.String(),
+		Source:         plan.Effective,
+		Dest:           plan.SwapDestination,
+		Staging:        plan.Staging,
+		Backup:         plan.Backup,
+		BillingProject: plan.BillingProject,
+		DefaultProject: plan.DefaultProject,
+		DefaultDataset: plan.DefaultDataset,
+		PartitionType:  plan.PartitionType,
+		PartitionField: plan.PartitionField,
+		Sequential:     plan.Sequential,
+		WholeTable:     plan.WholeTableSwap,
+		Tree:           tree,
+		Watchers:       plan.Watchers,
+		MirrorIAM:      plan.Target == "",
+		Target:         plan.Target,
+		Warnings:       append([]string(nil), plan.Warnings...),
+	}
+	if plan.Seed != nil {
+		s.Seed = plan.Seed.ID
+	}
+	for _, p := range plan.Partitions {
+		id := p.ID
+		if id == "" {
+			id = WholeTableID
+		}
+		s.Partitions = append(s.Partitions, PartitionSpec{ID: id, Dest: p.ID, Date: p.Date.String(), Params: p.Params})
+	}
+	switch plan.Query.Kind {
+	case backfill.QueryPython:
+		s.Script = &ScriptSpec{Path: plan.Query.Path, Entrypoint: plan.Query.Entrypoint, DateArg: plan.Query.DateArg, Args: plan.Query.Args, DryRunArg: plan.Query.DryRunArg}
+		s.MirrorIAM = false
+	default:
+		raw, err := fs.ReadFile(t.FS, plan.Query.Path)
+		if err != nil {
+			return nil, fmt.Errorf("read query %s: %w", plan.Query.Path, err)
+		}
+		sql, err := querytext.Render(string(raw), plan.ReinitializeBatchSize > 0)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: %w", plan.Query.Path, err)
+		}
+		if plan.ReinitializeBatchSize > 0 && strings.Contains(sql, "@sample_id") {
+			return nil, fmt.Errorf("query %s: reinitialize_table with @sample_id batches is not supported yet; the query must compute the whole table in one job", plan.Query.Path)
+		}
+		if plan.Sequential {
+			rewritten, n, err := querytext.RewriteSelfReferences(sql, plan.Table, plan.Staging, plan.DefaultProject, plan.DefaultDataset)
+			if err != nil {
+				return nil, fmt.Errorf("query %s: %w", plan.Query.Path, err)
+			}
+			if n == 0 {
+				s.Warnings = append(s.Warnings, "depends_on_past: the query never reads its own table, so nothing was redirected to staging")
+			}
+			sql = rewritten
+		}
+		s.Query = sql
+	}
+	return s, nil
+}

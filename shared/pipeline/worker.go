@@ -1,0 +1,346 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/queue"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// Touched remembers the backfills a worker task processed partitions of, so
+// that the task can check them for completion once its subscription is empty.
+type Touched struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (t *Touched) add(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ids == nil {
+		t.ids = map[string]bool{}
+	}
+	t.ids[id] = true
+}
+
+// IDs returns the backfill ids seen so far.
+func (t *Touched) IDs() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.ids))
+	for id := range t.ids {
+		out = append(out, id)
+	}
+	return out
+}
+
+// HandlePartition processes one message of the partitions topic: it
+// computes the partition into staging unless the ledger says it is already
+// done or the backfill is no longer running. It returns Ack when the message
+// needs no further delivery, Nack to have it redelivered.
+func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touched *Touched) queue.Outcome {
+	msg, err := decodePartitionMessage(m.Data)
+	if err != nil {
+		// A malformed message can never succeed: keep it for humans.
+		p.log().Error("dropping malformed partition message", "error", err.Error(), "message_id", m.ID)
+		p.deadLetter(ctx, m.Data, m.Attributes, err)
+		return queue.Ack
+	}
+	log := p.log().With("backfill_id", msg.BackfillID, "partition", msg.Partition)
+	if touched != nil {
+		touched.add(msg.BackfillID)
+	}
+	bf, err := p.Ledger.Get(ctx, msg.BackfillID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		log.Warn("partition of an unknown backfill; dropping")
+		return queue.Ack
+	}
+	if err != nil {
+		log.Warn("read ledger; will retry", "error", err.Error())
+		return queue.Nack
+	}
+	switch bf.State {
+	case ledger.StateProcessing:
+	default:
+		log.Info("backfill is not processing; skipping partition", "state", string(bf.State))
+		return queue.Ack
+	}
+	spec, err := decodeSpec(bf.ID, bf.Spec)
+	if err != nil {
+		log.Error("unreadable spec", "error", err.Error())
+		return queue.Ack
+	}
+	part, idx, ok := spec.Partition(msg.Partition)
+	if !ok {
+		log.Error("partition is not part of the backfill; dropping")
+		return queue.Ack
+	}
+	rec, err := p.Ledger.GetPartition(ctx, bf.ID, part.ID)
+	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
+		log.Warn("read partition record; will retry", "error", err.Error())
+		return queue.Nack
+	}
+	if rec != nil && (rec.State == ledger.PartitionDone || rec.State == ledger.PartitionFailed) {
+		// A redelivery. For a chain, make sure the next link was published
+		// (the previous delivery may have died between the two writes).
+		if rec.State == ledger.PartitionDone && spec.Sequential {
+			if err := p.publishNext(ctx, spec, idx); err != nil {
+				log.Warn("re-publish next partition; will retry", "error", err.Error())
+				return queue.Nack
+			}
+		}
+		return queue.Ack
+	}
+
+	start := p.now()
+	if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, part.ID, func(r *ledger.PartitionRecord) error {
+		r.State = ledger.PartitionRunning
+		r.Attempts++
+		r.Error = ""
+		r.UpdatedAt = start
+		return nil
+	}); err != nil {
+		log.Warn("mark partition running; will retry", "error", err.Error())
+		return queue.Nack
+	}
+
+	res, runErr := p.runPartition(ctx, spec, part)
+	if runErr == nil {
+		if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, part.ID, func(r *ledger.PartitionRecord) error {
+			r.State = ledger.PartitionDone
+			r.JobID = res.JobID
+			r.BytesProcessed = res.BytesProcessed
+			r.Rows = res.RowsWritten
+			r.Duration = p.now().Sub(start)
+			r.UpdatedAt = p.now()
+			r.Error = ""
+			return nil
+		}); err != nil {
+			// The data is in staging; the redelivery will find the write
+			// idempotent and record it.
+			log.Warn("record partition done; will retry", "error", err.Error())
+			return queue.Nack
+		}
+		log.Info("partition done", "rows", res.RowsWritten, "bytes", res.BytesProcessed, "job_id", res.JobID)
+		if spec.Sequential {
+			if err := p.publishNext(ctx, spec, idx); err != nil {
+				log.Warn("publish next partition; will retry", "error", err.Error())
+				return queue.Nack
+			}
+		}
+		return queue.Ack
+	}
+
+	if ctx.Err() != nil {
+		// The task is shutting down: let another task take the message.
+		return queue.Nack
+	}
+	permanent := !warehouse.IsTransient(runErr) && warehouse.Code(runErr) != warehouse.Unknown
+	exhausted := m.DeliveryAttempt >= p.opts().MaxDeliveries
+	if rec != nil && rec.Attempts+1 >= p.opts().MaxDeliveries {
+		exhausted = true
+	}
+	if !permanent && !exhausted {
+		if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, part.ID, func(r *ledger.PartitionRecord) error {
+			r.State = ledger.PartitionPending
+			r.Error = runErr.Error()
+			r.UpdatedAt = p.now()
+			return nil
+		}); err != nil {
+			log.Warn("record partition attempt", "error", err.Error())
+		}
+		log.Warn("partition attempt failed; will be redelivered", "error", runErr.Error(), "delivery_attempt", m.DeliveryAttempt)
+		return queue.Nack
+	}
+	if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, part.ID, func(r *ledger.PartitionRecord) error {
+		r.State = ledger.PartitionFailed
+		r.Error = runErr.Error()
+		r.Duration = p.now().Sub(start)
+		r.UpdatedAt = p.now()
+		return nil
+	}); err != nil {
+		log.Warn("record partition failure; will retry", "error", err.Error())
+		return queue.Nack
+	}
+	log.Error("partition failed", "error", runErr.Error(), "attempts", m.DeliveryAttempt)
+	p.deadLetter(ctx, m.Data, m.Attributes, runErr)
+	return queue.Ack
+}
+
+func (p *Pipeline) publishNext(ctx context.Context, spec *Spec, idx int) error {
+	if idx+1 >= len(spec.Partitions) {
+		return nil
+	}
+	next := spec.Partitions[idx+1]
+	return p.Publisher.Publish(ctx, p.Topics.Partitions, partitionMessage(spec, next))
+}
+
+// deadLetter keeps a message that will never succeed on the dead-letter
+// topic, with the reason, for humans and alerts.
+func (p *Pipeline) deadLetter(ctx context.Context, data []byte, attrs map[string]string, reason error) {
+	if p.Topics.DeadLetter == "" {
+		return
+	}
+	a := map[string]string{"error": truncate(reason.Error(), 1024)}
+	for k, v := range attrs {
+		a[k] = v
+	}
+	if err := p.Publisher.Publish(ctx, p.Topics.DeadLetter, queue.Message{Data: data, Attributes: a}); err != nil {
+		p.log().Error("publish to dead-letter topic", "error", err.Error())
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// runPartition computes one partition into staging.
+func (p *Pipeline) runPartition(ctx context.Context, spec *Spec, part PartitionSpec) (warehouse.JobResult, error) {
+	if spec.Script != nil {
+		return p.runScript(ctx, spec, part)
+	}
+	var res warehouse.JobResult
+	err := p.withRetry(ctx, func() error {
+		var err error
+		res, err = p.Warehouse.Query(ctx, warehouse.QueryJob{
+			SQL:            spec.Query,
+			Params:         part.Params,
+			Destination:    &spec.Staging,
+			Partition:      part.Dest,
+			Write:          warehouse.WriteTruncate,
+			BillingProject: spec.BillingProject,
+			DefaultProject: spec.DefaultProject,
+			DefaultDataset: spec.DefaultDataset,
+			Labels:         jobLabels(spec),
+			JobID:          jobID(spec, part.ID),
+		})
+		return err
+	})
+	if err != nil {
+		return res, fmt.Errorf("query %s into %s$%s: %w", spec.Table, spec.Staging, part.Dest, err)
+	}
+	return res, nil
+}
+
+// Finish marks a processing backfill processed (every partition done) or
+// failed (every partition final, some failed; for a chain, the first failure
+// ends it), and emits the "done" or "failed" event. Only the caller whose
+// compare-and-swap moves the state emits; calling it again is harmless.
+func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
+	bf, err := p.Ledger.Get(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("finish %s: %w", id, err)
+	}
+	if bf.State != ledger.StateProcessing {
+		return false, nil
+	}
+	spec, err := decodeSpec(id, bf.Spec)
+	if err != nil {
+		return false, err
+	}
+	recs, err := p.Ledger.ListPartitions(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("finish %s: %w", id, err)
+	}
+	byID := map[string]*ledger.PartitionRecord{}
+	for _, r := range recs {
+		byID[r.ID] = r
+	}
+	var failed []*ledger.PartitionRecord
+	open := 0
+	for _, ps := range spec.Partitions {
+		r := byID[ps.ID]
+		switch {
+		case r == nil || (r.State != ledger.PartitionDone && r.State != ledger.PartitionFailed):
+			open++
+		case r.State == ledger.PartitionFailed:
+			failed = append(failed, r)
+		}
+	}
+	if open > 0 && !(spec.Sequential && len(failed) > 0) {
+		return false, nil
+	}
+	state := ledger.StateProcessed
+	if len(failed) > 0 {
+		state = ledger.StateFailed
+	}
+	now := p.now()
+	moved := false
+	_, err = p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		if b.State != ledger.StateProcessing {
+			return ledger.ErrNoChange
+		}
+		b.State = state
+		b.ProcessedAt = now
+		if len(failed) > 0 {
+			b.LastError = fmt.Sprintf("%d partition(s) failed, first %s: %s", len(failed), failed[0].ID, failed[0].Error)
+		} else {
+			b.LastError = ""
+		}
+		moved = true
+		return nil
+	})
+	if errors.Is(err, ledger.ErrNoChange) || (err == nil && !moved) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("finish %s: %w", id, err)
+	}
+	if state == ledger.StateProcessed {
+		cmp := p.compare(ctx, spec)
+		p.emit(ctx, spec, bf, eventDone(spec, cmp))
+	} else {
+		p.emit(ctx, spec, bf, eventFailed(spec, failed, open))
+	}
+	p.log().Info("backfill finished processing", "backfill_id", id, "state", string(state), "failed", len(failed))
+	return true, nil
+}
+
+// PartitionComparison is one row of the staging-vs-production report.
+type PartitionComparison struct {
+	Partition      string
+	StagingRows    int64
+	ProductionRows int64
+}
+
+// compare counts rows per partition in staging and in the source table. A
+// failure to read is reported in the comparison, not fatal: the counts are
+// advisory.
+func (p *Pipeline) compare(ctx context.Context, spec *Spec) []PartitionComparison {
+	counts := func(t warehouse.TableRef) map[string]int64 {
+		out := map[string]int64{}
+		parts, err := p.Warehouse.Partitions(ctx, t)
+		if err != nil {
+			if !warehouse.IsNotFound(err) {
+				p.log().Warn("count rows for the report", "table", t.String(), "error", err.Error())
+			}
+			return out
+		}
+		for _, pt := range parts {
+			out[pt.ID] = pt.Rows
+		}
+		return out
+	}
+	st, prod := counts(spec.Staging), counts(spec.Source)
+	var out []PartitionComparison
+	for _, ps := range spec.Partitions {
+		out = append(out, PartitionComparison{Partition: ps.ID, StagingRows: st[ps.Dest], ProductionRows: prod[ps.Dest]})
+	}
+	return out
+}
+
+// sinceOrZero is the age of t, or a large value for the zero time.
+func sinceOrZero(now, t time.Time) time.Duration {
+	if t.IsZero() {
+		return 1 << 62
+	}
+	return now.Sub(t)
+}
