@@ -159,7 +159,7 @@ type CopyJob struct {
 	SourcePartition string // "" = whole table
 	Dest            TableRef
 	DestPartition   string // "" = whole table
-	Write           WriteDisposition
+	Write           WriteDisposition // "" means WriteEmpty, BigQuery's default for copy jobs
 	BillingProject  string
 	Labels          map[string]string
 	JobID           string
