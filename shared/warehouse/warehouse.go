@@ -158,7 +158,7 @@ type CopyJob struct {
 	Source          TableRef
 	SourcePartition string // "" = whole table
 	Dest            TableRef
-	DestPartition   string // "" = whole table
+	DestPartition   string           // "" = whole table
 	Write           WriteDisposition // "" means WriteEmpty, BigQuery's default for copy jobs
 	BillingProject  string
 	Labels          map[string]string
