@@ -1,0 +1,7 @@
+"""Fails while being imported."""
+
+raise RuntimeError("cannot import: missing configuration")
+
+
+def main():
+    pass
