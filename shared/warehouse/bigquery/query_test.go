@@ -3,6 +3,7 @@ package bigquery_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/civil"
 	bq "google.golang.org/api/bigquery/v2"
@@ -393,5 +394,51 @@ func TestQueryPollFailureRepolls(t *testing.T) {
 	}
 	if n := len(e.fake.RequestsFor("jobs.get")); n != 3 {
 		t.Errorf("%d jobs.get, want 3 (failed, RUNNING, DONE)", n)
+	}
+}
+
+// Concurrent partition writes from several billing projects: one client
+// per project is created and shared, and every partition ends up written.
+func TestConcurrentQueries(t *testing.T) {
+	e := newEnv(t)
+	e.fake.OnQuery(func(q *bqfake.Query) (*bqfake.Result, error) {
+		if q.Destination == nil {
+			return nil, nil
+		}
+		d, _ := q.Param("d")
+		day, err := civil.ParseDate(d)
+		if err != nil {
+			return nil, err
+		}
+		return &bqfake.Result{Schema: dailyFields(), Rows: [][]any{{day, "a", int64(1)}, {day, "b", int64(2)}}}, nil
+	})
+	const n = 16
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			day := civil.Date{Year: 2024, Month: 3, Day: 1 + i}
+			_, err := e.w.Query(e.ctx, warehouse.QueryJob{
+				SQL: "SELECT 1", Params: []warehouse.Param{{Name: "d", Type: "DATE", Value: day.String()}},
+				Destination: &staging, Partition: warehouse.PartitionID(warehouse.Day, day.In(time.UTC)),
+				BillingProject: []string{"bill-a", "bill-b", ""}[i%3], JobID: "bf",
+			})
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	got := e.fake.PartitionRows(staging)
+	if len(got) != n {
+		t.Errorf("%d partitions written, want %d: %v", len(got), n, got)
+	}
+	projects := map[string]bool{}
+	for _, r := range e.fake.RequestsFor("jobs.insert") {
+		projects[strings.Split(r.Path, "/")[2]] = true
+	}
+	if len(projects) != 3 {
+		t.Errorf("job projects = %v, want bill-a, bill-b and %s", projects, defaultProject)
 	}
 }
