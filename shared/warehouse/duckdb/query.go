@@ -321,63 +321,24 @@ func (w *Warehouse) execCreateTable(ctx context.Context, op string, job warehous
 	if !w.attached(ref.Project) {
 		return warehouse.Errorf(warehouse.NotFound, op, "dataset %s.%s not found (no project %s)", ref.Project, ref.Dataset, ref.Project)
 	}
-	// Options override what the table would otherwise get.
-	var (
-		labels                    map[string]string
-		description, friendlyName *string
-		expiresUS                 *int64
-		partitionExpirationDays   *float64
-		requireFilter             *bool
-		sourceRef                 warehouse.TableRef
-		source                    bqsql.Path
-		copyRows                  bool
-		desc, friendly            string
-		exp                       int64
-		pexp                      float64
-		req                       bool
-	)
-	for _, o := range st.Options {
-		switch o.Name {
-		case "labels":
-			labels = o.Labels
-		case "description":
-			if err := w.evalOption(ctx, op, o, &desc); err != nil {
-				return err
-			}
-			description = &desc
-		case "friendly_name":
-			if err := w.evalOption(ctx, op, o, &friendly); err != nil {
-				return err
-			}
-			friendlyName = &friendly
-		case "expiration_timestamp":
-			if err := w.evalOption(ctx, op, o, &exp); err != nil {
-				return err
-			}
-			expiresUS = &exp
-		case "partition_expiration_days":
-			if err := w.evalOption(ctx, op, o, &pexp); err != nil {
-				return err
-			}
-			partitionExpirationDays = &pexp
-		case "require_partition_filter":
-			if err := w.evalOption(ctx, op, o, &req); err != nil {
-				return err
-			}
-			requireFilter = &req
-		default:
-			return &warehouse.Error{Code: warehouse.InvalidArgument, Op: op, Err: &bqsql.UnsupportedError{Construct: "table option " + o.Name,
-				Hint: "tables accept description, friendly_name, labels, expiration_timestamp, partition_expiration_days, require_partition_filter"}}
-		}
+	applyOptions, err := w.tableOptions(ctx, op, st.Options)
+	if err != nil {
+		return err
 	}
+	var source bqsql.Path
+	copyRows := false
 	switch {
 	case def.Like != nil:
 		source = def.Like
+		if len(def.Columns) > 0 {
+			return warehouse.Errorf(warehouse.InvalidArgument, op, "CREATE TABLE … LIKE cannot also declare columns")
+		}
 	case def.Copy != nil:
 		source, copyRows = def.Copy, true
 	case def.Clone != nil:
 		source, copyRows = def.Clone, true
 	}
+	var sourceRef warehouse.TableRef
 	if source != nil {
 		if sourceRef, err = resolveTable(op, source, job); err != nil {
 			return err
@@ -386,11 +347,12 @@ func (w *Warehouse) execCreateTable(ctx context.Context, op string, job warehous
 			return warehouse.Errorf(warehouse.NotFound, op, "source table %s not found (no project %s)", sourceRef, sourceRef.Project)
 		}
 	}
-	err = w.changeCatalog(ctx, job.DefaultProject, job.DefaultDataset, func(tx *sql.Tx) error {
+	return w.changeCatalog(ctx, job.DefaultProject, job.DefaultDataset, func(tx *sql.Tx) error {
 		md := warehouse.TableMetadata{Ref: ref, Schema: def.Columns, PartitionType: def.PartitionType, PartitionField: def.PartitionField, Clustering: def.Clustering}
 		var sr *tableRecord
 		switch {
 		case source != nil:
+			var err error
 			if sr, err = loadTable(ctx, tx, op, sourceRef); err != nil {
 				return err
 			}
@@ -398,50 +360,29 @@ func (w *Warehouse) execCreateTable(ctx context.Context, op string, job warehous
 			if err != nil {
 				return err
 			}
-			like := sr.likeMetadata(ref, schema)
-			if def.Like != nil {
-				if len(def.Columns) > 0 {
-					return warehouse.Errorf(warehouse.InvalidArgument, op, "CREATE TABLE … LIKE cannot also declare columns")
-				}
-				if def.PartitionField != "" {
-					like.PartitionType, like.PartitionField = def.PartitionType, def.PartitionField
-				}
-				if def.Clustering != nil {
-					like.Clustering = def.Clustering
-				}
+			md = sr.likeMetadata(ref, schema)
+			if def.PartitionField != "" {
+				md.PartitionType, md.PartitionField = def.PartitionType, def.PartitionField
+			}
+			if def.Clustering != nil {
+				md.Clustering = def.Clustering
 			}
 			if copyRows {
-				like.Labels = sr.meta.Labels
-				like.Description = sr.meta.Description
-				like.FriendlyName = sr.meta.FriendlyName
+				md.Labels, md.Description, md.FriendlyName = sr.meta.Labels, sr.meta.Description, sr.meta.FriendlyName
 			}
-			md = like
 		case def.Query != "":
 			if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+stageTable+" AS "+def.Query); err != nil {
 				return classify(op, err)
 			}
 			if len(def.Columns) == 0 {
-				if md.Schema, err = describe(ctx, tx, op+": result schema", "DESCRIBE "+stageTable, nil); err != nil {
+				schema, err := describe(ctx, tx, op+": result schema", "DESCRIBE "+stageTable, nil)
+				if err != nil {
 					return err
 				}
+				md.Schema = schema
 			}
 		}
-		md.Labels = mergeLabels(md.Labels, labels)
-		if description != nil {
-			md.Description = *description
-		}
-		if friendlyName != nil {
-			md.FriendlyName = *friendlyName
-		}
-		if expiresUS != nil {
-			md.Expiration = time.UnixMicro(*expiresUS)
-		}
-		if partitionExpirationDays != nil {
-			md.PartitionExpiration = time.Duration(*partitionExpirationDays * float64(24*time.Hour))
-		}
-		if requireFilter != nil {
-			md.RequirePartitionFilter = *requireFilter
-		}
+		applyOptions(&md)
 		existing, err := loadTable(ctx, tx, op, ref)
 		switch {
 		case err == nil && st.IfNotExists:
@@ -477,7 +418,59 @@ func (w *Warehouse) execCreateTable(ctx context.Context, op string, job warehous
 		}
 		return nil
 	})
-	return err
+}
+
+// tableOptions evaluates CREATE TABLE options and returns a function that
+// applies them over the metadata the table would otherwise get.
+func (w *Warehouse) tableOptions(ctx context.Context, op string, opts []bqsql.Option) (func(*warehouse.TableMetadata), error) {
+	var apply []func(*warehouse.TableMetadata)
+	for _, o := range opts {
+		switch o.Name {
+		case "labels":
+			labels := o.Labels
+			apply = append(apply, func(md *warehouse.TableMetadata) { md.Labels = mergeLabels(md.Labels, labels) })
+		case "description":
+			var v string
+			if err := w.evalOption(ctx, op, o, &v); err != nil {
+				return nil, err
+			}
+			apply = append(apply, func(md *warehouse.TableMetadata) { md.Description = v })
+		case "friendly_name":
+			var v string
+			if err := w.evalOption(ctx, op, o, &v); err != nil {
+				return nil, err
+			}
+			apply = append(apply, func(md *warehouse.TableMetadata) { md.FriendlyName = v })
+		case "expiration_timestamp":
+			var us int64
+			if err := w.evalOption(ctx, op, o, &us); err != nil {
+				return nil, err
+			}
+			apply = append(apply, func(md *warehouse.TableMetadata) { md.Expiration = time.UnixMicro(us).UTC() })
+		case "partition_expiration_days":
+			var days float64
+			if err := w.evalOption(ctx, op, o, &days); err != nil {
+				return nil, err
+			}
+			apply = append(apply, func(md *warehouse.TableMetadata) {
+				md.PartitionExpiration = time.Duration(days * float64(24*time.Hour))
+			})
+		case "require_partition_filter":
+			var v bool
+			if err := w.evalOption(ctx, op, o, &v); err != nil {
+				return nil, err
+			}
+			apply = append(apply, func(md *warehouse.TableMetadata) { md.RequirePartitionFilter = v })
+		default:
+			return nil, &warehouse.Error{Code: warehouse.InvalidArgument, Op: op, Err: &bqsql.UnsupportedError{Construct: "table option " + o.Name,
+				Hint: "tables accept description, friendly_name, labels, expiration_timestamp, partition_expiration_days, require_partition_filter"}}
+		}
+	}
+	return func(md *warehouse.TableMetadata) {
+		for _, f := range apply {
+			f(md)
+		}
+	}, nil
 }
 
 // dropSchema runs DROP SCHEMA [IF EXISTS] … [CASCADE].

@@ -48,14 +48,22 @@ func kindName(k Kind) string {
 		Param: "Param", SysVar: "SysVar", Punct: "Punct", EOF: "EOF"}[k]
 }
 
-func TestSplitScript(t *testing.T) {
-	got, err := SplitScript("SELECT ';' AS a; -- ; comment\nSELECT (1;2) ;; /* ; */ SELECT 3;")
+func TestSplit(t *testing.T) {
+	src := "SELECT ';' AS a; -- ; comment\nSELECT (1;2) ;; /* ; */ SELECT 3;"
+	toks, err := Tokenize(src)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var got []string
+	for _, st := range Split(toks) {
+		if st[len(st)-1].Kind != EOF {
+			t.Errorf("statement %q does not end with EOF", src[st[0].Pos:st[len(st)-2].End])
+		}
+		got = append(got, src[st[0].Pos:st[len(st)-2].End])
+	}
 	want := []string{"SELECT ';' AS a", "SELECT (1;2)", "SELECT 3"}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("SplitScript = %q, want %q", got, want)
+		t.Errorf("Split = %q, want %q", got, want)
 	}
 }
 

@@ -481,17 +481,3 @@ func Split(toks []Token) [][]Token {
 	}
 	return out
 }
-
-// SplitScript tokenizes src and returns the source text of each statement,
-// for callers (such as the CLI) that want to show or count statements.
-func SplitScript(src string) ([]string, error) {
-	toks, err := Tokenize(src)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, st := range Split(toks) {
-		out = append(out, strings.TrimSpace(src[st[0].Pos:st[len(st)-2].End]))
-	}
-	return out, nil
-}
