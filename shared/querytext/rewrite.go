@@ -57,6 +57,12 @@ import (
 // added so that the implicit alias the query may use (t.col) still
 // resolves: `p.d.t` becomes `staging` AS t.
 //
+// defaultProject and defaultDataset are what the query job resolves
+// unqualified names against: in BigQuery, the job's default dataset when it
+// has one, otherwise the project the job runs in (which differs from the
+// table's project when the job is billed elsewhere). Pass "" for what the
+// job does not resolve.
+//
 // sql must be rendered first (Render): Jinja tags in it are an error,
 // because a name built inside {{ }} cannot be seen here. RewriteSelfReferences
 // returns the rewritten text and the number of references replaced; a
