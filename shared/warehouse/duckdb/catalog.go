@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +66,22 @@ type tableRecord struct {
 }
 
 func (r *tableRecord) partitioned() bool { return r.meta.PartitionType != warehouse.Unpartitioned }
+
+// clone returns a deep copy of r, so that what callers receive never
+// aliases the record cache.
+func (r *tableRecord) clone() *tableRecord {
+	cp := *r
+	cp.meta.Clustering = slices.Clone(r.meta.Clustering)
+	cp.meta.Labels = maps.Clone(r.meta.Labels)
+	cp.meta.FieldDescriptions = maps.Clone(r.meta.FieldDescriptions)
+	if r.bindings != nil {
+		cp.bindings = make([]warehouse.Binding, len(r.bindings))
+		for i, b := range r.bindings {
+			cp.bindings[i] = warehouse.Binding{Role: b.Role, Members: slices.Clone(b.Members)}
+		}
+	}
+	return &cp
+}
 
 // loadTable reads a table's catalog record; NotFound if it has none.
 func loadTable(ctx context.Context, q querier, op string, ref warehouse.TableRef) (*tableRecord, error) {
@@ -527,8 +545,7 @@ func (c *recordCache) get(key string) (*tableRecord, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r, ok := c.entries[key]; ok {
-		cp := *r
-		return &cp, c.gen
+		return r.clone(), c.gen
 	}
 	return nil, c.gen
 }
@@ -542,8 +559,7 @@ func (c *recordCache) put(key string, r *tableRecord, gen uint64) {
 	if c.entries == nil {
 		c.entries = map[string]*tableRecord{}
 	}
-	cp := *r
-	c.entries[key] = &cp
+	c.entries[key] = r.clone()
 }
 
 func (c *recordCache) clear() {

@@ -465,3 +465,34 @@ func ExampleWarehouse_Read() {
 	fmt.Println(rows.Columns, rows.Rows[0][0], rows.Rows[0][1])
 	// Output: [yesterday id] 2024-02-29 20240301
 }
+
+func TestReturnedMetadataIsACopy(t *testing.T) {
+	ctx := context.Background()
+	w := open(t, t.TempDir(), nil)
+	if err := w.EnsureDataset(ctx, "p", "d", 0); err != nil {
+		t.Fatal(err)
+	}
+	ref := warehouse.TableRef{Project: "p", Dataset: "d", Table: "t"}
+	md := warehouse.TableMetadata{Ref: ref, Schema: warehouse.Schema{{Name: "day", Type: "DATE"}, {Name: "c", Type: "STRING"}},
+		PartitionType: warehouse.Day, PartitionField: "day", Clustering: []string{"c"}, Labels: map[string]string{"k": "v"}}
+	if err := w.CreateTable(ctx, md); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetTableIAM(ctx, ref, warehouse.Policy{Bindings: []warehouse.Binding{{Role: "roles/x", Members: []string{"user:a@b.c"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		got, err := w.Table(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := w.TableIAM(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Labels["k"] != "v" || got.Clustering[0] != "c" || p.Bindings[0].Members[0] != "user:a@b.c" {
+			t.Fatalf("read %d: metadata changed by a caller: %+v %+v", i, got, p)
+		}
+		got.Labels["k"], got.Clustering[0], p.Bindings[0].Members[0] = "changed", "changed", "changed"
+	}
+}
