@@ -171,19 +171,24 @@ func dailyTotals(ctx context.Context, w warehouse.Warehouse, t warehouse.TableRe
 	return out, nil
 }
 
-// progress draws a bar of the backfill's finished partitions until stopped.
+// progress draws a bar of the backfill's finished partitions until they
+// are all final or it is stopped. On a terminal it redraws one line; else
+// it prints the final count once. It shares outMu with the event printer so
+// the two never interleave.
 func progress(ctx context.Context, w io.Writer, stack *local.Stack, id string) (stop func()) {
+	tty := isTerminal(w)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
-	draw := func(final bool) {
+	last := -1
+	draw := func(final bool) bool {
 		b, err := stack.Ledger.Get(ctx, id)
 		if err != nil {
-			return
+			return false
 		}
 		recs, err := stack.Ledger.ListPartitions(ctx, id)
 		if err != nil {
-			return
+			return false
 		}
 		n := 0
 		for _, r := range recs {
@@ -193,14 +198,24 @@ func progress(ctx context.Context, w io.Writer, stack *local.Stack, id string) (
 		}
 		total := len(b.Partitions)
 		if total == 0 {
-			return
+			return false
 		}
-		const width = 30
-		filled := n * width / total
-		fmt.Fprintf(w, "\r   [%s%s] %d/%d partitions in staging", strings.Repeat("#", filled), strings.Repeat(".", width-filled), n, total)
-		if final {
-			fmt.Fprintln(w)
+		complete := n == total
+		if (tty && n != last) || ((final || complete) && last != total) {
+			const width = 30
+			filled := n * width / total
+			outMu.Lock()
+			if tty {
+				fmt.Fprint(w, "\r")
+			}
+			fmt.Fprintf(w, "   [%s%s] %d/%d partitions in staging", strings.Repeat("#", filled), strings.Repeat(".", width-filled), n, total)
+			if complete || final || !tty {
+				fmt.Fprintln(w)
+			}
+			outMu.Unlock()
+			last = n
 		}
+		return complete
 	}
 	go func() {
 		defer wg.Done()
@@ -212,7 +227,9 @@ func progress(ctx context.Context, w io.Writer, stack *local.Stack, id string) (
 				draw(true)
 				return
 			case <-tick.C:
-				draw(false)
+				if draw(false) {
+					return
+				}
 			}
 		}
 	}()
@@ -222,19 +239,30 @@ func progress(ctx context.Context, w io.Writer, stack *local.Stack, id string) (
 	}
 }
 
+// outMu serialises the demo's writers (progress bar, events).
+var outMu sync.Mutex
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
 // indent returns a writer that indents every line by four spaces (the
 // notifications printed during the demo).
 func indent(w io.Writer) io.Writer { return &indenter{w: w, bol: true} }
 
 type indenter struct {
-	mu  sync.Mutex
 	w   io.Writer
 	bol bool
 }
 
 func (in *indenter) Write(p []byte) (int, error) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
+	outMu.Lock()
+	defer outMu.Unlock()
 	var b strings.Builder
 	for _, c := range string(p) {
 		if in.bol {

@@ -43,6 +43,18 @@ func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
 	log := p.log().With("backfill_id", id, "table", spec.Table.String())
 
 	if spec.Script == nil {
+		if _, err := p.Warehouse.Table(ctx, spec.Source); warehouse.IsNotFound(err) {
+			return p.failStart(ctx, spec, bf, fmt.Sprintf("the table to backfill, %s, does not exist (deploy it first; bqbackfill never creates production tables)", spec.Source))
+		} else if err != nil {
+			return fmt.Errorf("start %s: read %s: %w", id, spec.Source, err)
+		}
+		// The staging dataset normally exists (terraform creates it); under a
+		// target it may not, and bqetl creates it then too.
+		if err := p.withRetry(ctx, func() error {
+			return p.Warehouse.EnsureDataset(ctx, spec.Staging.Project, spec.Staging.Dataset, p.opts().StagingExpiry)
+		}); err != nil {
+			return fmt.Errorf("start %s: staging dataset %s.%s: %w", id, spec.Staging.Project, spec.Staging.Dataset, err)
+		}
 		err := p.withRetry(ctx, func() error {
 			return p.Warehouse.CreateTableLike(ctx, spec.Source, spec.Staging, warehouse.CreateLikeOptions{
 				Expiration: now.Add(p.opts().StagingExpiry),
@@ -51,8 +63,6 @@ func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
 		})
 		switch {
 		case err == nil, warehouse.IsAlreadyExists(err):
-		case warehouse.IsNotFound(err):
-			return p.failStart(ctx, spec, bf, fmt.Sprintf("the table to backfill, %s, does not exist (deploy it first; bqbackfill never creates production tables)", spec.Source))
 		default:
 			return fmt.Errorf("start %s: create staging %s: %w", id, spec.Staging, err)
 		}
