@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -69,7 +70,7 @@ func (l *paramList) Set(s string) error {
 
 func (o *sqlOptions) register(fs *flag.FlagSet) {
 	for _, n := range []string{"state-dir", "state_dir"} {
-		fs.StringVar(&o.stateDir, n, ".bqbackfill", "directory holding the local warehouse (the same as bqbackfill run's)")
+		fs.StringVar(&o.stateDir, n, ".bqbackfill", "the state directory of bqbackfill run (its warehouse/ subdirectory is used), or a warehouse directory itself")
 	}
 	fs.StringVar(&o.format, "format", "table", "output format: table, json (an array of row objects) or csv")
 	fs.Var(&o.params, "param", "a query parameter name:TYPE:value, bound as @name (repeatable)")
@@ -111,8 +112,7 @@ result. SQL "-" reads the statements from standard input.`, io)
 	if strings.TrimSpace(text) == "" {
 		return usagef("the SQL is empty")
 	}
-	dir := filepath.Join(o.stateDir, "warehouse")
-	w, err := duckdb.Open(dir, nil)
+	w, err := duckdb.Open(warehouseDir(o.stateDir), nil)
 	if err != nil {
 		return fmt.Errorf("open the local warehouse: %w", err)
 	}
@@ -130,6 +130,23 @@ result. SQL "-" reads the statements from standard input.`, io)
 		return printRowsCSV(io.Out, rows)
 	}
 	return printRowsTable(io.Out, rows)
+}
+
+// warehouseDir is where the local warehouse of a state directory lives:
+// <state dir>/warehouse, as the local stack keeps it. A directory that is
+// itself a warehouse (it has projects/ and no warehouse/projects/) is
+// used as it is, so pointing --state-dir at the warehouse works too.
+func warehouseDir(stateDir string) string {
+	nested := filepath.Join(stateDir, "warehouse")
+	if isDir(filepath.Join(stateDir, "projects")) && !isDir(filepath.Join(nested, "projects")) {
+		return stateDir
+	}
+	return nested
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 func readAll(r io.Reader) ([]byte, error) {

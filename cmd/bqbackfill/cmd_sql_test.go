@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,10 +122,29 @@ func TestSQLCommandStdinAndState(t *testing.T) {
 	if md.PartitionField != "submission_date" || md.Labels["owner"] != "cli" || md.NumRows != 3 {
 		t.Errorf("table metadata = %+v", md)
 	}
+	// Pointing --state-dir at the warehouse directory itself works too.
+	code, out, errOut = runMain(t, "sql", "--state-dir", filepath.Join(dir, "warehouse"), "--format", "csv", "SELECT 1 AS one")
+	if code != 1 || !strings.Contains(errOut, "in use") {
+		t.Errorf("warehouse dir while open elsewhere: exit %d, output %q, stderr %s", code, out, errOut)
+	}
 	// While it is open, the command refuses and names the directory.
 	code, _, errOut = runMain(t, "sql", "--state-dir", dir, "SELECT 1")
 	if code != 1 || !strings.Contains(errOut, filepath.Join(dir, "warehouse")) || !strings.Contains(errOut, "in use") {
 		t.Errorf("locked state dir: exit %d, stderr %s", code, errOut)
+	}
+}
+
+func TestSQLCommandWarehouseDir(t *testing.T) {
+	dir := sqlFixture(t)
+	query := "SELECT COUNT(*) AS n FROM `my-project.analysis.events_v1`"
+	for _, stateDir := range []string{dir, filepath.Join(dir, "warehouse")} {
+		code, out, errOut := runMain(t, "sql", "--state-dir", stateDir, "--format", "csv", query)
+		if code != 0 || out != "n\n3\n" {
+			t.Errorf("--state-dir %s: exit %d, output %q, stderr %s", stateDir, code, out, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "warehouse", "warehouse")); !os.IsNotExist(err) {
+		t.Errorf("a nested warehouse directory was created: %v", err)
 	}
 }
 
