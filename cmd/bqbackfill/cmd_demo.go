@@ -30,10 +30,11 @@ func runDemo(ctx context.Context, args []string, io IO) error {
 	sf.register(fs)
 	fs.Lookup("state-dir").DefValue = ""
 	sf.stateDir = ""
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	pos, err := filesParse(fs, args)
+	if err != nil {
+		return filesRun(err)
 	}
-	if fs.NArg() > 0 {
+	if len(pos) > 0 {
 		return usagef("demo takes no arguments")
 	}
 	dir := sf.stateDir

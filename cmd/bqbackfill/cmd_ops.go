@@ -89,11 +89,11 @@ func (b *backendFlags) open(ctx context.Context, io IO, needs cloudenv.Requireme
 	}}, nil
 }
 
-func tableArg(fs *flag.FlagSet, cmd string) (warehouse.TableRef, error) {
-	if fs.NArg() != 1 {
+func tableArg(pos []string, cmd string) (warehouse.TableRef, error) {
+	if len(pos) != 1 {
 		return warehouse.TableRef{}, usagef("%s takes exactly one TABLE (project.dataset.table)", cmd)
 	}
-	t, err := warehouse.ParseTableRef(fs.Arg(0))
+	t, err := warehouse.ParseTableRef(pos[0])
 	if err != nil {
 		return warehouse.TableRef{}, usagef("%v", err)
 	}
@@ -107,14 +107,15 @@ func runStatus(ctx context.Context, args []string, io IO) error {
 	bf.register(fs)
 	var asJSON bool
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	pos, err := filesParse(fs, args)
+	if err != nil {
+		return filesRun(err)
 	}
 	var filter string
-	switch fs.NArg() {
+	switch len(pos) {
 	case 0:
 	case 1:
-		t, err := warehouse.ParseTableRef(fs.Arg(0))
+		t, err := warehouse.ParseTableRef(pos[0])
 		if err != nil {
 			return usagef("%v", err)
 		}
@@ -165,10 +166,11 @@ func runRetry(ctx context.Context, args []string, io IO) error {
 	fs.SetOutput(io.Err)
 	var bf backendFlags
 	bf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	pos, err := filesParse(fs, args)
+	if err != nil {
+		return filesRun(err)
 	}
-	t, err := tableArg(fs, "retry")
+	t, err := tableArg(pos, "retry")
 	if err != nil {
 		return err
 	}
@@ -194,10 +196,11 @@ func runRollback(ctx context.Context, args []string, io IO) error {
 	fs.SetOutput(io.Err)
 	var bf backendFlags
 	bf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	pos, err := filesParse(fs, args)
+	if err != nil {
+		return filesRun(err)
 	}
-	t, err := tableArg(fs, "rollback")
+	t, err := tableArg(pos, "rollback")
 	if err != nil {
 		return err
 	}

@@ -83,11 +83,12 @@ func runRun(ctx context.Context, args []string, io IO) error {
 		fs.StringVar(&sqlDir, n, "sql", "the sql/ tree to run")
 	}
 	fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	pos, err := filesParse(fs, args)
+	if err != nil {
+		return filesRun(err)
 	}
-	if fs.NArg() > 0 {
-		return usagef("run takes no arguments, got %q", fs.Args())
+	if len(pos) > 0 {
+		return usagef("run takes no arguments, got %q", pos)
 	}
 	if st, err := os.Stat(sqlDir); err != nil || !st.IsDir() {
 		return usagef("--sql-dir %s is not a directory", sqlDir)

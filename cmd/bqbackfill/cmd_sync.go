@@ -28,11 +28,12 @@ func runSync(ctx context.Context, args []string, io IO) error {
 	}
 	fs.StringVar(&bucket, "bucket", "", "the production sync bucket (or $"+cloudenv.VarSQLBucket+"); unset means the local state directory")
 	fs.StringVar(&source, "source", "", "what the tree was built from, e.g. a commit id (recorded in the manifest)")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	pos, err := filesParse(fs, args)
+	if err != nil {
+		return filesRun(err)
 	}
-	if fs.NArg() > 0 {
-		return usagef("sync takes no arguments, got %q", fs.Args())
+	if len(pos) > 0 {
+		return usagef("sync takes no arguments, got %q", pos)
 	}
 	if st, err := os.Stat(sqlDir); err != nil || !st.IsDir() {
 		return usagef("--sql-dir %s is not a directory", sqlDir)

@@ -31,6 +31,9 @@ type Scanner struct {
 	logger   *slog.Logger
 	// Now is the clock (time.Now when nil); "today" is its UTC date.
 	Now func() time.Time
+	// Filter restricts scans (tables, status, target); Now and Tree are
+	// filled in by each scan. The zero value scans everything.
+	Filter pipeline.TreeOptions
 	// Last holds the actions of the most recent scan (for local mode's summary).
 	Last []pipeline.Action
 }
@@ -80,7 +83,9 @@ func (h *Scanner) Scan(ctx context.Context) ([]pipeline.Action, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read synced tree: %w", err)
 	}
-	desired, problems := pipeline.DesiredFromTree(ctx, fsys, pipeline.TreeOptions{Now: now, Tree: m.Tree})
+	opts := h.Filter
+	opts.Now, opts.Tree = now, m.Tree
+	desired, problems := pipeline.DesiredFromTree(ctx, fsys, opts)
 	for _, pr := range problems {
 		h.logger.Error("backfill file cannot be read; its table is skipped", "table", pr.Table, "file", pr.File, "error", pr.Message)
 	}

@@ -226,14 +226,7 @@ func (s *Stack) now() time.Time {
 // FireManifest delivers the manifest's object-finalized event to the
 // scanner handler, as Eventarc does in production.
 func (s *Stack) FireManifest(ctx context.Context) ([]pipeline.Action, error) {
-	attrs, err := s.GCS.Client.Bucket(SQLBucket).Object(treestore.ManifestObject).Attrs(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest attributes: %w", err)
-	}
-	e, err := eventdata.NewStorageFinalizedEvent(eventdata.StorageObject{
-		Bucket: SQLBucket, Name: treestore.ManifestObject, Generation: attrs.Generation, Size: attrs.Size,
-		ContentType: attrs.ContentType, Updated: attrs.Updated,
-	})
+	e, err := s.manifestEvent(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -314,19 +307,36 @@ func (r Result) Failed() []*ledger.Backfill {
 // treats every unfinished step as stale and redoes it: a run after a crash
 // resumes where the crashed one stopped.
 func (s *Stack) Run(ctx context.Context, sqlDir string) (Result, error) {
+	return s.RunFiltered(ctx, sqlDir, pipeline.TreeOptions{})
+}
+
+// RunFiltered is Run restricted to some tables, one entry status (one
+// phase: Initiate or Complete) and/or a --target.
+func (s *Stack) RunFiltered(ctx context.Context, sqlDir string, filter pipeline.TreeOptions) (Result, error) {
 	if _, err := s.Sync(ctx, sqlDir); err != nil {
 		return Result{}, err
 	}
+	s.Scanner.Filter = filter
+	defer func() { s.Scanner.Filter = pipeline.TreeOptions{} }()
 	// First scan: resume anything a previous process left half-done.
 	resume := *s.Pipeline
 	resume.Options.StaleAfter = time.Nanosecond
 	first := handlers.NewScanner(&resume, s.Trees, s.logger)
 	first.Now = s.opts.Now
-	if err := first.Handle(ctx, mustManifestEvent(ctx, s)); err != nil {
+	first.Filter = filter
+	e, err := s.manifestEvent(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := first.Handle(ctx, e); err != nil {
 		return Result{}, err
 	}
 	var all []pipeline.Action
-	all = append(all, first.Last...)
+	for _, a := range first.Last {
+		if a.Did != "" || a.Err != nil {
+			all = append(all, a)
+		}
+	}
 	for round := 0; ; round++ {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
@@ -359,14 +369,16 @@ func (s *Stack) Run(ctx context.Context, sqlDir string) (Result, error) {
 	return s.result(ctx, all)
 }
 
-func mustManifestEvent(ctx context.Context, s *Stack) event.Event {
+// manifestEvent builds the finalize event of the sync bucket's manifest.
+func (s *Stack) manifestEvent(ctx context.Context) (event.Event, error) {
 	attrs, err := s.GCS.Client.Bucket(SQLBucket).Object(treestore.ManifestObject).Attrs(ctx)
-	o := eventdata.StorageObject{Bucket: SQLBucket, Name: treestore.ManifestObject}
-	if err == nil {
-		o.Generation, o.Size, o.Updated = attrs.Generation, attrs.Size, attrs.Updated
+	if err != nil {
+		return event.Event{}, fmt.Errorf("read manifest attributes: %w", err)
 	}
-	e, _ := eventdata.NewStorageFinalizedEvent(o)
-	return e
+	return eventdata.NewStorageFinalizedEvent(eventdata.StorageObject{
+		Bucket: SQLBucket, Name: treestore.ManifestObject, Generation: attrs.Generation, Size: attrs.Size,
+		ContentType: attrs.ContentType, Updated: attrs.Updated,
+	})
 }
 
 func (s *Stack) result(ctx context.Context, actions []pipeline.Action) (Result, error) {

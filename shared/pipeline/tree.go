@@ -28,6 +28,8 @@ type TreeOptions struct {
 	Target string
 	// Tables restricts the scan to these tables (all when empty).
 	Tables []warehouse.TableRef
+	// Status restricts the scan to entries with this status ("" for all).
+	Status string
 	// HistoryDays: Complete and Cancelled entries older than this are
 	// history and not looked up in the ledger [90]. Initiate entries are
 	// always checked.
@@ -87,6 +89,9 @@ func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired,
 		res := backfill.Validate(t, backfill.Options{Today: today, Settings: settings, CheckPython: backfill.PythonSyntax()})
 		for _, e := range t.File.Entries {
 			if e.Status != backfill.Initiate && e.EntryDate.Before(today.AddDays(-history)) {
+				continue
+			}
+			if o.Status != "" && string(e.Status) != o.Status {
 				continue
 			}
 			d := Desired{
