@@ -151,7 +151,10 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 			return nil, err
 		}
 	}
-	if s.DuckDB, err = duckdb.Open(whDir, nil); err != nil {
+	// The warehouse judges table expiration by the stack's clock: with a
+	// fixed Now in the past, staging created "30 days from now" must not
+	// read as already expired.
+	if s.DuckDB, err = duckdb.Open(whDir, &duckdb.Options{Now: opts.Now}); err != nil {
 		return nil, err
 	}
 	var wh warehouse.Warehouse = s.DuckDB
