@@ -194,7 +194,7 @@ resource "google_pubsub_topic_iam_member" "completion_publishes_events" {
 }
 
 resource "google_project_iam_member" "completion_job_user" {
-  for_each = toset(local.job_projects)
+  for_each = toset(local.completion_job_projects)
 
   project = each.value
   role    = "roles/bigquery.jobUser"

@@ -32,10 +32,12 @@ locals {
   staging_expiration_days     = 30
   staging_table_expiration_ms = local.staging_expiration_days * 24 * 60 * 60 * 1000
 
-  # Projects where the components run BigQuery jobs: var.project for
-  # INFORMATION_SCHEMA lookups, the staging project for backups (a clone runs
-  # in its destination's project), and every billing project.
-  job_projects = distinct(concat([var.project, local.staging_project], var.billing_projects))
+  # Projects where the components run BigQuery jobs: var.project (the
+  # warehouse's default project: INFORMATION_SCHEMA lookups) and every billing
+  # project (queries and copies). Completion also backs up production into
+  # staging, and a backup job runs in its destination's project.
+  job_projects            = distinct(concat([var.project], var.billing_projects))
+  completion_job_projects = distinct(concat(local.job_projects, [local.staging_project]))
 
   production_datasets = {
     for d in var.production_datasets : d => {
