@@ -216,12 +216,12 @@ func (p *goPackage) envReads(other map[string]*goPackage, injected bool) []envRe
 // logCall is a slog call with a constant message.
 type logCall struct {
 	at     string
-	fields map[string]bool // string literals of the enclosing function: the keys it logs
+	fields map[string]bool // string constants of the enclosing function: the keys it logs
 }
 
 // logCalls maps each constant message of a logger call (Debug, Info, Warn,
 // Error on any logger) to its call sites.
-func (p *goPackage) logCalls(into map[string][]logCall) {
+func (p *goPackage) logCalls(into map[string][]logCall, named map[string]*goPackage) {
 	levels := map[string]bool{"Debug": true, "Info": true, "Warn": true, "Error": true}
 	for _, f := range p.sortedFiles() {
 		for _, d := range f.Decls {
@@ -231,8 +231,8 @@ func (p *goPackage) logCalls(into map[string][]logCall) {
 			}
 			strs := map[string]bool{}
 			ast.Inspect(fd.Body, func(n ast.Node) bool {
-				if bl, ok := n.(*ast.BasicLit); ok {
-					if s, ok := literal(bl); ok {
+				if e, ok := n.(ast.Expr); ok {
+					if s, ok := p.stringValue(e, named); ok {
 						strs[s] = true
 					}
 				}
@@ -459,7 +459,7 @@ func readGoFacts(root string) (*goFacts, error) {
 		deployed[dir] = true
 	}
 	for _, d := range sortedKeys(deployed) {
-		pkgs[d].logCalls(g.logs)
+		pkgs[d].logCalls(g.logs, named)
 	}
 
 	cli, err := load("cmd/bqbackfill")
@@ -587,7 +587,7 @@ func (g *goFacts) readLogLabelKeys(p *goPackage) error {
 			}
 			if cl, ok := vs.Values[0].(*ast.CompositeLit); ok {
 				for _, el := range cl.Elts {
-					if s, ok := literal(el); ok {
+					if s, ok := p.stringValue(el, nil); ok {
 						g.logLabelKeys[s] = true
 					}
 				}
