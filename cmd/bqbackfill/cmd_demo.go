@@ -197,7 +197,7 @@ func progress(ctx context.Context, w io.Writer, stack *local.Stack, id string) (
 				n++
 			}
 		}
-		total := len(b.Partitions)
+		total := b.PartitionCount
 		if total == 0 {
 			return false
 		}

@@ -126,15 +126,8 @@ type backfillSummary struct {
 func summarize(ctx context.Context, led interface {
 	ListPartitions(ctx context.Context, id string) ([]*ledger.PartitionRecord, error)
 }, b *ledger.Backfill) backfillSummary {
-	s := backfillSummary{ID: b.ID, Table: b.Table, EntryDate: b.EntryDate, State: string(b.State), Partitions: len(b.Partitions), LastError: b.LastError}
-	var spec struct {
-		Staging struct{ Project, Dataset, Table string } `json:"staging"`
-		Backup  struct{ Project, Dataset, Table string } `json:"backup"`
-	}
-	if json.Unmarshal(b.Spec, &spec) == nil && spec.Staging.Table != "" {
-		s.Staging = spec.Staging.Project + "." + spec.Staging.Dataset + "." + spec.Staging.Table
-		s.Backup = spec.Backup.Project + "." + spec.Backup.Dataset + "." + spec.Backup.Table
-	}
+	s := backfillSummary{ID: b.ID, Table: b.Table, EntryDate: b.EntryDate, State: string(b.State), Partitions: b.PartitionCount,
+		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError}
 	if recs, err := led.ListPartitions(ctx, b.ID); err == nil {
 		for _, r := range recs {
 			switch r.State {

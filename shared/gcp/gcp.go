@@ -72,6 +72,7 @@ func New(ctx context.Context, env cloudenv.Env, logger *slog.Logger, opts Option
 			DeadLetter: env.DeadLetterTopic,
 		},
 		Trees:  s.Trees,
+		Cache:  &pipeline.StateCache{},
 		Logger: logger,
 	}
 	if opts.Launcher {

@@ -16,6 +16,8 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,10 +95,18 @@ type Backfill struct {
 	// EntryHash identifies the entry's content (status excluded) when it started.
 	EntryHash string `json:"entry_hash"`
 	// Spec is the pipeline's plan for the backfill (shared/pipeline.Spec).
-	Spec json.RawMessage `json:"spec,omitempty"`
-	// Partitions lists the partition ids, in processing order.
-	Partitions []string `json:"partitions"`
-	Watchers   []string `json:"watchers,omitempty"`
+	// It is stored in its own object, spec.json, written by Create (and
+	// ReplaceSpec), because it grows with the partitions while this record
+	// is read for every partition; Get leaves it empty (see Store.Spec).
+	Spec json.RawMessage `json:"-"`
+	// SpecHash identifies the content of spec.json ("sha256:…"), so readers
+	// can cache the spec.
+	SpecHash string `json:"spec_hash,omitempty"`
+	// PartitionCount is the number of partitions.
+	PartitionCount int      `json:"partition_count"`
+	Staging        string   `json:"staging_table,omitempty"`
+	Backup         string   `json:"backup_table,omitempty"`
+	Watchers       []string `json:"watchers,omitempty"`
 
 	CreatedAt             time.Time `json:"created_at"`
 	UpdatedAt             time.Time `json:"updated_at"`
@@ -230,13 +240,14 @@ func (s *Store) read(ctx context.Context, name string) ([]byte, int64, error) {
 // write uploads data; gen 0 means "must not exist", otherwise the object's
 // generation must equal gen. It returns the new generation, or a
 // precondition error.
-func (s *Store) write(ctx context.Context, name string, gen int64, data []byte) (int64, error) {
+func (s *Store) write(ctx context.Context, name string, gen int64, data []byte, meta map[string]string) (int64, error) {
 	cond := storage.Conditions{DoesNotExist: true}
 	if gen != 0 {
 		cond = storage.Conditions{GenerationMatch: gen}
 	}
 	w := s.obj(name).If(cond).NewWriter(ctx)
 	w.ContentType = "application/json"
+	w.Metadata = meta
 	w.ChunkSize = 0
 	if _, err := w.Write(data); err != nil {
 		w.Close()
@@ -256,14 +267,35 @@ func isPrecondition(err error) bool {
 // update runs a read-modify-CAS-write loop on one object. load decodes the
 // current content (or creates a value when missing and create is true),
 // fn modifies it, save encodes it.
-func (s *Store) update(ctx context.Context, name string, create bool, load func(data []byte, exists bool) error, fn func() error, save func() ([]byte, error)) (int64, error) {
+func (s *Store) update(ctx context.Context, name string, create bool, load func(data []byte, exists bool) error, fn func() error, save func() ([]byte, map[string]string, error)) (int64, error) {
+	return s.updateFrom(ctx, name, create, nil, load, fn, save)
+}
+
+// snapshot is an object's content as the caller last read it, to save the
+// first read of an update (gen 0: believed absent).
+type snapshot struct {
+	data []byte
+	gen  int64
+}
+
+func (s *Store) updateFrom(ctx context.Context, name string, create bool, first *snapshot, load func(data []byte, exists bool) error, fn func() error, save func() ([]byte, map[string]string, error)) (int64, error) {
 	attempts := s.MaxAttempts
 	if attempts <= 0 {
 		attempts = 50
 	}
 	backoff := 5 * time.Millisecond
 	for i := 0; i < attempts; i++ {
-		data, gen, err := s.read(ctx, name)
+		var data []byte
+		var gen int64
+		var err error
+		if first != nil {
+			data, gen, first = first.data, first.gen, nil
+			if gen == 0 {
+				err = ErrNotFound
+			}
+		} else {
+			data, gen, err = s.read(ctx, name)
+		}
 		exists := err == nil
 		if errors.Is(err, ErrNotFound) {
 			if !create {
@@ -278,11 +310,11 @@ func (s *Store) update(ctx context.Context, name string, create bool, load func(
 		if err := fn(); err != nil {
 			return gen, err
 		}
-		out, err := save()
+		out, meta, err := save()
 		if err != nil {
 			return 0, err
 		}
-		newGen, err := s.write(ctx, name, gen, out)
+		newGen, err := s.write(ctx, name, gen, out, meta)
 		if err == nil {
 			return newGen, nil
 		}
@@ -302,18 +334,24 @@ func (s *Store) update(ctx context.Context, name string, create bool, load func(
 	return 0, fmt.Errorf("update gs://%s/%s: %w", s.bucket, name, ErrConflict)
 }
 
-// Create records a new backfill; ErrExists if it is already recorded
-// (another scanner won).
+// Create records a new backfill, with its spec; ErrExists if it is already
+// recorded (another scanner won; it wrote the same spec).
 func (s *Store) Create(ctx context.Context, b *Backfill) error {
 	p, err := backfillPrefix(b.ID)
 	if err != nil {
 		return err
 	}
+	if len(b.Spec) > 0 {
+		if err := s.ReplaceSpec(ctx, b.ID, b.Spec); err != nil {
+			return err
+		}
+		b.SpecHash = specHash(b.Spec)
+	}
 	data, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", b.ID, err)
 	}
-	gen, err := s.write(ctx, p+"backfill.json", 0, data)
+	gen, err := s.write(ctx, p+"backfill.json", 0, data, nil)
 	if isPrecondition(err) {
 		return fmt.Errorf("create %s: %w", b.ID, ErrExists)
 	}
@@ -322,6 +360,46 @@ func (s *Store) Create(ctx context.Context, b *Backfill) error {
 	}
 	b.Generation = gen
 	return nil
+}
+
+func specHash(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// ReplaceSpec writes a backfill's spec.json. Create calls it; the pipeline
+// calls it directly only for a record no worker reads (a rejected entry
+// fixed in place), and then sets SpecHash with SpecHashOf.
+func (s *Store) ReplaceSpec(ctx context.Context, id string, raw json.RawMessage) error {
+	p, err := backfillPrefix(id)
+	if err != nil {
+		return err
+	}
+	name := p + "spec.json"
+	w := s.obj(name).NewWriter(ctx)
+	w.ContentType = "application/json"
+	w.ChunkSize = 0
+	if _, err := w.Write(raw); err != nil {
+		w.Close()
+		return fmt.Errorf("write gs://%s/%s: %w", s.bucket, name, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("write gs://%s/%s: %w", s.bucket, name, err)
+	}
+	return nil
+}
+
+// SpecHashOf is the SpecHash of a spec's content.
+func SpecHashOf(raw json.RawMessage) string { return specHash(raw) }
+
+// Spec reads a backfill's spec.json; ErrNotFound if it has none.
+func (s *Store) Spec(ctx context.Context, id string) (json.RawMessage, error) {
+	p, err := backfillPrefix(id)
+	if err != nil {
+		return nil, err
+	}
+	data, _, err := s.read(ctx, p+"spec.json")
+	return data, err
 }
 
 // Get reads a backfill; ErrNotFound if it is not recorded.
@@ -367,7 +445,10 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Backfill) error)
 			}
 			return nil
 		},
-		func() ([]byte, error) { return json.Marshal(b) })
+		func() ([]byte, map[string]string, error) {
+			data, err := json.Marshal(b)
+			return data, nil, err
+		})
 	if b != nil {
 		b.Generation = gen
 	}
@@ -474,12 +555,31 @@ func (s *Store) GetPartition(ctx context.Context, id, partition string) (*Partit
 // UpdatePartition applies fn to a partition record (a new pending record
 // when none exists) with compare-and-swap, like Update.
 func (s *Store) UpdatePartition(ctx context.Context, id, partition string, fn func(*PartitionRecord) error) (*PartitionRecord, error) {
+	return s.updatePartition(ctx, id, partition, nil, fn)
+}
+
+// UpdatePartitionFrom is UpdatePartition starting from cur, the record as
+// the caller just read it (nil: it did not exist), saving one read when
+// nothing changed it meanwhile.
+func (s *Store) UpdatePartitionFrom(ctx context.Context, id, partition string, cur *PartitionRecord, fn func(*PartitionRecord) error) (*PartitionRecord, error) {
+	first := &snapshot{}
+	if cur != nil {
+		data, err := json.Marshal(cur)
+		if err != nil {
+			return nil, err
+		}
+		first = &snapshot{data: data, gen: cur.Generation}
+	}
+	return s.updatePartition(ctx, id, partition, first, fn)
+}
+
+func (s *Store) updatePartition(ctx context.Context, id, partition string, first *snapshot, fn func(*PartitionRecord) error) (*PartitionRecord, error) {
 	name, err := childName(id, "partitions", partition)
 	if err != nil {
 		return nil, err
 	}
 	var r *PartitionRecord
-	gen, err := s.update(ctx, name, true,
+	gen, err := s.updateFrom(ctx, name, true, first,
 		func(data []byte, exists bool) error {
 			r = &PartitionRecord{ID: partition, State: PartitionPending}
 			if !exists {
@@ -488,7 +588,12 @@ func (s *Store) UpdatePartition(ctx context.Context, id, partition string, fn fu
 			return json.Unmarshal(data, r)
 		},
 		func() error { return fn(r) },
-		func() ([]byte, error) { return json.Marshal(r) })
+		func() ([]byte, map[string]string, error) {
+			data, err := json.Marshal(r)
+			// The state is also object metadata, so PartitionStates can read
+			// every partition's state from one listing.
+			return data, map[string]string{stateKey: string(r.State)}, err
+		})
 	if r != nil {
 		r.Generation = gen
 	}
@@ -530,6 +635,51 @@ func (s *Store) ListPartitions(ctx context.Context, id string) ([]*PartitionReco
 		}
 	}
 	return res, nil
+}
+
+const stateKey = "bqbackfill-state"
+
+// PartitionStates returns the state of every partition record written so
+// far, from one listing (the state is kept in each object's metadata).
+func (s *Store) PartitionStates(ctx context.Context, id string) (map[string]PartitionState, error) {
+	p, err := backfillPrefix(id)
+	if err != nil {
+		return nil, err
+	}
+	prefix := p + "partitions/"
+	it := s.client.Bucket(s.bucket).Objects(ctx, &storage.Query{Prefix: prefix})
+	out := map[string]PartitionState{}
+	var missing []string
+	for {
+		a, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list gs://%s/%s: %w", s.bucket, prefix, err)
+		}
+		if !strings.HasSuffix(a.Name, ".json") {
+			continue
+		}
+		pid := strings.TrimSuffix(path.Base(a.Name), ".json")
+		if st := a.Metadata[stateKey]; st != "" {
+			out[pid] = PartitionState(st)
+		} else {
+			missing = append(missing, pid)
+		}
+	}
+	// Records written without the metadata are read one by one.
+	for _, pid := range missing {
+		r, err := s.GetPartition(ctx, id, pid)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[pid] = r.State
+	}
+	return out, nil
 }
 
 // Summary counts a backfill's partition records by state.
@@ -589,7 +739,10 @@ func (s *Store) UpdateSwapStep(ctx context.Context, id, step string, fn func(*Sw
 			return json.Unmarshal(data, st)
 		},
 		func() error { return fn(st) },
-		func() ([]byte, error) { return json.Marshal(st) })
+		func() ([]byte, map[string]string, error) {
+			data, err := json.Marshal(st)
+			return data, nil, err
+		})
 	if st != nil {
 		st.Generation = gen
 	}

@@ -86,6 +86,8 @@ type Stack struct {
 	logger    *slog.Logger
 	ctx       context.Context
 	cancel    context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open starts the stack. Close it when done: it holds the state directory.
@@ -177,6 +179,7 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 		Launcher:  s.launcher,
 		Trees:     s.Trees,
 		Scripts:   &script.Runner{},
+		Cache:     &pipeline.StateCache{},
 		Logger:    logger,
 		Now:       opts.Now,
 		Options:   pipeline.Options{MaxDeliveries: maxDeliveries, Retry: opts.Retry},
@@ -189,8 +192,14 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 	return s, nil
 }
 
-// Close stops the workers and releases the state directory.
+// Close stops the workers and releases the state directory. Calling it
+// again does nothing.
 func (s *Stack) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Stack) close() error {
 	if s.cancel != nil {
 		s.cancel()
 	}
@@ -246,7 +255,7 @@ func (s *Stack) Drain(ctx context.Context) (int, error) {
 	s.launcher.wait()
 	n := 0
 	idle := s.opts.IdleTimeout
-	err := queue.Receive(ctx, s.PubSub.Client, SubComplete, queue.ReceiveOptions{Concurrency: 1, IdleTimeout: idle},
+	err := queue.Receive(ctx, s.PubSub.Client, SubComplete, queue.ReceiveOptions{Concurrency: 1, IdleTimeout: idle, ReturnImmediately: true},
 		func(ctx context.Context, m queue.Received) queue.Outcome {
 			n++
 			e, err := eventdata.NewPubSubEvent(fullTopic(TopicComplete), fullSub(SubComplete), eventdata.PubsubMessage{Data: m.Data, Attributes: m.Attributes, MessageID: m.ID, PublishTime: m.PublishTime})
@@ -268,7 +277,7 @@ func (s *Stack) Drain(ctx context.Context) (int, error) {
 // DrainEvents delivers queued events to the notifier (printed locally).
 func (s *Stack) DrainEvents(ctx context.Context) (int, error) {
 	n := 0
-	err := queue.Receive(ctx, s.PubSub.Client, SubEvents, queue.ReceiveOptions{Concurrency: 1, IdleTimeout: s.opts.IdleTimeout},
+	err := queue.Receive(ctx, s.PubSub.Client, SubEvents, queue.ReceiveOptions{Concurrency: 1, IdleTimeout: s.opts.IdleTimeout, ReturnImmediately: true},
 		func(ctx context.Context, m queue.Received) queue.Outcome {
 			n++
 			ev, err := notify.Decode(m.Data)
@@ -445,7 +454,7 @@ func (l *launcher) Launch(ctx context.Context, backfillID string, partitions int
 				l.wg.Done()
 			}()
 			s := l.stack
-			if _, err := s.Pipeline.RunTask(s.ctx, s.PubSub.Client, SubPartitions, pipeline.TaskOptions{Concurrency: 1, IdleTimeout: s.opts.IdleTimeout}); err != nil {
+			if _, err := s.Pipeline.RunTask(s.ctx, s.PubSub.Client, SubPartitions, pipeline.TaskOptions{Concurrency: 1, IdleTimeout: s.opts.IdleTimeout, ReturnImmediately: true}); err != nil {
 				s.logger.Error("worker task", "error", err.Error())
 			}
 		}()

@@ -45,7 +45,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		p.log().Info("completion request ignored: backfill is not completing", "backfill_id", id, "state", string(bf.State))
 		return nil
 	}
-	spec, err := decodeSpec(id, bf.Spec)
+	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 )
@@ -13,10 +14,14 @@ type Ledger interface {
 	Get(ctx context.Context, id string) (*ledger.Backfill, error)
 	Update(ctx context.Context, id string, fn func(*ledger.Backfill) error) (*ledger.Backfill, error)
 	List(ctx context.Context) ([]*ledger.Backfill, error)
+	Spec(ctx context.Context, id string) (json.RawMessage, error)
+	ReplaceSpec(ctx context.Context, id string, raw json.RawMessage) error
 
 	GetPartition(ctx context.Context, id, partition string) (*ledger.PartitionRecord, error)
 	UpdatePartition(ctx context.Context, id, partition string, fn func(*ledger.PartitionRecord) error) (*ledger.PartitionRecord, error)
+	UpdatePartitionFrom(ctx context.Context, id, partition string, cur *ledger.PartitionRecord, fn func(*ledger.PartitionRecord) error) (*ledger.PartitionRecord, error)
 	ListPartitions(ctx context.Context, id string) ([]*ledger.PartitionRecord, error)
+	PartitionStates(ctx context.Context, id string) (map[string]ledger.PartitionState, error)
 
 	GetSwapStep(ctx context.Context, id, step string) (*ledger.SwapStep, error)
 	UpdateSwapStep(ctx context.Context, id, step string, fn func(*ledger.SwapStep) error) (*ledger.SwapStep, error)

@@ -59,7 +59,7 @@ func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string,
 	if err != nil {
 		return "", 0, err
 	}
-	spec, err := decodeSpec(bf.ID, bf.Spec)
+	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		return "", 0, err
 	}
@@ -77,17 +77,18 @@ func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string,
 		}
 		return bf.ID, 0, nil
 	}
-	recs, err := p.Ledger.ListPartitions(ctx, bf.ID)
+	states, err := p.Ledger.PartitionStates(ctx, bf.ID)
 	if err != nil {
 		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
 	}
 	var failed []string
-	for _, r := range recs {
-		if r.State == ledger.PartitionFailed {
-			failed = append(failed, r.ID)
+	for pid, st := range states {
+		if st == ledger.PartitionFailed {
+			failed = append(failed, pid)
 		}
 	}
-	startFailed := len(recs) == 0 && bf.StartedAt.IsZero()
+	sort.Strings(failed)
+	startFailed := len(states) == 0 && bf.StartedAt.IsZero()
 	for _, id := range failed {
 		if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, id, func(r *ledger.PartitionRecord) error {
 			r.State = ledger.PartitionPending
@@ -120,11 +121,11 @@ func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string,
 	if startFailed {
 		return bf.ID, 0, p.start(ctx, bf.ID, false)
 	}
-	recs, err = p.Ledger.ListPartitions(ctx, bf.ID)
+	states, err = p.Ledger.PartitionStates(ctx, bf.ID)
 	if err != nil {
 		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
 	}
-	if err := p.publishPending(ctx, spec, recs); err != nil {
+	if err := p.publishPending(ctx, spec, states); err != nil {
 		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
 	}
 	return bf.ID, len(failed), nil
@@ -141,7 +142,7 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 	if bf.State == ledger.StateRolledBack {
 		return bf.ID, 0, nil
 	}
-	spec, err := decodeSpec(bf.ID, bf.Spec)
+	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		return "", 0, err
 	}

@@ -38,6 +38,9 @@ type Options struct {
 	// redoes it: re-publishing lost partition messages or completion
 	// requests, resuming an interrupted start [30 minutes].
 	StaleAfter time.Duration
+	// StateCacheTTL is how long a worker trusts a backfill's state it read
+	// (a cancellation reaches workers within it) [2s].
+	StateCacheTTL time.Duration
 }
 
 // Retry is a capped exponential backoff with jitter.
@@ -66,6 +69,9 @@ func (o Options) withDefaults() Options {
 	if o.BackupExpiry <= 0 {
 		o.BackupExpiry = 30 * 24 * time.Hour
 	}
+	if o.StateCacheTTL <= 0 {
+		o.StateCacheTTL = 2 * time.Second
+	}
 	if o.StaleAfter <= 0 {
 		o.StaleAfter = 30 * time.Minute
 	}
@@ -83,6 +89,9 @@ type Pipeline struct {
 	Trees     Trees
 	Scripts   ScriptRunner
 	Logger    *slog.Logger
+	// Cache lets workers reuse a backfill's state for a while (nil: read
+	// the ledger for every message).
+	Cache *StateCache
 	// Now is the clock (time.Now when nil).
 	Now     func() time.Time
 	Options Options

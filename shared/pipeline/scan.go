@@ -194,10 +194,11 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
 	rec := &ledger.Backfill{
 		ID: id, Table: d.Table.String(), EntryDate: d.EntryDate,
 		State: state, EntryHash: d.Hash, Spec: raw, Watchers: d.Watchers,
-		CreatedAt: now, UpdatedAt: now, LastError: lastErr,
+		PartitionCount: len(spec.Partitions),
+		CreatedAt:      now, UpdatedAt: now, LastError: lastErr,
 	}
-	for _, ps := range spec.Partitions {
-		rec.Partitions = append(rec.Partitions, ps.ID)
+	if !spec.Staging.IsZero() {
+		rec.Staging, rec.Backup = spec.Staging.String(), spec.Backup.String()
 	}
 	existing, err := p.Ledger.Get(ctx, id)
 	switch {
@@ -211,7 +212,16 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
 	case err != nil:
 		return "", fmt.Errorf("read ledger for %s: %w", id, err)
 	default:
-		// A rejected record whose entry was edited: replace it, once.
+		// A rejected record whose entry was edited: replace it, once. No
+		// worker reads a rejected record's spec, so it can be rewritten.
+		if existing.State != ledger.StateRejected || existing.EntryHash == d.Hash {
+			return "", nil
+		}
+		if err := p.Ledger.ReplaceSpec(ctx, id, raw); err != nil {
+			return "", fmt.Errorf("update ledger record %s: %w", id, err)
+		}
+		rec.SpecHash = ledger.SpecHashOf(raw)
+		rec.Spec = nil
 		moved := false
 		if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
 			if b.State != ledger.StateRejected || b.EntryHash == d.Hash {
@@ -265,7 +275,7 @@ func (p *Pipeline) requestCompletion(ctx context.Context, bf *ledger.Backfill) (
 		// The record says completing; the stale check re-publishes.
 		return "", fmt.Errorf("publish completion request for %s: %w", bf.ID, err)
 	}
-	if spec, err := decodeSpec(bf.ID, bf.Spec); err == nil {
+	if spec, err := p.spec(ctx, bf); err == nil {
 		p.emit(ctx, spec, bf, baseEvent(spec, notify.KindCompleting))
 	}
 	return "completion-requested", nil
@@ -289,7 +299,7 @@ func (p *Pipeline) cancel(ctx context.Context, bf *ledger.Backfill) (string, err
 	if !moved {
 		return "", nil
 	}
-	if spec, err := decodeSpec(bf.ID, bf.Spec); err == nil {
+	if spec, err := p.spec(ctx, bf); err == nil {
 		e := baseEvent(spec, notify.KindCancelled)
 		e.Text = "The staging table is kept until it expires (30 days after the start); production was not changed."
 		p.emit(ctx, spec, bf, e)
@@ -301,24 +311,24 @@ func (p *Pipeline) cancel(ctx context.Context, bf *ledger.Backfill) (string, err
 // StaleAfter without progress: their messages were lost, or every worker
 // died. Redelivery is harmless (done partitions are skipped).
 func (p *Pipeline) republish(ctx context.Context, bf *ledger.Backfill) (int, error) {
-	spec, err := decodeSpec(bf.ID, bf.Spec)
+	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		return 0, err
 	}
-	recs, err := p.Ledger.ListPartitions(ctx, bf.ID)
+	states, err := p.Ledger.PartitionStates(ctx, bf.ID)
 	if err != nil {
 		return 0, fmt.Errorf("list partitions of %s: %w", bf.ID, err)
 	}
 	final := 0
-	for _, r := range recs {
-		if r.State == ledger.PartitionDone || r.State == ledger.PartitionFailed {
+	for _, st := range states {
+		if st == ledger.PartitionDone || st == ledger.PartitionFailed {
 			final++
 		}
 	}
 	if final == len(spec.Partitions) {
 		return 0, nil
 	}
-	if err := p.publishPending(ctx, spec, recs); err != nil {
+	if err := p.publishPending(ctx, spec, states); err != nil {
 		return 0, fmt.Errorf("re-publish %s: %w", bf.ID, err)
 	}
 	p.log().Warn("re-published partitions without progress", "backfill_id", bf.ID, "pending", len(spec.Partitions)-final)
@@ -340,7 +350,7 @@ func (p *Pipeline) reportOnce(ctx context.Context, bf *ledger.Backfill, key stri
 	if _, ok := bf.Reported[key]; ok {
 		return false, nil
 	}
-	spec, err := decodeSpec(bf.ID, bf.Spec)
+	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		return false, err
 	}

@@ -9,9 +9,13 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
 
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
@@ -117,6 +121,34 @@ func encodeSpec(s *Spec) (json.RawMessage, error) {
 		return nil, fmt.Errorf("encode spec of %s: %w", BackfillID(s.Table, s.EntryDate), err)
 	}
 	return b, nil
+}
+
+// specs caches decoded specs by content hash: a spec never changes once
+// written, and every partition message needs its backfill's spec.
+var specs sync.Map // SpecHash -> *Spec
+
+// spec returns a backfill's spec (shared, read-only).
+func (p *Pipeline) spec(ctx context.Context, bf *ledger.Backfill) (*Spec, error) {
+	if len(bf.Spec) > 0 {
+		return decodeSpec(bf.ID, bf.Spec)
+	}
+	if bf.SpecHash != "" {
+		if v, ok := specs.Load(bf.SpecHash); ok {
+			return v.(*Spec), nil
+		}
+	}
+	raw, err := p.Ledger.Spec(ctx, bf.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read spec of %s: %w", bf.ID, err)
+	}
+	s, err := decodeSpec(bf.ID, raw)
+	if err != nil {
+		return nil, err
+	}
+	if bf.SpecHash != "" && ledger.SpecHashOf(raw) == bf.SpecHash {
+		specs.Store(bf.SpecHash, s)
+	}
+	return s, nil
 }
 
 func decodeSpec(id string, raw json.RawMessage) (*Spec, error) {

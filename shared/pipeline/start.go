@@ -36,7 +36,7 @@ func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
 	if err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
-	spec, err := decodeSpec(id, bf.Spec)
+	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		return err
 	}
@@ -138,13 +138,13 @@ func (p *Pipeline) failStart(ctx context.Context, spec *Spec, bf *ledger.Backfil
 
 // publishPending publishes the partitions that are not done or failed (for
 // a chain: only the first one not done), launches workers for them, and
-// records when. recs may be nil (nothing recorded yet).
-func (p *Pipeline) publishPending(ctx context.Context, spec *Spec, recs []*ledger.PartitionRecord) error {
+// records when. states may be nil (nothing recorded yet).
+func (p *Pipeline) publishPending(ctx context.Context, spec *Spec, states map[string]ledger.PartitionState) error {
 	id := BackfillID(spec.Table, spec.EntryDate)
 	final := map[string]bool{}
-	for _, r := range recs {
-		if r.State == ledger.PartitionDone || r.State == ledger.PartitionFailed {
-			final[r.ID] = true
+	for pid, st := range states {
+		if st == ledger.PartitionDone || st == ledger.PartitionFailed {
+			final[pid] = true
 		}
 	}
 	var msgs []queue.Message

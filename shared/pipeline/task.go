@@ -17,6 +17,8 @@ type TaskOptions struct {
 	Concurrency int
 	// IdleTimeout ends the task once the subscription stayed empty this long [10s].
 	IdleTimeout time.Duration
+	// ReturnImmediately polls instead of waiting in each pull (for pstest).
+	ReturnImmediately bool
 }
 
 // TaskStats report what a task did.
@@ -37,7 +39,7 @@ func (p *Pipeline) RunTask(ctx context.Context, client *pubsub.Client, subscript
 	var st TaskStats
 	var handled, nacked atomic.Int64
 	touched := &Touched{}
-	err := queue.Receive(ctx, client, subscription, queue.ReceiveOptions{Concurrency: o.Concurrency, IdleTimeout: o.IdleTimeout},
+	err := queue.Receive(ctx, client, subscription, queue.ReceiveOptions{Concurrency: o.Concurrency, IdleTimeout: o.IdleTimeout, ReturnImmediately: o.ReturnImmediately},
 		func(ctx context.Context, m queue.Received) queue.Outcome {
 			out := p.HandlePartition(ctx, m, touched)
 			handled.Add(1)

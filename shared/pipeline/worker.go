@@ -55,7 +55,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 	if touched != nil {
 		touched.add(msg.BackfillID)
 	}
-	bf, err := p.Ledger.Get(ctx, msg.BackfillID)
+	bf, err := p.cachedBackfill(ctx, msg.BackfillID)
 	if errors.Is(err, ledger.ErrNotFound) {
 		log.Warn("partition of an unknown backfill; dropping")
 		return queue.Ack
@@ -70,7 +70,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 		log.Info("backfill is not processing; skipping partition", "state", string(bf.State))
 		return queue.Ack
 	}
-	spec, err := decodeSpec(bf.ID, bf.Spec)
+	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		log.Error("unreadable spec", "error", err.Error())
 		return queue.Ack
@@ -97,21 +97,14 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 		return queue.Ack
 	}
 
+	// No "running" record is written before the query: it would double the
+	// ledger writes, and a delivery that dies mid-query is counted by
+	// Pub/Sub's delivery attempts (the subscription has a dead-letter policy).
 	start := p.now()
-	if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, part.ID, func(r *ledger.PartitionRecord) error {
-		r.State = ledger.PartitionRunning
-		r.Attempts++
-		r.Error = ""
-		r.UpdatedAt = start
-		return nil
-	}); err != nil {
-		log.Warn("mark partition running; will retry", "error", err.Error())
-		return queue.Nack
-	}
-
 	res, runErr := p.runPartition(ctx, spec, part)
 	if runErr == nil {
-		if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, part.ID, func(r *ledger.PartitionRecord) error {
+		if _, err := p.Ledger.UpdatePartitionFrom(ctx, bf.ID, part.ID, rec, func(r *ledger.PartitionRecord) error {
+			r.Attempts++
 			r.State = ledger.PartitionDone
 			r.JobID = res.JobID
 			r.BytesProcessed = res.BytesProcessed
@@ -147,6 +140,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 	}
 	if !permanent && !exhausted {
 		if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, part.ID, func(r *ledger.PartitionRecord) error {
+			r.Attempts++
 			r.State = ledger.PartitionPending
 			r.Error = runErr.Error()
 			r.UpdatedAt = p.now()
@@ -158,6 +152,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 		return queue.Nack
 	}
 	if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, part.ID, func(r *ledger.PartitionRecord) error {
+		r.Attempts++
 		r.State = ledger.PartitionFailed
 		r.Error = runErr.Error()
 		r.Duration = p.now().Sub(start)
@@ -170,6 +165,39 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 	log.Error("partition failed", "error", runErr.Error(), "attempts", m.DeliveryAttempt)
 	p.deadLetter(ctx, m.Data, m.Attributes, runErr)
 	return queue.Ack
+}
+
+// StateCache holds recently read backfill records for the workers: every
+// partition message needs its backfill's state, and reading it once per
+// StateCacheTTL instead of once per message keeps the ledger off the hot
+// path. A cancellation reaches the workers within the TTL. Safe for
+// concurrent use; a nil *StateCache caches nothing.
+type StateCache struct {
+	m sync.Map // id -> cachedRecord
+}
+
+type cachedRecord struct {
+	b  *ledger.Backfill
+	at time.Time
+}
+
+func (p *Pipeline) cachedBackfill(ctx context.Context, id string) (*ledger.Backfill, error) {
+	if p.Cache != nil {
+		if v, ok := p.Cache.m.Load(id); ok {
+			c := v.(cachedRecord)
+			if time.Since(c.at) < p.opts().StateCacheTTL {
+				return c.b, nil
+			}
+		}
+	}
+	b, err := p.Ledger.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Cache != nil {
+		p.Cache.m.Store(id, cachedRecord{b: b, at: time.Now()})
+	}
+	return b, nil
 }
 
 func (p *Pipeline) publishNext(ctx context.Context, spec *Spec, idx int) error {
@@ -242,27 +270,27 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 	if bf.State != ledger.StateProcessing {
 		return false, nil
 	}
-	spec, err := decodeSpec(id, bf.Spec)
+	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		return false, err
 	}
-	recs, err := p.Ledger.ListPartitions(ctx, id)
+	states, err := p.Ledger.PartitionStates(ctx, id)
 	if err != nil {
 		return false, fmt.Errorf("finish %s: %w", id, err)
-	}
-	byID := map[string]*ledger.PartitionRecord{}
-	for _, r := range recs {
-		byID[r.ID] = r
 	}
 	var failed []*ledger.PartitionRecord
 	open := 0
 	for _, ps := range spec.Partitions {
-		r := byID[ps.ID]
-		switch {
-		case r == nil || (r.State != ledger.PartitionDone && r.State != ledger.PartitionFailed):
-			open++
-		case r.State == ledger.PartitionFailed:
+		switch states[ps.ID] {
+		case ledger.PartitionDone:
+		case ledger.PartitionFailed:
+			r, err := p.Ledger.GetPartition(ctx, id, ps.ID)
+			if err != nil {
+				return false, fmt.Errorf("finish %s: %w", id, err)
+			}
 			failed = append(failed, r)
+		default:
+			open++
 		}
 	}
 	if open > 0 && !(spec.Sequential && len(failed) > 0) {

@@ -8,11 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/pubsub/v2"
+	pubsubapi "cloud.google.com/go/pubsub/v2/apiv1"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Message is one message to publish.
@@ -110,11 +115,24 @@ type ReceiveOptions struct {
 	// IdleTimeout ends Receive once no message has arrived for this long and
 	// none is being handled (default 5s). Zero or negative keeps the default.
 	IdleTimeout time.Duration
+	// ReturnImmediately makes each pull answer at once when the subscription
+	// is empty (Receive then polls with a short backoff). Use it with pstest,
+	// whose pulls otherwise wait 500 ms; Google Cloud discourages it.
+	ReturnImmediately bool
+	// AckDeadline is the lease taken on a message and renewed while it is
+	// handled (default 60s).
+	AckDeadline time.Duration
 }
 
 // Receive pulls subscription and calls h for each message until ctx ends or
 // the subscription has stayed empty for IdleTimeout with nothing in flight.
 // It returns nil in both cases; an error only for a broken subscription.
+//
+// It uses unary Pull, one message per request and per worker, rather than
+// streaming pull: each message is a long query, and pulling exactly what a
+// worker can handle spreads the messages evenly over all worker tasks
+// (a stream would buffer messages in one task while others sit idle). The
+// lease is renewed while a message is handled.
 func Receive(ctx context.Context, client *pubsub.Client, subscription string, opts ReceiveOptions, h Handler) error {
 	if opts.Concurrency < 1 {
 		opts.Concurrency = 1
@@ -122,54 +140,95 @@ func Receive(ctx context.Context, client *pubsub.Client, subscription string, op
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 5 * time.Second
 	}
-	sub := client.Subscriber(subscription)
-	sub.ReceiveSettings.MaxOutstandingMessages = opts.Concurrency
-	sub.ReceiveSettings.NumGoroutines = 1
-	// Bound the shutdown: in-flight handlers finish, unhandled leases are
-	// released, so other tasks can take those messages at once.
-	sub.ReceiveSettings.ShutdownOptions = &pubsub.ShutdownOptions{Behavior: pubsub.ShutdownBehaviorNackImmediately, Timeout: 30 * time.Second}
-
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	if opts.AckDeadline < 10*time.Second {
+		opts.AckDeadline = 60 * time.Second
+	}
+	sub := subscription
+	if !strings.HasPrefix(sub, "projects/") {
+		sub = "projects/" + client.Project() + "/subscriptions/" + subscription
+	}
+	admin := client.SubscriptionAdminClient
 	var inFlight atomic.Int64
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
+	idle := func() bool {
+		return inFlight.Load() == 0 && time.Since(time.Unix(0, last.Load())) >= opts.IdleTimeout
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, opts.Concurrency)
+	for w := 0; w < opts.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			backoff := 10 * time.Millisecond
+			for ctx.Err() == nil {
+				resp, err := admin.Pull(ctx, &pubsubpb.PullRequest{Subscription: sub, MaxMessages: 1, ReturnImmediately: opts.ReturnImmediately})
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					if st, ok := status.FromError(err); ok && (st.Code() == codes.NotFound || st.Code() == codes.PermissionDenied || st.Code() == codes.InvalidArgument) {
+						errs <- fmt.Errorf("pull %s: %w", sub, err)
+						return
+					}
+					// Transient: retry after the backoff.
+				}
+				if resp == nil || len(resp.ReceivedMessages) == 0 {
+					if idle() {
+						return
+					}
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(backoff):
+					}
+					if backoff < 200*time.Millisecond {
+						backoff *= 2
+					}
+					continue
+				}
+				backoff = 10 * time.Millisecond
+				rm := resp.ReceivedMessages[0]
+				inFlight.Add(1)
+				out := handleLeased(ctx, admin, sub, rm, opts.AckDeadline, h)
+				// Settle the message even if ctx was cancelled meanwhile.
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				if out == Ack {
+					_ = admin.Acknowledge(sctx, &pubsubpb.AcknowledgeRequest{Subscription: sub, AckIds: []string{rm.AckId}})
+				} else {
+					_ = admin.ModifyAckDeadline(sctx, &pubsubpb.ModifyAckDeadlineRequest{Subscription: sub, AckIds: []string{rm.AckId}, AckDeadlineSeconds: 0})
+				}
+				cancel()
+				last.Store(time.Now().UnixNano())
+				inFlight.Add(-1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// handleLeased runs h on one pulled message, renewing its lease meanwhile.
+func handleLeased(ctx context.Context, admin *pubsubapi.SubscriptionAdminClient, sub string, rm *pubsubpb.ReceivedMessage, deadline time.Duration, h Handler) Outcome {
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
-		tick := time.NewTicker(opts.IdleTimeout / 10)
-		defer tick.Stop()
+		t := time.NewTicker(deadline / 2)
+		defer t.Stop()
 		for {
 			select {
-			case <-cctx.Done():
+			case <-done:
 				return
-			case <-tick.C:
-				if inFlight.Load() == 0 && time.Since(time.Unix(0, last.Load())) >= opts.IdleTimeout {
-					cancel()
-					return
-				}
+			case <-t.C:
+				_ = admin.ModifyAckDeadline(context.WithoutCancel(ctx), &pubsubpb.ModifyAckDeadlineRequest{Subscription: sub, AckIds: []string{rm.AckId}, AckDeadlineSeconds: int32(deadline / time.Second)})
 			}
 		}
 	}()
-	err := sub.Receive(cctx, func(mctx context.Context, m *pubsub.Message) {
-		inFlight.Add(1)
-		defer func() {
-			last.Store(time.Now().UnixNano())
-			inFlight.Add(-1)
-		}()
-		r := Received{ID: m.ID, Data: m.Data, Attributes: m.Attributes, PublishTime: m.PublishTime}
-		if m.DeliveryAttempt != nil {
-			r.DeliveryAttempt = *m.DeliveryAttempt
-		}
-		// Handlers get the parent context: a partition query that is running
-		// when the idle timer fires (it cannot: inFlight > 0) or when the
-		// task is told to stop should finish or be cancelled by ctx itself.
-		if h(ctx, r) == Ack {
-			m.Ack()
-		} else {
-			m.Nack()
-		}
-	})
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("receive from %s: %w", subscription, err)
+	m := rm.GetMessage()
+	r := Received{ID: m.GetMessageId(), Data: m.GetData(), Attributes: m.GetAttributes(), DeliveryAttempt: int(rm.GetDeliveryAttempt())}
+	if m.GetPublishTime() != nil {
+		r.PublishTime = m.GetPublishTime().AsTime()
 	}
-	return nil
+	return h(ctx, r)
 }

@@ -82,6 +82,8 @@ type Warehouse struct {
 
 	jobSeq atomic.Int64
 	closed atomic.Bool
+
+	tableLocks sync.Map // lower-cased table name -> *sync.Mutex (see lockTable)
 }
 
 // projectIDRE is what a project id may look like here: BigQuery's

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -19,6 +20,16 @@ const stageTable = `temp.main."_bqbackfill_stage"`
 
 // queryInto runs one SELECT into a destination table or partition, as one
 // transaction.
+// lockTable serialises writes to one table within this process and
+// returns the unlock function.
+func (w *Warehouse) lockTable(ref warehouse.TableRef) func() {
+	key := strings.ToLower(ref.String())
+	v, _ := w.tableLocks.LoadOrStore(key, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
 func (w *Warehouse) queryInto(ctx context.Context, op string, job warehouse.QueryJob, stmts []bqsql.Statement) (rows, bytes int64, err error) {
 	if len(stmts) != 1 || stmts[0].Kind != bqsql.Query {
 		return -1, 0, warehouse.Errorf(warehouse.InvalidArgument, op, "a query job with a destination table runs exactly one SELECT statement, got %d statement(s)", len(stmts))
@@ -44,6 +55,10 @@ func (w *Warehouse) queryInto(ctx context.Context, op string, job warehouse.Quer
 		}
 	}
 	var written *tableRecord
+	// Writers of one table take turns: DuckDB would let concurrent writes
+	// to one table conflict and retry with backoff, which under many
+	// workers costs far more than waiting in line.
+	defer w.lockTable(dest)()
 	err = w.inTx(ctx, job.DefaultProject, job.DefaultDataset, func(tx *sql.Tx) error {
 		from := "(" + st.SQL + ")"
 		if stage {
@@ -216,6 +231,7 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 	}
 	var rows, bytes int64
 	var written *tableRecord
+	defer w.lockTable(job.Dest)()
 	err := w.inTx(ctx, "", "", func(tx *sql.Tx) error {
 		sr, err := w.lookupTable(ctx, op, job.Source)
 		if err != nil {
