@@ -88,6 +88,7 @@ type Stack struct {
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
+	stopSQL   func()
 }
 
 // Open starts the stack. Close it when done: it holds the state directory.
@@ -163,6 +164,11 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.Warehouse != nil {
 		wh = opts.Warehouse(wh)
 	}
+	sqlURL, stopSQL, err := serveSQL(wh)
+	if err != nil {
+		return nil, err
+	}
+	s.stopSQL = stopSQL
 	s.Ledger = ledger.New(s.GCS.Client, LedgerBucket)
 	var led pipeline.Ledger = s.Ledger
 	if opts.Ledger != nil {
@@ -178,7 +184,7 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 		Topics:    pipeline.Topics{Partitions: TopicPartitions, Complete: TopicComplete, Events: TopicEvents, DeadLetter: TopicDeadLetter},
 		Launcher:  s.launcher,
 		Trees:     s.Trees,
-		Scripts:   &script.Runner{},
+		Scripts:   &script.Runner{Env: []string{SQLURLVar + "=" + sqlURL}},
 		Cache:     &pipeline.StateCache{},
 		Logger:    logger,
 		Now:       opts.Now,
@@ -208,6 +214,9 @@ func (s *Stack) close() error {
 	}
 	if s.publisher != nil {
 		s.publisher.Stop()
+	}
+	if s.stopSQL != nil {
+		s.stopSQL()
 	}
 	var errs []error
 	if s.DuckDB != nil {

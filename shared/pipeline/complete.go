@@ -12,6 +12,7 @@ import (
 // Swap step names in the ledger.
 const (
 	stepBackup         = "backup"
+	stepBackupIAM      = "backup-iam"
 	stepDeleteStaging  = "delete-staging"
 	stepCopyPrefix     = "copy-"
 	stepRollbackPrefix = "rollback-"
@@ -75,6 +76,14 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 			return err
 		}
 		log.Info("production backed up", "backup", spec.Backup.String())
+	}
+	if spec.MirrorIAM && !done[stepBackupIAM] {
+		if err := p.mirrorIAM(ctx, spec.Source, spec.Backup); err != nil {
+			return fmt.Errorf("complete %s: mirror permissions onto the backup: %w", id, err)
+		}
+		if err := p.recordStep(ctx, id, stepBackupIAM, ""); err != nil {
+			return err
+		}
 	}
 
 	for _, ps := range spec.Partitions {
