@@ -4,6 +4,13 @@
 # eventarc.eventReceiver). No roles/owner or roles/editor anywhere;
 # terraform/terraform_test.go checks each grant against the calls the code
 # makes.
+#
+# Datasets are shared with other systems, so grants on them are single
+# entries of the dataset's access list (google_bigquery_dataset_access):
+# the google_bigquery_dataset_iam_* resources rewrite that list and drop its
+# authorized views. READER and WRITER are what BigQuery stores for
+# roles/bigquery.dataViewer and roles/bigquery.dataEditor; writing them so
+# keeps plans clean.
 
 locals {
   scanner_member    = "serviceAccount:${google_service_account.scanner.email}"
@@ -76,23 +83,23 @@ resource "google_project_iam_member" "scanner_job_user" {
 }
 
 # Creates staging tables like production, seeds them, mirrors IAM onto them.
-resource "google_bigquery_dataset_iam_member" "scanner_staging" {
-  project    = local.staging_project
-  dataset_id = local.staging_dataset
-  role       = google_project_iam_custom_role.staging_tables.name
-  member     = local.scanner_member
+resource "google_bigquery_dataset_access" "scanner_staging" {
+  project       = local.staging_project
+  dataset_id    = local.staging_dataset
+  role          = google_project_iam_custom_role.staging_tables.name
+  user_by_email = google_service_account.scanner.email
 
   depends_on = [google_bigquery_dataset.staging]
 }
 
 # Reads production's schema, table IAM, dataset access and seed partition.
-resource "google_bigquery_dataset_iam_member" "scanner_reads_production" {
+resource "google_bigquery_dataset_access" "scanner_reads_production" {
   for_each = local.production_datasets
 
-  project    = each.value.project
-  dataset_id = each.value.dataset
-  role       = "roles/bigquery.dataViewer"
-  member     = local.scanner_member
+  project       = each.value.project
+  dataset_id    = each.value.dataset
+  role          = "READER"
+  user_by_email = google_service_account.scanner.email
 }
 
 # --- worker ------------------------------------------------------------------
@@ -150,23 +157,23 @@ resource "google_project_iam_member" "worker_job_user" {
 
 # Query jobs write staging partitions (WRITE_TRUNCATE); depends_on_past
 # queries read staging.
-resource "google_bigquery_dataset_iam_member" "worker_staging" {
-  project    = local.staging_project
-  dataset_id = local.staging_dataset
-  role       = "roles/bigquery.dataEditor"
-  member     = local.worker_member
+resource "google_bigquery_dataset_access" "worker_staging" {
+  project       = local.staging_project
+  dataset_id    = local.staging_dataset
+  role          = "WRITER"
+  user_by_email = google_service_account.worker.email
 
   depends_on = [google_bigquery_dataset.staging]
 }
 
 # The staging-vs-production row counts of the "done" report.
-resource "google_bigquery_dataset_iam_member" "worker_reads_production" {
+resource "google_bigquery_dataset_access" "worker_reads_production" {
   for_each = local.production_datasets
 
-  project    = each.value.project
-  dataset_id = each.value.dataset
-  role       = "roles/bigquery.dataViewer"
-  member     = local.worker_member
+  project       = each.value.project
+  dataset_id    = each.value.dataset
+  role          = "READER"
+  user_by_email = google_service_account.worker.email
 }
 
 # Backfill queries read any upstream table of these projects.
@@ -202,23 +209,23 @@ resource "google_project_iam_member" "completion_job_user" {
 }
 
 # Backups are created (cloned) in the staging dataset; staging is deleted.
-resource "google_bigquery_dataset_iam_member" "completion_staging" {
-  project    = local.staging_project
-  dataset_id = local.staging_dataset
-  role       = "roles/bigquery.dataEditor"
-  member     = local.completion_member
+resource "google_bigquery_dataset_access" "completion_staging" {
+  project       = local.staging_project
+  dataset_id    = local.staging_dataset
+  role          = "WRITER"
+  user_by_email = google_service_account.completion.email
 
   depends_on = [google_bigquery_dataset.staging]
 }
 
 # Copies staged partitions into production (WRITE_TRUNCATE per partition).
-resource "google_bigquery_dataset_iam_member" "completion_writes_production" {
+resource "google_bigquery_dataset_access" "completion_writes_production" {
   for_each = local.production_datasets
 
-  project    = each.value.project
-  dataset_id = each.value.dataset
-  role       = "roles/bigquery.dataEditor"
-  member     = local.completion_member
+  project       = each.value.project
+  dataset_id    = each.value.dataset
+  role          = "WRITER"
+  user_by_email = google_service_account.completion.email
 }
 
 # --- notifier ----------------------------------------------------------------

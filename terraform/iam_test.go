@@ -39,6 +39,9 @@ var rolePermissions = map[string][]string{
 	"roles/bigquery.jobUser":    {"bigquery.jobs.create"},
 	"roles/bigquery.dataViewer": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list"},
 	"roles/bigquery.dataEditor": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.update", "bigquery.tables.updateData"},
+	// The basic dataset roles BigQuery stores in a dataset's access list.
+	"READER": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list"},
+	"WRITER": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.update", "bigquery.tables.updateData"},
 	"roles/bigquery.dataOwner":  {"bigquery.datasets.delete", "bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.datasets.setIamPolicy", "bigquery.datasets.update", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.setIamPolicy", "bigquery.tables.update", "bigquery.tables.updateData"},
 }
 
@@ -67,7 +70,7 @@ var grantKinds = map[string]struct {
 	"google_cloud_run_v2_service_iam_member":  {"service", attrOf("name")},
 	"google_service_account_iam_member":       {"serviceAccount", func(b *tfBlock) (string, error) { s, err := b.str("service_account_id"); return accountAddr(s), err }},
 	"google_secret_manager_secret_iam_member": {"secret", attrOf("secret_id")},
-	"google_bigquery_dataset_iam_member": {"dataset", func(b *tfBlock) (string, error) {
+	"google_bigquery_dataset_access": {"dataset", func(b *tfBlock) (string, error) {
 		p, err := b.str("project")
 		if err != nil {
 			return "", err
@@ -75,6 +78,20 @@ var grantKinds = map[string]struct {
 		d, err := b.str("dataset_id")
 		return p + "." + d, err
 	}},
+}
+
+// accessMember is the IAM member of a dataset access entry.
+func accessMember(b *tfBlock) (string, error) {
+	if email, err := b.str("user_by_email"); err != nil || email != "" {
+		if strings.HasSuffix(email, ".gserviceaccount.com") || strings.HasPrefix(email, "${google_service_account.") {
+			return "serviceAccount:" + email, err
+		}
+		return "user:" + email, err
+	}
+	if g, err := b.str("group_by_email"); err != nil || g != "" {
+		return "group:" + g, err
+	}
+	return b.str("iam_member")
 }
 
 func attrOf(name string) func(b *tfBlock) (string, error) {
@@ -96,10 +113,13 @@ func grants(t *testing.T, e *environment) []grant {
 	var out []grant
 	for _, typ := range sortedKeys(e.insts) {
 		switch {
+		case strings.HasPrefix(typ, "google_bigquery_dataset_iam_"):
+			t.Errorf("%s rewrites the dataset's access list and drops its authorized views; grant with google_bigquery_dataset_access", typ)
+			continue
 		case strings.HasSuffix(typ, "_iam_binding"), strings.HasSuffix(typ, "_iam_policy"):
 			t.Errorf("%s is authoritative: it would remove grants made outside terraform; use the _iam_member resource", typ)
 			continue
-		case !strings.HasSuffix(typ, "_iam_member"):
+		case !strings.HasSuffix(typ, "_iam_member") && typ != "google_bigquery_dataset_access":
 			continue
 		}
 		k, ok := grantKinds[typ]
@@ -117,7 +137,12 @@ func grants(t *testing.T, e *environment) []grant {
 			if err != nil {
 				t.Fatal(err)
 			}
-			member, err := b.str("member")
+			var member string
+			if typ == "google_bigquery_dataset_access" {
+				member, err = accessMember(b)
+			} else {
+				member, err = b.str("member")
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -384,6 +409,33 @@ func TestIAM(t *testing.T) {
 			}
 		})
 
+		// Where an identity only reads, it gets no role that writes. (Where
+		// it writes at all, the narrowest predefined role may write a little
+		// more than it uses: dataEditor can also delete tables.)
+		t.Run("read-only where only reads are needed", func(t *testing.T) {
+			for _, gr := range gs {
+				var needed []string
+				for _, n := range ns {
+					if n.who == gr.member && covers(gr, n) {
+						needed = append(needed, n.perms...)
+					}
+				}
+				if len(needed) == 0 || slices.ContainsFunc(needed, isWrite) {
+					continue
+				}
+				var writes []string
+				for _, p := range permissions(t, e, gr.role) {
+					if isWrite(p) {
+						writes = append(writes, p)
+					}
+				}
+				if len(writes) > 0 {
+					t.Errorf("%s grants %s on %s %q to %s, which only reads there; the role also allows %s",
+						gr.addr, gr.role, gr.kind, gr.target, gr.member, strings.Join(writes, ", "))
+				}
+			}
+		})
+
 		t.Run("one service account per component", func(t *testing.T) {
 			seen := map[string]string{}
 			for _, c := range cs {
@@ -398,6 +450,12 @@ func TestIAM(t *testing.T) {
 			}
 		})
 	})
+}
+
+// isWrite says whether a permission changes data, IAM or what runs.
+func isWrite(p string) bool {
+	verb := p[strings.LastIndex(p, ".")+1:]
+	return slices.Contains([]string{"create", "delete", "update", "updateData", "setIamPolicy", "publish", "runWithOverrides", "actAs"}, verb)
 }
 
 func overlaps(a, b []string) bool {
