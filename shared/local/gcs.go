@@ -11,39 +11,58 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
+	"sync"
 
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/googleapi"
 )
 
-// GCS is an in-process fake Cloud Storage and a real client for it.
+// GCSDataDir is the subdirectory of OpenGCS's directory that holds the
+// objects (fake-gcs-server's StorageRoot): one directory per bucket, one
+// file per object, object attributes in the file's user.metadata xattr. Copy
+// it with cp -a, tar --xattrs or rsync -X; a copy without xattrs is unreadable.
+const GCSDataDir = "data"
+
+// GCS is an in-process fake Cloud Storage (fake-gcs-server, no listener) and
+// a real client for it.
+//
+// The fake honours generation preconditions on uploads only (not on Update,
+// Delete or Copy); on the file backend a metadata Update changes the
+// object's generation, and a read racing a rewrite of the same object can
+// fail with "bad CRC on read" (retry it). See shared/ledger, which copes with
+// all three.
 type GCS struct {
+	// Client talks to the fake in process; Close closes it.
 	Client *storage.Client
-	srv    *fakestorage.Server
-	lock   *os.File
+
+	srv       *fakestorage.Server
+	lock      *DirLock
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// OpenGCS starts the fake. With dir, objects persist as files under dir and
-// the directory is locked for this process (the fake's own lock is
-// in-process only, so two processes would lose updates); with "" they live
-// in memory.
+// OpenGCS starts the fake. With a directory, objects persist under
+// dir/data and survive a restart (content, generation, metadata); the
+// directory is created if missing and locked for as long as the GCS is open,
+// because fake-gcs-server's own lock is in-process only and two processes on
+// one directory lose updates. A second OpenGCS on a locked directory, from
+// any process, fails with an *InUseError ("state directory X is in use by
+// another bqbackfill process (pid N)"). With dir == "", objects live in
+// memory and nothing is locked.
 func OpenGCS(dir string) (*GCS, error) {
 	g := &GCS{}
 	opts := fakestorage.Options{NoListener: true}
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("local storage: %w", err)
+			return nil, fmt.Errorf("local storage: create %s: %w", dir, err)
 		}
-		lock, err := lockDir(dir)
+		lock, err := LockDir(dir)
 		if err != nil {
-			return nil, err
+			return nil, err // an *InUseError says it all; other errors name the file
 		}
 		g.lock = lock
-		opts.StorageRoot = filepath.Join(dir, "data")
+		opts.StorageRoot = filepath.Join(dir, GCSDataDir)
 	}
 	srv, err := fakestorage.NewServerWithOptions(opts)
 	if err != nil {
@@ -55,59 +74,44 @@ func OpenGCS(dir string) (*GCS, error) {
 	return g, nil
 }
 
-// lockDir takes an exclusive lock on dir/lock, recording our pid in it.
-func lockDir(dir string) (*os.File, error) {
-	p := filepath.Join(dir, "lock")
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", p, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		data, _ := os.ReadFile(p)
-		f.Close()
-		pid := strings.TrimSpace(string(data))
-		if pid == "" {
-			pid = "unknown"
-		}
-		return nil, fmt.Errorf("state directory %s is in use by another bqbackfill process (pid %s)", filepath.Dir(dir), pid)
-	}
-	if err := f.Truncate(0); err == nil {
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	}
-	return f, nil
-}
-
-// EnsureBucket creates a bucket unless it exists.
+// EnsureBucket creates a bucket unless it exists. It is safe to call
+// concurrently and on every start.
 func (g *GCS) EnsureBucket(ctx context.Context, name string) error {
 	_, err := g.Client.Bucket(name).Attrs(ctx)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, storage.ErrBucketNotExist) {
-		return fmt.Errorf("bucket %s: %w", name, err)
+		return fmt.Errorf("local storage: bucket %s: %w", name, err)
 	}
-	err = g.Client.Bucket(name).Create(ctx, "local", nil)
+	err = g.Client.Bucket(name).Create(ctx, "local", nil) // the fake ignores the project
 	var ge *googleapi.Error
 	if errors.As(err, &ge) && ge.Code == http.StatusConflict {
-		return nil
+		return nil // created meanwhile
 	}
 	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", name, err)
+		return fmt.Errorf("local storage: create bucket %s: %w", name, err)
 	}
 	return nil
 }
 
-// Close stops the fake and releases the directory.
+// Close closes the client, stops the fake and releases the directory.
+// Calling it again does nothing.
 func (g *GCS) Close() error {
-	if g.Client != nil {
-		g.Client.Close()
-	}
-	if g.srv != nil {
-		g.srv.Stop()
-	}
-	if g.lock != nil {
-		syscall.Flock(int(g.lock.Fd()), syscall.LOCK_UN)
-		g.lock.Close()
-	}
-	return nil
+	g.closeOnce.Do(func() {
+		var errs []error
+		if g.Client != nil {
+			if err := g.Client.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("local storage: close client: %w", err))
+			}
+		}
+		if g.srv != nil {
+			g.srv.Stop()
+		}
+		if err := g.lock.Unlock(); err != nil {
+			errs = append(errs, fmt.Errorf("local storage: %w", err))
+		}
+		g.closeErr = errors.Join(errs...)
+	})
+	return g.closeErr
 }
