@@ -133,6 +133,7 @@ resource "google_eventarc_trigger" "manifest" {
   depends_on = [
     google_project_iam_member.gcs_agent_publisher,
     google_project_iam_member.eventarc_receiver,
+    google_service_account_iam_member.pubsub_agent_signs_eventarc_tokens,
   ]
 }
 

@@ -247,9 +247,17 @@ resource "google_project_iam_member" "eventarc_receiver" {
   member  = "serviceAccount:${google_service_account.eventarc.email}"
 }
 
-# The Pub/Sub service agent mints the push subscriptions' OIDC tokens.
+# The Pub/Sub service agent mints the OIDC tokens of the push subscriptions
+# and of the subscription Eventarc creates for the manifest trigger (projects
+# created before April 2021 do not grant it this by default).
 resource "google_service_account_iam_member" "pubsub_agent_signs_push_tokens" {
   service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_agent
+}
+
+resource "google_service_account_iam_member" "pubsub_agent_signs_eventarc_tokens" {
+  service_account_id = google_service_account.eventarc.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_agent
 }

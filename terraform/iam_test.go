@@ -347,6 +347,7 @@ func needs(t *testing.T, e *environment, g *goFacts, cs []*component, gs []grant
 		add("serviceAccount:"+sa, "Eventarc identity", "receives events for "+tr.addr, "project", project, "eventarc.events.receiveEvent")
 		add("serviceAccount:"+sa, "Eventarc identity", "delivers "+tr.addr+" to "+svc, "service", svc, "run.routes.invoke")
 		add(gcsAgent, "Cloud Storage service agent", "publishes object events for "+tr.addr, "project", project, "pubsub.topics.publish")
+		add(pubsubAgent, "Pub/Sub service agent", "signs the OIDC tokens of "+tr.addr+"'s push subscription", "serviceAccount", accountAddr(sa), "iam.serviceAccounts.getOpenIdToken")
 	}
 	return out
 }
