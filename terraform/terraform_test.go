@@ -11,6 +11,8 @@ package terraform_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -24,6 +26,46 @@ import (
 
 // environmentNames are the tfvars files under terraform/environments/.
 var environmentNames = []string{"dev", "prod"}
+
+// TestEveryFileParses parses every .tf and .tfvars file under terraform/,
+// and requires each directory of .tf files to be the root or a module the
+// root uses.
+func TestEveryFileParses(t *testing.T) {
+	cfg := loadConfig(t)
+	dirs := map[string]bool{}
+	err := filepath.WalkDir(cfg.base, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && strings.HasPrefix(d.Name(), ".") && path != cfg.base {
+			return filepath.SkipDir
+		}
+		ext := filepath.Ext(path)
+		if d.IsDir() || (ext != ".tf" && ext != ".tfvars") {
+			return nil
+		}
+		rel, _ := filepath.Rel(cfg.base, path)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if _, diags := hclsyntax.ParseConfig(src, rel, hcl.InitialPos); diags.HasErrors() {
+			t.Errorf("%s", diags.Error())
+		}
+		if ext == ".tf" {
+			dirs[filepath.ToSlash(filepath.Dir(rel))] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range sortedKeys(dirs) {
+		if cfg.mods[dir] == nil {
+			t.Errorf("terraform/%s holds .tf files but no module call uses it", dir)
+		}
+	}
+}
 
 func TestModules(t *testing.T) {
 	cfg := loadConfig(t)
