@@ -40,9 +40,9 @@ var rolePermissions = map[string][]string{
 	"roles/bigquery.dataViewer": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list"},
 	"roles/bigquery.dataEditor": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.update", "bigquery.tables.updateData"},
 	// The basic dataset roles BigQuery stores in a dataset's access list.
-	"READER": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list"},
-	"WRITER": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.update", "bigquery.tables.updateData"},
-	"roles/bigquery.dataOwner":  {"bigquery.datasets.delete", "bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.datasets.setIamPolicy", "bigquery.datasets.update", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.setIamPolicy", "bigquery.tables.update", "bigquery.tables.updateData"},
+	"READER":                   {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list"},
+	"WRITER":                   {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.update", "bigquery.tables.updateData"},
+	"roles/bigquery.dataOwner": {"bigquery.datasets.delete", "bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.datasets.setIamPolicy", "bigquery.datasets.update", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.setIamPolicy", "bigquery.tables.update", "bigquery.tables.updateData"},
 }
 
 // forbiddenRoles may not be granted to anyone.
