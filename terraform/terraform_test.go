@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -786,13 +787,11 @@ func TestPushSubscriptions(t *testing.T) {
 	})
 }
 
+// atoi is the value of a decimal number, or -1.
 func atoi(s string) int {
-	n := 0
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return -1
-		}
-		n = n*10 + int(r-'0')
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1
 	}
 	return n
 }
