@@ -14,8 +14,8 @@ resource "google_storage_bucket" "sql" {
   # started from, and backfills end well within 60 days.
   lifecycle_rule {
     condition {
-      age            = 60
-      matches_prefix = ["trees/"]
+      days_since_custom_time = 60
+      matches_prefix         = ["trees/"]
     }
     action {
       type = "Delete"

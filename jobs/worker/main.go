@@ -78,7 +78,7 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	logger := logging.New(os.Stdout, slog.LevelInfo).With("component", "worker")
+	logger := logging.New(os.Stdout, logging.ParseLevel(os.Getenv(cloudenv.VarLogLevel))).With("component", "worker")
 	if err := run(ctx, os.LookupEnv, logger); err != nil {
 		logger.Error("worker task failed", "error", err.Error())
 		stop()

@@ -239,3 +239,25 @@ func BenchmarkPipelineInitiate365(b *testing.B) {
 		s.Close()
 	}
 }
+
+// BenchmarkPipelineComplete365 is the 365-partition version of
+// BenchmarkPipelineComplete3650, for profiling.
+func BenchmarkPipelineComplete365(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s := openBench(b, 16, nil)
+		if _, err := s.Run(ctx, writeBenchTree(b, 365, "Initiate")); err != nil {
+			b.Fatal(err)
+		}
+		requireBackfill(b, s, ledger.StateProcessed, 365)
+		dir := writeBenchTree(b, 365, "Complete")
+		b.StartTimer()
+		if _, err := s.Run(ctx, dir); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		requireBackfill(b, s, ledger.StateCompleted, 365)
+		s.Close()
+	}
+}

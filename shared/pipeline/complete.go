@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -61,7 +62,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	}
 
 	if !done[stepBackup] {
-		if err := p.preflight(ctx, spec); err != nil {
+		if err := p.withRetry(ctx, func() error { return p.preflight(ctx, spec) }); err != nil {
 			var r *refusal
 			if errors.As(err, &r) {
 				return p.refuseCompletion(ctx, spec, bf, r.reason)
@@ -78,7 +79,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		log.Info("production backed up", "backup", spec.Backup.String())
 	}
 	if spec.MirrorIAM && !done[stepBackupIAM] {
-		if err := p.mirrorIAM(ctx, spec.Source, spec.Backup); err != nil {
+		if err := p.withRetry(ctx, func() error { return p.mirrorIAM(ctx, spec.Source, spec.Backup) }); err != nil {
 			return fmt.Errorf("complete %s: mirror permissions onto the backup: %w", id, err)
 		}
 		if err := p.recordStep(ctx, id, stepBackupIAM, ""); err != nil {
@@ -86,26 +87,15 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		}
 	}
 
-	for _, ps := range spec.Partitions {
-		name := stepCopyPrefix + ps.ID
+	for _, c := range chunks(spec.Partitions) {
+		name := chunkStep(stepCopyPrefix, c)
 		if done[name] {
 			continue
 		}
-		var res warehouse.JobResult
-		err := p.withRetry(ctx, func() error {
-			var err error
-			res, err = p.Warehouse.Copy(ctx, warehouse.CopyJob{
-				Source: spec.Staging, SourcePartition: ps.Dest,
-				Dest: spec.Dest, DestPartition: ps.Dest,
-				Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
-				Labels: jobLabels(spec), JobID: jobID(spec, "swap_"+ps.ID),
-			})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("complete %s: copy %s$%s to %s: %w", id, spec.Staging, ps.Dest, spec.Dest, err)
+		if err := p.copyChunk(ctx, spec, c, spec.Staging, spec.Dest, "swap_"); err != nil {
+			return fmt.Errorf("complete %s: %w", id, err)
 		}
-		if err := p.recordStep(ctx, id, name, res.JobID); err != nil {
+		if err := p.recordStep(ctx, id, name, ""); err != nil {
 			return err
 		}
 	}
@@ -123,6 +113,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	now := p.now()
 	moved := false
 	if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		moved = false // fn runs again when the compare-and-swap loses a race
 		if b.State != ledger.StateCompleting {
 			return ledger.ErrNoChange
 		}
@@ -136,9 +127,68 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	}
 	if moved {
 		p.emit(ctx, spec, bf, eventCompleted(spec))
-		log.Info("backfill completed", "partitions", len(spec.Partitions))
+		log.Info("backfill completed", "partitions", len(spec.Partitions), "duration_seconds", now.Sub(bf.CompletionRequestedAt).Seconds())
 	}
 	return nil
+}
+
+// swapChunk is how many partitions one swap step covers. A step per
+// partition would cost a ledger write per partition; a crash redoes at most
+// one chunk, and every copy is a WRITE_TRUNCATE of one partition, so
+// redoing it is harmless.
+const swapChunk = 50
+
+// copyConcurrency bounds the copy jobs of one chunk that run at once.
+const copyConcurrency = 8
+
+// chunks splits the partitions into swap steps, in order.
+func chunks(parts []PartitionSpec) [][]PartitionSpec {
+	var out [][]PartitionSpec
+	for len(parts) > 0 {
+		n := min(swapChunk, len(parts))
+		out = append(out, parts[:n])
+		parts = parts[n:]
+	}
+	return out
+}
+
+// chunkStep names the swap step of a chunk: prefix + first id [+ "-" + last id].
+func chunkStep(prefix string, c []PartitionSpec) string {
+	if len(c) == 1 {
+		return prefix + c[0].ID
+	}
+	return prefix + c[0].ID + "-" + c[len(c)-1].ID
+}
+
+// copyChunk copies each partition of c from src to dst (WRITE_TRUNCATE of
+// that partition), several at once, and returns the first error after all
+// finished.
+func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []PartitionSpec, src, dst warehouse.TableRef, jobPrefix string) error {
+	sem := make(chan struct{}, copyConcurrency)
+	errs := make([]error, len(c))
+	var wg sync.WaitGroup
+	for i, ps := range c {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int, ps PartitionSpec) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := p.withRetry(ctx, func() error {
+				_, err := p.Warehouse.Copy(ctx, warehouse.CopyJob{
+					Source: src, SourcePartition: ps.Dest,
+					Dest: dst, DestPartition: ps.Dest,
+					Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
+					Labels: jobLabels(spec), JobID: jobID(spec, jobPrefix+ps.ID),
+				})
+				return err
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("copy %s$%s to %s: %w", src, ps.Dest, dst, err)
+			}
+		}(i, ps)
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (p *Pipeline) recordStep(ctx context.Context, id, name, jobID string) error {
@@ -242,6 +292,7 @@ func (p *Pipeline) preflight(ctx context.Context, spec *Spec) error {
 func (p *Pipeline) refuseCompletion(ctx context.Context, spec *Spec, bf *ledger.Backfill, reason string) error {
 	moved := false
 	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+		moved = false // fn runs again when the compare-and-swap loses a race
 		if b.State != ledger.StateCompleting {
 			return ledger.ErrNoChange
 		}

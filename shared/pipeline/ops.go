@@ -161,28 +161,17 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 		done[s.Name] = s.Done
 	}
 	restored := 0
-	for _, ps := range spec.Partitions {
-		if !done[stepCopyPrefix+ps.ID] || done[stepRollbackPrefix+ps.ID] {
+	for _, c := range chunks(spec.Partitions) {
+		if !done[chunkStep(stepCopyPrefix, c)] || done[chunkStep(stepRollbackPrefix, c)] {
 			continue
 		}
-		var res warehouse.JobResult
-		err := p.withRetry(ctx, func() error {
-			var err error
-			res, err = p.Warehouse.Copy(ctx, warehouse.CopyJob{
-				Source: spec.Backup, SourcePartition: ps.Dest,
-				Dest: spec.Dest, DestPartition: ps.Dest,
-				Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
-				Labels: jobLabels(spec), JobID: jobID(spec, "rollback_"+ps.ID),
-			})
-			return err
-		})
-		if err != nil {
-			return "", restored, fmt.Errorf("rollback %s: restore %s$%s: %w", bf.ID, spec.Dest, ps.Dest, err)
+		if err := p.copyChunk(ctx, spec, c, spec.Backup, spec.Dest, "rollback_"); err != nil {
+			return "", restored, fmt.Errorf("rollback %s: %w", bf.ID, err)
 		}
-		if err := p.recordStep(ctx, bf.ID, stepRollbackPrefix+ps.ID, res.JobID); err != nil {
+		if err := p.recordStep(ctx, bf.ID, chunkStep(stepRollbackPrefix, c), ""); err != nil {
 			return "", restored, err
 		}
-		restored++
+		restored += len(c)
 	}
 	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
 		if b.State != ledger.StateCompleted {

@@ -36,7 +36,9 @@ type Options struct {
 	BackupExpiry  time.Duration
 	// StaleAfter is how long a step may show no progress before the scanner
 	// redoes it: re-publishing lost partition messages or completion
-	// requests, resuming an interrupted start [30 minutes].
+	// requests, resuming an interrupted start [30 minutes]. Negative: every
+	// unfinished step is stale, whatever the clock says (a process starting
+	// after a crash; a frozen test clock never makes anything old).
 	StaleAfter time.Duration
 	// StateCacheTTL is how long a worker trusts a backfill's state it read
 	// (a cancellation reaches workers within it) [2s].
@@ -72,7 +74,7 @@ func (o Options) withDefaults() Options {
 	if o.StateCacheTTL <= 0 {
 		o.StateCacheTTL = 2 * time.Second
 	}
-	if o.StaleAfter <= 0 {
+	if o.StaleAfter == 0 {
 		o.StaleAfter = 30 * time.Minute
 	}
 	return o

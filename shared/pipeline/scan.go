@@ -122,7 +122,9 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (string, error) {
 	switch bf.State {
 	case ledger.StatePending, ledger.StateStaging:
 		if stale || bf.State == ledger.StatePending {
-			if err := p.start(ctx, id, true); err != nil {
+			// Not stale: claim it only from pending, never from a
+			// scanner that is preparing staging right now.
+			if err := p.start(ctx, id, stale); err != nil {
 				return did, err
 			}
 			return "resumed", nil
@@ -224,6 +226,7 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
 		rec.Spec = nil
 		moved := false
 		if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+			moved = false // fn runs again when the compare-and-swap loses a race
 			if b.State != ledger.StateRejected || b.EntryHash == d.Hash {
 				return ledger.ErrNoChange
 			}
@@ -257,6 +260,7 @@ func (p *Pipeline) requestCompletion(ctx context.Context, bf *ledger.Backfill) (
 	moved := false
 	now := p.now()
 	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+		moved = false // fn runs again when the compare-and-swap loses a race
 		if b.State != ledger.StateProcessed {
 			return ledger.ErrNoChange
 		}
@@ -284,6 +288,7 @@ func (p *Pipeline) requestCompletion(ctx context.Context, bf *ledger.Backfill) (
 func (p *Pipeline) cancel(ctx context.Context, bf *ledger.Backfill) (string, error) {
 	moved := false
 	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+		moved = false // fn runs again when the compare-and-swap loses a race
 		switch b.State {
 		case ledger.StatePending, ledger.StateStaging, ledger.StateProcessing, ledger.StateProcessed, ledger.StateFailed:
 		default:
@@ -357,6 +362,7 @@ func (p *Pipeline) reportOnce(ctx context.Context, bf *ledger.Backfill, key stri
 	first := false
 	now := p.now()
 	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+		first = false // fn runs again when the compare-and-swap loses a race
 		if _, ok := b.Reported[key]; ok {
 			return ledger.ErrNoChange
 		}

@@ -19,6 +19,7 @@ func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
 	now := p.now()
 	claimed := false
 	bf, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		claimed = false // fn runs again when the compare-and-swap loses a race
 		switch {
 		case b.State == ledger.StatePending:
 		case b.State == ledger.StateStaging && resume:
@@ -43,7 +44,10 @@ func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
 	log := p.log().With("backfill_id", id, "table", spec.Table.String())
 
 	if spec.Script == nil {
-		if _, err := p.Warehouse.Table(ctx, spec.Source); warehouse.IsNotFound(err) {
+		if err := p.withRetry(ctx, func() error {
+			_, err := p.Warehouse.Table(ctx, spec.Source)
+			return err
+		}); warehouse.IsNotFound(err) {
 			return p.failStart(ctx, spec, bf, fmt.Sprintf("the table to backfill, %s, does not exist (deploy it first; bqbackfill never creates production tables)", spec.Source))
 		} else if err != nil {
 			return fmt.Errorf("start %s: read %s: %w", id, spec.Source, err)
@@ -67,10 +71,10 @@ func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
 			return fmt.Errorf("start %s: create staging %s: %w", id, spec.Staging, err)
 		}
 		if spec.MirrorIAM {
-			if err := p.mirrorIAM(ctx, spec.Source, spec.Staging); err != nil {
+			if err := p.withRetry(ctx, func() error { return p.mirrorIAM(ctx, spec.Source, spec.Staging) }); err != nil {
 				// Leave no staging behind without its permissions; the next
 				// scan retries the whole start.
-				if derr := p.Warehouse.Delete(ctx, spec.Staging); derr != nil && !warehouse.IsNotFound(derr) {
+				if derr := p.withRetry(ctx, func() error { return p.Warehouse.Delete(ctx, spec.Staging) }); derr != nil && !warehouse.IsNotFound(derr) {
 					return fmt.Errorf("start %s: mirror permissions onto %s: %v; deleting staging also failed, manual cleanup required: %w", id, spec.Staging, err, derr)
 				}
 				return fmt.Errorf("start %s: mirror permissions onto %s (staging deleted; will retry): %w", id, spec.Staging, err)

@@ -119,7 +119,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 			log.Warn("record partition done; will retry", "error", err.Error())
 			return queue.Nack
 		}
-		log.Info("partition done", "rows", res.RowsWritten, "bytes", res.BytesProcessed, "job_id", res.JobID)
+		log.Info("partition done", "rows", res.RowsWritten, "bytes", res.BytesProcessed, "job_id", res.JobID, "duration_seconds", p.now().Sub(start).Seconds())
 		if spec.Sequential {
 			if err := p.publishNext(ctx, spec, idx); err != nil {
 				log.Warn("publish next partition; will retry", "error", err.Error())
@@ -303,6 +303,7 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 	now := p.now()
 	moved := false
 	_, err = p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		moved = false // fn runs again when the compare-and-swap loses a race
 		if b.State != ledger.StateProcessing {
 			return ledger.ErrNoChange
 		}
@@ -328,7 +329,7 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 	} else {
 		p.emit(ctx, spec, bf, eventFailed(spec, failed, open))
 	}
-	p.log().Info("backfill finished processing", "backfill_id", id, "state", string(state), "failed", len(failed))
+	p.log().Info("backfill finished processing", "backfill_id", id, "state", string(state), "failed", len(failed), "duration_seconds", now.Sub(bf.StartedAt).Seconds())
 	return true, nil
 }
 

@@ -122,23 +122,34 @@ func Sync(ctx context.Context, client *storage.Client, bucket, dir, source strin
 		Source:   source,
 	}
 	b := client.Bucket(bucket)
-	// The archive is immutable: create it only if absent.
-	if err := write(ctx, b.Object(m.Tree).If(storage.Conditions{DoesNotExist: true}), "application/zip", data); err != nil && !isPrecondition(err) {
+	// The archive is immutable: create it only if absent. Its custom time
+	// records the last sync that named it; the bucket's lifecycle rule
+	// deletes archives no sync has named for a while, never the current one.
+	err = write(ctx, b.Object(m.Tree).If(storage.Conditions{DoesNotExist: true}), "application/zip", data, now)
+	switch {
+	case isPrecondition(err):
+		if _, err := b.Object(m.Tree).Update(ctx, storage.ObjectAttrsToUpdate{CustomTime: now.UTC()}); err != nil {
+			return Manifest{}, fmt.Errorf("refresh custom time of gs://%s/%s: %w", bucket, m.Tree, err)
+		}
+	case err != nil:
 		return Manifest{}, fmt.Errorf("upload tree to gs://%s/%s: %w", bucket, m.Tree, err)
 	}
 	mj, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return Manifest{}, err
 	}
-	if err := write(ctx, b.Object(ManifestObject), "application/json", mj); err != nil {
+	if err := write(ctx, b.Object(ManifestObject), "application/json", mj, time.Time{}); err != nil {
 		return Manifest{}, fmt.Errorf("write gs://%s/%s: %w", bucket, ManifestObject, err)
 	}
 	return m, nil
 }
 
-func write(ctx context.Context, o *storage.ObjectHandle, contentType string, data []byte) error {
+func write(ctx context.Context, o *storage.ObjectHandle, contentType string, data []byte, customTime time.Time) error {
 	w := o.NewWriter(ctx)
 	w.ContentType = contentType
+	if !customTime.IsZero() {
+		w.CustomTime = customTime.UTC()
+	}
 	w.ChunkSize = 0 // one request; small objects
 	if _, err := w.Write(data); err != nil {
 		w.Close()
