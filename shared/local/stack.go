@@ -341,7 +341,7 @@ func (s *Stack) RunFiltered(ctx context.Context, sqlDir string, filter pipeline.
 	defer func() { s.Scanner.Filter = pipeline.TreeOptions{} }()
 	// First scan: resume anything a previous process left half-done.
 	resume := *s.Pipeline
-	resume.Options.StaleAfter = time.Nanosecond
+	resume.Options.StaleAfter = -1 // stale whatever the clock says
 	first := handlers.NewScanner(&resume, s.Trees, s.logger)
 	first.Now = s.opts.Now
 	first.Filter = filter
