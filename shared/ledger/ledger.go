@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
@@ -38,21 +39,36 @@ import (
 // State is a backfill's state.
 type State string
 
-// The states of a backfill: pending -> staging -> processing -> processed |
-// failed -> completing -> completed, plus cancelled, rejected and rolled_back.
+// The states of a backfill:
+//
+//	pending -> staging -> processing -> processed -> completing -> completed -> rolled_back
+//	                                 \-> failed ---/ (retry: failed -> processing)
+//
+// plus cancelled (from any state before completing) and rejected (an entry
+// that failed validation; fixing the entry moves it back to pending). See
+// CanTransition for the whole table.
 const (
-	StatePending    State = "pending"    // recorded; staging not prepared yet
-	StateStaging    State = "staging"    // preparing staging (claimed by one scanner)
-	StateProcessing State = "processing" // partitions queued or running
-	StateProcessed  State = "processed"  // every partition in staging; waiting for Complete
-	StateFailed     State = "failed"     // some partition failed, or the start or swap was refused
-	StateCompleting State = "completing" // backing up and swapping
-	StateCompleted  State = "completed"  // production updated, staging deleted
-	StateCancelled  State = "cancelled"  // the entry was set to Cancelled
-	StateRejected   State = "rejected"   // the entry failed validation; nothing ran
-	StateRolledBack State = "rolled_back"
+	StatePending    State = "pending"     // recorded; staging not prepared yet
+	StateStaging    State = "staging"     // preparing staging (claimed by one scanner)
+	StateProcessing State = "processing"  // partitions queued or running
+	StateProcessed  State = "processed"   // every partition in staging; waiting for Complete
+	StateFailed     State = "failed"      // some partition failed, or the start or swap was refused
+	StateCompleting State = "completing"  // backing up and swapping
+	StateCompleted  State = "completed"   // production updated, staging deleted
+	StateCancelled  State = "cancelled"   // the entry was set to Cancelled
+	StateRejected   State = "rejected"    // the entry failed validation; nothing ran
+	StateRolledBack State = "rolled_back" // the swapped partitions were restored from the backup
 )
 
+// States lists every backfill state, in lifecycle order.
+var States = []State{
+	StatePending, StateStaging, StateProcessing, StateProcessed, StateFailed,
+	StateCompleting, StateCompleted, StateCancelled, StateRejected, StateRolledBack,
+}
+
+// transitions maps each state to the states it may move to (besides
+// itself). Completing cannot be cancelled: a half-swapped table is finished
+// or reported failed, never abandoned.
 var transitions = map[State][]State{
 	StatePending:    {StateStaging, StateFailed, StateCancelled, StateRejected},
 	StateStaging:    {StateProcessing, StateFailed, StateCancelled},
@@ -61,10 +77,11 @@ var transitions = map[State][]State{
 	StateFailed:     {StateProcessing, StatePending, StateProcessed, StateCancelled},
 	StateCompleting: {StateCompleted, StateFailed},
 	StateCompleted:  {StateRolledBack},
-	StateRejected:   {StatePending, StateRejected},
+	StateRejected:   {StatePending},
 }
 
-// CanTransition reports whether a backfill may move from one state to another.
+// CanTransition reports whether a backfill may move from one state to
+// another. Staying in a state is always allowed (an update of other fields).
 func CanTransition(from, to State) bool {
 	if from == to {
 		return true
@@ -77,7 +94,9 @@ func CanTransition(from, to State) bool {
 	return false
 }
 
-// Terminal reports whether no automatic step follows s.
+// Terminal reports whether no automatic step follows s: completed,
+// cancelled, rejected and rolled_back. (An operator's rollback, or a fixed
+// entry, may still move a terminal backfill on.)
 func (s State) Terminal() bool {
 	switch s {
 	case StateCompleted, StateCancelled, StateRejected, StateRolledBack:
@@ -86,28 +105,54 @@ func (s State) Terminal() bool {
 	return false
 }
 
-// Backfill is the record of one entry (backfill.json).
+// Valid reports whether s is one of States.
+func (s State) Valid() bool {
+	for _, v := range States {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Backfill is the record of one backfill.yaml entry (backfill.json).
 type Backfill struct {
-	ID        string `json:"id"` // <project>.<dataset>.<table>/<entry_date>
-	Table     string `json:"table"`
+	// ID is "<project>.<dataset>.<table>/<entry_date>", the record's folder.
+	ID string `json:"id"`
+	// Table is "<project>.<dataset>.<table>", the table named in the tree.
+	Table string `json:"table"`
+	// EntryDate is the entry's key, YYYY-MM-DD.
 	EntryDate string `json:"entry_date"`
-	State     State  `json:"state"`
-	// EntryHash identifies the entry's content (status excluded) when it started.
+	// State is where the backfill is in its lifecycle.
+	State State `json:"state"`
+	// EntryHash identifies the entry's content (status excluded) when it
+	// started, so an entry edited afterwards is noticed and reported.
 	EntryHash string `json:"entry_hash"`
-	// Spec is the pipeline's plan for the backfill (shared/pipeline.Spec).
-	// It is stored in its own object, spec.json, written by Create (and
-	// ReplaceSpec), because it grows with the partitions while this record
+	// Spec is the pipeline's plan for the backfill (shared/pipeline.Spec:
+	// the entry's snapshot as resolved at the start — partitions with their
+	// dates and parameters, sequential or not, staging, backup and billing
+	// project, query). Create stores it in its own immutable object (see
+	// ReplaceSpec) because it grows with the partitions while this record
 	// is read for every partition; Get leaves it empty (see Store.Spec).
 	Spec json.RawMessage `json:"-"`
-	// SpecHash identifies the content of spec.json ("sha256:…"), so readers
-	// can cache the spec.
+	// SpecHash names the spec ("sha256:<hex>" of its content), so readers
+	// can cache it.
 	SpecHash string `json:"spec_hash,omitempty"`
-	// PartitionCount is the number of partitions.
-	PartitionCount int      `json:"partition_count"`
-	Staging        string   `json:"staging_table,omitempty"`
-	Backup         string   `json:"backup_table,omitempty"`
-	Watchers       []string `json:"watchers,omitempty"`
+	// PartitionCount is the number of partitions in the spec ("all" counts
+	// as one for a whole-table backfill).
+	PartitionCount int `json:"partition_count"`
+	// Staging and Backup are the staging and backup tables,
+	// "<project>.<dataset>.<table>" ("" before they are known).
+	Staging string `json:"staging_table,omitempty"`
+	Backup  string `json:"backup_table,omitempty"`
+	// Watchers are the e-mail addresses notified of its progress.
+	Watchers []string `json:"watchers,omitempty"`
 
+	// CreatedAt: recorded. UpdatedAt: last changed by the pipeline.
+	// StartedAt: staging prepared. PublishedAt: partition messages
+	// published. ProcessedAt: every partition done. CompletionRequestedAt:
+	// the entry was flipped to Complete. CompletedAt: swapped in. Unset
+	// times are omitted from the JSON.
 	CreatedAt             time.Time `json:"created_at"`
 	UpdatedAt             time.Time `json:"updated_at"`
 	StartedAt             time.Time `json:"started_at,omitzero"`
@@ -116,50 +161,75 @@ type Backfill struct {
 	CompletionRequestedAt time.Time `json:"completion_requested_at,omitzero"`
 	CompletedAt           time.Time `json:"completed_at,omitzero"`
 
+	// LastError is the latest error that stopped or failed it ("" if none).
 	LastError string `json:"last_error,omitempty"`
-	// Reported holds the notifications already sent, for report-once.
+	// Reported holds the notifications already sent (by kind), and when,
+	// so each is sent once however often the scanner runs.
 	Reported map[string]time.Time `json:"reported,omitempty"`
-	// Execution is the latest worker job execution started for it.
+	// Execution is the latest worker job execution (Cloud Run execution
+	// name) started for it.
 	Execution string `json:"execution,omitempty"`
 
-	// Generation is the GCS generation the record was read at.
+	// Generation is the GCS generation the record was read or written at.
+	// It is not stored; Update uses the one it reads itself.
 	Generation int64 `json:"-"`
 }
 
 // PartitionState is the state of one partition.
 type PartitionState string
 
-// Partition states.
+// Partition states. A partition with no record yet is pending.
 const (
-	PartitionPending PartitionState = "pending"
-	PartitionRunning PartitionState = "running"
-	PartitionDone    PartitionState = "done"
-	PartitionFailed  PartitionState = "failed"
+	PartitionPending PartitionState = "pending" // not started
+	PartitionRunning PartitionState = "running" // a worker is computing it
+	PartitionDone    PartitionState = "done"    // in staging
+	PartitionFailed  PartitionState = "failed"  // every attempt failed
 )
 
 // PartitionRecord is the record of one partition (partitions/<id>.json).
 type PartitionRecord struct {
-	ID             string         `json:"id"`
-	State          PartitionState `json:"state"`
-	Attempts       int            `json:"attempts"`
-	JobID          string         `json:"job_id,omitempty"`
-	BytesProcessed int64          `json:"bytes_processed,omitempty"`
-	Rows           int64          `json:"rows"`
-	Duration       time.Duration  `json:"duration_ns,omitempty"`
-	Error          string         `json:"error,omitempty"`
-	UpdatedAt      time.Time      `json:"updated_at"`
+	// ID is the partition decorator (20240101, 202401) or "all" for a
+	// whole-table backfill.
+	ID string `json:"id"`
+	// State is the partition's state.
+	State PartitionState `json:"state"`
+	// Attempts counts the attempts started, across redeliveries.
+	Attempts int `json:"attempts"`
+	// JobID is the warehouse job of the latest attempt.
+	JobID string `json:"job_id,omitempty"`
+	// BytesProcessed and Rows are the latest successful attempt's
+	// statistics: bytes the query read, rows it wrote to the partition.
+	BytesProcessed int64 `json:"bytes_processed,omitempty"`
+	Rows           int64 `json:"rows"`
+	// Duration is how long the latest attempt took (JSON: nanoseconds).
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	// Error is the latest attempt's error ("" if it succeeded).
+	Error string `json:"error,omitempty"`
+	// UpdatedAt is when the record last changed.
+	UpdatedAt time.Time `json:"updated_at"`
 
+	// Generation is the GCS generation the record was read or written at
+	// (not stored).
 	Generation int64 `json:"-"`
 }
 
-// SwapStep is the record of one completion step (swap/<name>.json).
+// SwapStep is the record of one completion step (swap/<name>.json): names
+// such as "backup", "copy-<partition>", "delete-staging". A step's name is
+// one object-name segment, so it has no "/".
 type SwapStep struct {
-	Name  string    `json:"name"`
-	Done  bool      `json:"done"`
-	JobID string    `json:"job_id,omitempty"`
-	At    time.Time `json:"at,omitzero"`
-	Error string    `json:"error,omitempty"`
+	// Name is the step's name.
+	Name string `json:"name"`
+	// Done is set once the step's effect is in the warehouse.
+	Done bool `json:"done"`
+	// JobID is the warehouse job that did (or is doing) it.
+	JobID string `json:"job_id,omitempty"`
+	// At is when it was done (or last attempted).
+	At time.Time `json:"at,omitzero"`
+	// Error is the last attempt's error ("" if none).
+	Error string `json:"error,omitempty"`
 
+	// Generation is the GCS generation the record was read or written at
+	// (not stored).
 	Generation int64 `json:"-"`
 }
 
@@ -173,6 +243,12 @@ var (
 	ErrConflict = errors.New("ledger: too many concurrent updates")
 	// ErrNoChange: returned by an update function to skip the write.
 	ErrNoChange = errors.New("ledger: no change")
+	// ErrInvalidTransition: an update function moved a backfill to a state
+	// CanTransition forbids; nothing was written.
+	ErrInvalidTransition = errors.New("ledger: invalid state transition")
+	// ErrInvalidName: a backfill id, partition id or step name that cannot
+	// be part of an object name.
+	ErrInvalidName = errors.New("ledger: invalid name")
 )
 
 // Store reads and writes the ledger in one bucket. Safe for concurrent use.
@@ -190,9 +266,12 @@ func New(client *storage.Client, bucket string) *Store {
 
 const root = "backfills/"
 
+// backfillPrefix is the folder of a backfill's objects. An id is
+// "<table>/<entry_date>": exactly two name segments (see validSegment).
 func backfillPrefix(id string) (string, error) {
-	if id == "" || strings.Contains(id, "..") || strings.Contains(id, "//") || strings.HasPrefix(id, "/") || strings.HasSuffix(id, "/") {
-		return "", fmt.Errorf("ledger: invalid backfill id %q", id)
+	table, date, ok := strings.Cut(id, "/")
+	if !ok || !validSegment(table) || !validSegment(date) {
+		return "", fmt.Errorf("ledger: invalid backfill id %q (want <project>.<dataset>.<table>/<entry_date>): %w", id, ErrInvalidName)
 	}
 	return root + id + "/", nil
 }
@@ -202,10 +281,27 @@ func childName(id, dir, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if name == "" || strings.ContainsAny(name, "/\\") || strings.Contains(name, "..") {
-		return "", fmt.Errorf("ledger: invalid %s name %q", strings.TrimSuffix(dir, "s"), name)
+	if !validSegment(name) {
+		return "", fmt.Errorf("ledger: invalid %s name %q: %w", strings.TrimSuffix(dir, "s"), name, ErrInvalidName)
 	}
 	return p + dir + "/" + name + ".json", nil
+}
+
+// validSegment reports whether s can be one segment of an object name on
+// real GCS and on the file-backed fake alike: not empty, no "/" (so no "//"
+// and no trailing "/", which the fake drops or rewrites), no ".." (which
+// escapes the fake's root), no backslash, valid UTF-8 without control
+// characters, and at most 200 bytes.
+func validSegment(s string) bool {
+	if s == "" || len(s) > 200 || s == "." || strings.Contains(s, "..") || strings.ContainsAny(s, "/\\") || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Store) obj(name string) *storage.ObjectHandle { return s.client.Bucket(s.bucket).Object(name) }
@@ -213,7 +309,12 @@ func (s *Store) obj(name string) *storage.ObjectHandle { return s.client.Bucket(
 // read returns an object's content and generation.
 func (s *Store) read(ctx context.Context, name string) ([]byte, int64, error) {
 	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < readAttempts; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, time.Duration(attempt)*time.Millisecond); err != nil {
+				return nil, 0, fmt.Errorf("read gs://%s/%s: %w (after %v)", s.bucket, name, err, lastErr)
+			}
+		}
 		r, err := s.obj(name).NewReader(ctx)
 		if errors.Is(err, storage.ErrObjectNotExist) {
 			return nil, 0, ErrNotFound
@@ -235,6 +336,21 @@ func (s *Store) read(ctx context.Context, name string) ([]byte, int64, error) {
 		}
 	}
 	return nil, 0, fmt.Errorf("read gs://%s/%s: %w", s.bucket, name, lastErr)
+}
+
+// readAttempts bounds the retries of a read that fails its checksum.
+const readAttempts = 8
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // write uploads data; gen 0 means "must not exist", otherwise the object's
@@ -321,11 +437,8 @@ func (s *Store) updateFrom(ctx context.Context, name string, create bool, first 
 		if !isPrecondition(err) {
 			return 0, fmt.Errorf("write gs://%s/%s: %w", s.bucket, name, err)
 		}
-		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(sleep):
+		if err := sleep(ctx, backoff/2+time.Duration(rand.Int64N(int64(backoff)))); err != nil {
+			return 0, err
 		}
 		if backoff < 500*time.Millisecond {
 			backoff *= 2
@@ -334,12 +447,31 @@ func (s *Store) updateFrom(ctx context.Context, name string, create bool, first 
 	return 0, fmt.Errorf("update gs://%s/%s: %w", s.bucket, name, ErrConflict)
 }
 
-// Create records a new backfill, with its spec; ErrExists if it is already
-// recorded (another scanner won; it wrote the same spec).
+// Create records a new backfill, with its spec (b.Spec, if set, is stored
+// with ReplaceSpec and b.SpecHash set to its hash). Exactly one of many
+// concurrent Creates of one id succeeds; the others return ErrExists, and
+// the record keeps the winner's SpecHash, which names the winner's spec.
+// On success b.Generation is the new record's generation.
 func (s *Store) Create(ctx context.Context, b *Backfill) error {
 	p, err := backfillPrefix(b.ID)
 	if err != nil {
 		return err
+	}
+	table, date, _ := strings.Cut(b.ID, "/")
+	if (b.Table != "" && b.Table != table) || (b.EntryDate != "" && b.EntryDate != date) {
+		return fmt.Errorf("ledger: create %s: table %q and entry date %q do not match the id: %w", b.ID, b.Table, b.EntryDate, ErrInvalidName)
+	}
+	if b.Table == "" {
+		b.Table = table
+	}
+	if b.EntryDate == "" {
+		b.EntryDate = date
+	}
+	if b.State == "" {
+		b.State = StatePending
+	}
+	if !b.State.Valid() {
+		return fmt.Errorf("ledger: create %s in unknown state %q: %w", b.ID, b.State, ErrInvalidTransition)
 	}
 	if len(b.Spec) > 0 {
 		if err := s.ReplaceSpec(ctx, b.ID, b.Spec); err != nil {
@@ -367,38 +499,59 @@ func specHash(raw []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// ReplaceSpec writes a backfill's spec.json. Create calls it; the pipeline
-// calls it directly only for a record no worker reads (a rejected entry
-// fixed in place), and then sets SpecHash with SpecHashOf.
+// specName is the object holding the spec with hash h (a SpecHash):
+// specs/<hex>.json under the backfill's folder. Specs are content
+// addressed, so each is written once, with a does-not-exist precondition,
+// and never changes; two scanners racing to start one backfill with
+// different specs cannot overwrite each other's, and the record's SpecHash
+// always names the spec it was created with.
+func specName(id, h string) (string, error) {
+	hexSum, ok := strings.CutPrefix(h, "sha256:")
+	if !ok || len(hexSum) != 2*sha256.Size {
+		return "", fmt.Errorf("ledger: invalid spec hash %q of %s: %w", h, id, ErrInvalidName)
+	}
+	return childName(id, "specs", hexSum)
+}
+
+// ReplaceSpec stores a spec for a backfill and does not touch its record:
+// the caller then points the record at it by setting SpecHash to
+// SpecHashOf(raw) in an Update (Create does both). Storing a spec that is
+// already stored is a no-op.
 func (s *Store) ReplaceSpec(ctx context.Context, id string, raw json.RawMessage) error {
-	p, err := backfillPrefix(id)
+	name, err := specName(id, specHash(raw))
 	if err != nil {
 		return err
 	}
-	name := p + "spec.json"
-	w := s.obj(name).NewWriter(ctx)
-	w.ContentType = "application/json"
-	w.ChunkSize = 0
-	if _, err := w.Write(raw); err != nil {
-		w.Close()
-		return fmt.Errorf("write gs://%s/%s: %w", s.bucket, name, err)
-	}
-	if err := w.Close(); err != nil {
+	if _, err := s.write(ctx, name, 0, raw, nil); err != nil {
+		if isPrecondition(err) {
+			return nil // the same content is already there
+		}
 		return fmt.Errorf("write gs://%s/%s: %w", s.bucket, name, err)
 	}
 	return nil
 }
 
-// SpecHashOf is the SpecHash of a spec's content.
+// SpecHashOf is the SpecHash of a spec's content: "sha256:<hex>".
 func SpecHashOf(raw json.RawMessage) string { return specHash(raw) }
 
-// Spec reads a backfill's spec.json; ErrNotFound if it has none.
+// Spec reads the spec the backfill's record names (its SpecHash);
+// ErrNotFound if there is no record or it names no spec.
 func (s *Store) Spec(ctx context.Context, id string) (json.RawMessage, error) {
-	p, err := backfillPrefix(id)
+	b, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	data, _, err := s.read(ctx, p+"spec.json")
+	if b.SpecHash == "" {
+		return nil, fmt.Errorf("spec of %s: %w", id, ErrNotFound)
+	}
+	name, err := specName(id, b.SpecHash)
+	if err != nil {
+		return nil, err
+	}
+	data, _, err := s.read(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("spec %s of %s: %w", b.SpecHash, id, ErrNotFound)
+	}
 	return data, err
 }
 
@@ -440,8 +593,11 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Backfill) error)
 			if err := fn(b); err != nil {
 				return err
 			}
+			if b.ID != id {
+				return fmt.Errorf("ledger: %s: an update cannot change the id (to %q)", id, b.ID)
+			}
 			if !CanTransition(from, b.State) {
-				return fmt.Errorf("ledger: %s cannot go from %s to %s", id, from, b.State)
+				return fmt.Errorf("ledger: %s cannot go from %s to %s: %w", id, from, b.State, ErrInvalidTransition)
 			}
 			return nil
 		},
@@ -463,7 +619,26 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Backfill) error)
 
 // List returns every backfill record, sorted by id.
 func (s *Store) List(ctx context.Context) ([]*Backfill, error) {
-	names, err := s.names(ctx, root, func(n string) bool { return strings.HasSuffix(n, "/backfill.json") })
+	return s.list(ctx, root)
+}
+
+// ListTable returns the backfill records of one table
+// ("<project>.<dataset>.<table>"), sorted by id, that is by entry date.
+func (s *Store) ListTable(ctx context.Context, table string) ([]*Backfill, error) {
+	if !validSegment(table) {
+		return nil, fmt.Errorf("ledger: invalid table %q: %w", table, ErrInvalidName)
+	}
+	return s.list(ctx, root+table+"/")
+}
+
+// list reads the backfill records under prefix.
+func (s *Store) list(ctx context.Context, prefix string) ([]*Backfill, error) {
+	names, err := s.names(ctx, prefix, func(n string) bool {
+		// Only <prefix...>/<table>/<date>/backfill.json, not a spec or a
+		// partition that happens to be named backfill.
+		rest, ok := strings.CutSuffix(strings.TrimPrefix(n, root), "/backfill.json")
+		return ok && strings.Count(rest, "/") == 1
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -684,23 +859,32 @@ func (s *Store) PartitionStates(ctx context.Context, id string) (map[string]Part
 
 // Summary counts a backfill's partition records by state.
 type Summary struct {
+	// Counts holds the number of records in each state (states with none
+	// are absent).
 	Counts map[PartitionState]int
-	Failed []string // ids of failed partitions
+	// Total is the number of partition records written so far (partitions
+	// never recorded are not counted; compare with Backfill.PartitionCount).
+	Total int
+	// Failed lists the ids of failed partitions, sorted.
+	Failed []string
 }
 
-// PartitionSummary counts the partition records of a backfill.
+// PartitionSummary counts the partition records of a backfill with one
+// listing (states come from object metadata; a record written without it
+// is read).
 func (s *Store) PartitionSummary(ctx context.Context, id string) (Summary, error) {
-	recs, err := s.ListPartitions(ctx, id)
+	states, err := s.PartitionStates(ctx, id)
 	if err != nil {
-		return Summary{}, err
+		return Summary{}, fmt.Errorf("summarize partitions of %s: %w", id, err)
 	}
-	sum := Summary{Counts: map[PartitionState]int{}}
-	for _, r := range recs {
-		sum.Counts[r.State]++
-		if r.State == PartitionFailed {
-			sum.Failed = append(sum.Failed, r.ID)
+	sum := Summary{Counts: map[PartitionState]int{}, Total: len(states)}
+	for pid, st := range states {
+		sum.Counts[st]++
+		if st == PartitionFailed {
+			sum.Failed = append(sum.Failed, pid)
 		}
 	}
+	sort.Strings(sum.Failed)
 	return sum, nil
 }
 
