@@ -1,0 +1,60 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	base := map[string]string{
+		"BQBACKFILL_PROJECT": "p", "BQBACKFILL_LEDGER_BUCKET": "l", "BQBACKFILL_SQL_BUCKET": "s",
+		"BQBACKFILL_PARTITIONS_TOPIC": "backfill-partitions", "BQBACKFILL_PARTITIONS_SUBSCRIPTION": "backfill-partitions-worker",
+		"BQBACKFILL_EVENTS_TOPIC": "backfill-events", "BQBACKFILL_DEAD_LETTER_TOPIC": "backfill-dead-letter",
+	}
+	with := func(kv ...string) func(string) (string, bool) {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "<unset>" {
+				delete(m, kv[i])
+			} else {
+				m[kv[i]] = kv[i+1]
+			}
+		}
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	for _, tc := range []struct {
+		name    string
+		lookup  func(string) (string, bool)
+		wantErr string
+		check   func(config) bool
+	}{
+		{"defaults", with(), "", func(c config) bool { return c.taskCount == 1 && c.concurrency == 1 && c.idle == 15*time.Second }},
+		{"cloud run task variables", with("CLOUD_RUN_TASK_INDEX", "3", "CLOUD_RUN_TASK_COUNT", "8", "CLOUD_RUN_TASK_ATTEMPT", "1", "CLOUD_RUN_EXECUTION", "ex-1"), "",
+			func(c config) bool { return c.taskIndex == 3 && c.taskCount == 8 && c.attempt == 1 && c.execution == "ex-1" }},
+		{"tuning", with(varConcurrency, "4", varIdleTimeout, "2s"), "", func(c config) bool { return c.concurrency == 4 && c.idle == 2*time.Second }},
+		{"bad index", with("CLOUD_RUN_TASK_INDEX", "x"), "CLOUD_RUN_TASK_INDEX", nil},
+		{"bad idle", with(varIdleTimeout, "-1s"), varIdleTimeout, nil},
+		{"zero concurrency", with(varConcurrency, "0"), varConcurrency, nil},
+		{"missing subscription", with("BQBACKFILL_LEDGER_BUCKET", "<unset>"), "BQBACKFILL_LEDGER_BUCKET is not set", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := configFromEnv(tc.lookup)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Errorf("config = %+v", c)
+			}
+		})
+	}
+}
