@@ -344,8 +344,9 @@ func partitionStates(t *testing.T, s *Stack, id string) map[string]ledger.Partit
 	return out
 }
 
-// swapSteps lists the done data steps of a backfill's swap (backup,
-// copy-<partition>, delete-staging), sorted.
+// swapSteps lists the done data steps of a backfill's swap, sorted:
+// "backup", "copy" (the partition copies, however the ledger groups them
+// into steps) and "delete-staging".
 func swapSteps(t *testing.T, s *Stack, id string) []string {
 	t.Helper()
 	steps, err := s.Ledger.ListSwapSteps(context.Background(), id)
@@ -354,8 +355,12 @@ func swapSteps(t *testing.T, s *Stack, id string) []string {
 	}
 	out := []string{}
 	for _, st := range steps {
-		if st.Done && (st.Name == "backup" || st.Name == "delete-staging" || strings.HasPrefix(st.Name, "copy-")) {
-			out = append(out, st.Name)
+		name := st.Name
+		if strings.HasPrefix(name, "copy-") {
+			name = "copy"
+		}
+		if st.Done && (name == "backup" || name == "copy" || name == "delete-staging") && !slices.Contains(out, name) {
+			out = append(out, name)
 		}
 	}
 	slices.Sort(out)
