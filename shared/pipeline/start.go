@@ -52,13 +52,17 @@ func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
 		} else if err != nil {
 			return fmt.Errorf("start %s: read %s: %w", id, spec.Source, err)
 		}
-		// The staging dataset normally exists (terraform creates it); under a
-		// target it may not, and bqetl creates it then too.
-		if err := p.withRetry(ctx, func() error {
-			return p.Warehouse.EnsureDataset(ctx, spec.Staging.Project, spec.Staging.Dataset, p.opts().StagingExpiry)
-		}); err != nil {
-			return fmt.Errorf("start %s: staging dataset %s.%s: %w", id, spec.Staging.Project, spec.Staging.Dataset, err)
-		}
+	}
+	// The staging dataset normally exists (terraform creates it); under a
+	// target, or on a fresh local warehouse, it may not, and bqetl creates it
+	// then too. A query.py script creates its staging table itself, so it
+	// needs the dataset as well.
+	if err := p.withRetry(ctx, func() error {
+		return p.Warehouse.EnsureDataset(ctx, spec.Staging.Project, spec.Staging.Dataset, p.opts().StagingExpiry)
+	}); err != nil {
+		return fmt.Errorf("start %s: staging dataset %s.%s: %w", id, spec.Staging.Project, spec.Staging.Dataset, err)
+	}
+	if spec.Script == nil {
 		err := p.withRetry(ctx, func() error {
 			return p.Warehouse.CreateTableLike(ctx, spec.Source, spec.Staging, warehouse.CreateLikeOptions{
 				Expiration: now.Add(p.opts().StagingExpiry),

@@ -58,8 +58,8 @@ def main():
         return
     run_sql("DELETE FROM `%s` WHERE submission_date = @submission_date" % dest, args.submission_date)
     run_sql(
-        "INSERT INTO `%s` (submission_date, country, visits) "
-        "SELECT submission_date, country, SUM(visits) FROM `%s` "
+        "INSERT INTO `%s` "
+        "SELECT submission_date, country, SUM(visits) AS visits FROM `%s` "
         "WHERE submission_date = @submission_date AND NOT is_bot "
         "GROUP BY submission_date, country" % (dest, SOURCE),
         args.submission_date,
