@@ -87,6 +87,7 @@ var Rules = map[string]string{
 	"M3":   "metadata.yaml cannot be read",
 	"C1":   "custom_query_path not found",
 	"C2":   "custom query script has a Python syntax error",
+	"R5":   "a query.py (python script) backfill under --target",
 	"R8":   "warning: excluded dates on a depends_on_past table",
 	"R9":   "reinitialize_table on a query.py table",
 	"R10":  "reinitialize_table but query.sql has no is_init() block",

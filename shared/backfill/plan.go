@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -379,7 +380,7 @@ func planQuery(t *Table, e *Entry, target *config.Target) (Query, error) {
 			return q, fmt.Errorf("reinitialize_table is not supported for python-script tables: %s", t.Ref)
 		}
 		if target != nil {
-			return q, fmt.Errorf("--target is not supported for query.py (python script) backfills: run the script directly against the target")
+			return q, errors.New(targetScriptMessage(target.Name))
 		}
 		if e.QueryScriptEntrypoint == "" || e.QueryScriptDateArg == "" {
 			return q, fmt.Errorf("backfill for query scripts require query_script_entrypoint and query_script_date_arg: %s", q.Path)

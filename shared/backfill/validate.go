@@ -292,6 +292,28 @@ func CheckShredder(e *Entry, md *metadata.Metadata) *Error {
 	return &Error{Rule: "V5", EntryDate: e.Key(), Field: "shredder_mitigation", Message: fmt.Sprintf("shredder_mitigation label in metadata.yaml and backfill.yaml entry %s should match: the table %s the label, so set shredder_mitigation: %t", e.Key(), has, md.ShredderMitigation())}
 }
 
+// CheckTargetScript is rule R5: a backfill that runs a Python script (the
+// table's query.py, or a .py custom_query_path) cannot run under a target,
+// because the script's destination is fixed in query_script_args and would
+// not be redirected. It returns nil without a target.
+func CheckTargetScript(t *Table, e *Entry, target *config.Target) *Error {
+	if target == nil {
+		return nil
+	}
+	script := t.HasQueryPy
+	if e.CustomQueryPath != "" {
+		script = strings.HasSuffix(e.CustomQueryPath, ".py")
+	}
+	if !script {
+		return nil
+	}
+	return &Error{Rule: "R5", EntryDate: e.Key(), Message: targetScriptMessage(target.Name)}
+}
+
+func targetScriptMessage(target string) string {
+	return fmt.Sprintf("--target is not supported for query.py (python script) backfills (target %s): the script writes where its query_script_args say, which --target does not redirect; run the script directly against the target", target)
+}
+
 // CheckEntryAge is rule V8: an Initiate entry older than the maximum entry
 // age on today does not run (an entry exactly that old still runs).
 func CheckEntryAge(e *Entry, s config.Settings, today civil.Date) *Error {

@@ -50,8 +50,8 @@ type write struct {
 }
 
 // recorder wraps the stack's warehouse and records every call that writes,
-// in the order they start, plus the partitions queried into staging and how
-// many such queries ran at once.
+// in the order they start, and how many queries into a table ran at once at
+// most.
 type recorder struct {
 	warehouse.Warehouse
 
@@ -62,7 +62,6 @@ type recorder struct {
 
 	mu         sync.Mutex
 	writes     []write
-	queried    []string // the partition of every query with a destination, in start order
 	running    int
 	maxRunning int
 }
@@ -73,7 +72,7 @@ func (r *recorder) record(w write) {
 	r.writes = append(r.writes, w)
 }
 
-// Writes returns the writes recorded so far, as their text.
+// texts returns the writes recorded so far, as their text.
 func (r *recorder) texts() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -90,11 +89,18 @@ func (r *recorder) all() []write {
 	return slices.Clone(r.writes)
 }
 
+// concurrency is the most queries into a table that ran at once.
+func (r *recorder) concurrency() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.maxRunning
+}
+
 // reset forgets what was recorded (between the phases of a test).
 func (r *recorder) reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.writes, r.queried, r.maxRunning = nil, nil, 0
+	r.writes, r.maxRunning = nil, 0
 }
 
 func decoratedName(t warehouse.TableRef, partition string) string {
@@ -110,7 +116,6 @@ func (r *recorder) Query(ctx context.Context, job warehouse.QueryJob) (warehouse
 		w.table = *job.Destination
 		w.text = "query " + decoratedName(*job.Destination, job.Partition)
 		r.mu.Lock()
-		r.queried = append(r.queried, job.Partition)
 		r.running++
 		r.maxRunning = max(r.maxRunning, r.running)
 		r.mu.Unlock()
@@ -313,20 +318,28 @@ func wantWrites(t *testing.T, phase string, rec *recorder, want []string) {
 	}
 }
 
-// wantSwapWrites checks the writes of a completion: the backup first, then
-// the partition copies (concurrent, so in any order), then the deletion of
-// staging.
-func wantSwapWrites(t *testing.T, rec *recorder, backup string, copies []string, deleteStaging string) {
+// wantWritesGrouped checks the recorded writes against groups that follow
+// one another, the writes inside a group in any order (concurrent ones: the
+// partitions of a backfill, the copies of a swap).
+func wantWritesGrouped(t *testing.T, phase string, rec *recorder, groups ...[]string) {
 	t.Helper()
 	got := rec.texts()
-	want := append(append([]string{backup}, copies...), deleteStaging)
-	ok := len(got) == len(want) && got[0] == backup && got[len(got)-1] == deleteStaging
-	if ok {
-		middle := slices.Sorted(slices.Values(got[1 : len(got)-1]))
-		ok = slices.Equal(middle, slices.Sorted(slices.Values(copies)))
+	var want []string
+	ok := true
+	rest := got
+	for _, g := range groups {
+		want = append(want, g...)
+		if len(rest) < len(g) {
+			ok = false
+			break
+		}
+		if !slices.Equal(slices.Sorted(slices.Values(rest[:len(g)])), slices.Sorted(slices.Values(g))) {
+			ok = false
+		}
+		rest = rest[len(g):]
 	}
-	if !ok {
-		t.Errorf("Complete: warehouse writes\n got %q\nwant %q (copies in any order)", got, want)
+	if !ok || len(rest) > 0 {
+		t.Errorf("%s: warehouse writes\n got %q\nwant %q (in groups %q, each in any order)", phase, got, want, groups)
 	}
 }
 
@@ -455,8 +468,8 @@ func TestSpecialDependsOnPast(t *testing.T) {
 		"query " + staging.String() + "$20240303",
 		"query " + staging.String() + "$20240304",
 	})
-	if rec.maxRunning != 1 {
-		t.Errorf("up to %d partitions of the chain ran at once, want 1", rec.maxRunning)
+	if n := rec.concurrency(); n != 1 {
+		t.Errorf("up to %d partitions of the chain ran at once, want 1", n)
 	}
 	if got, wantIDs := partitionStates(t, s, id), allDone("20240302", "20240303", "20240304"); !mapsEqual(got, wantIDs) {
 		t.Errorf("partition records %v, want %v", got, wantIDs)
@@ -472,11 +485,14 @@ func TestSpecialDependsOnPast(t *testing.T) {
 	if exists(t, s, staging) {
 		t.Errorf("staging %s still exists after Complete", staging)
 	}
-	wantSwapWrites(t, rec, "backup "+runningTable.String()+" -> "+backup.String(), []string{
-		"copy " + staging.String() + "$20240302 -> " + runningTable.String() + "$20240302 WRITE_TRUNCATE",
-		"copy " + staging.String() + "$20240303 -> " + runningTable.String() + "$20240303 WRITE_TRUNCATE",
-		"copy " + staging.String() + "$20240304 -> " + runningTable.String() + "$20240304 WRITE_TRUNCATE",
-	}, "delete "+staging.String())
+	wantWritesGrouped(t, "Complete", rec,
+		[]string{"backup " + runningTable.String() + " -> " + backup.String()},
+		[]string{
+			"copy " + staging.String() + "$20240302 -> " + runningTable.String() + "$20240302 WRITE_TRUNCATE",
+			"copy " + staging.String() + "$20240303 -> " + runningTable.String() + "$20240303 WRITE_TRUNCATE",
+			"copy " + staging.String() + "$20240304 -> " + runningTable.String() + "$20240304 WRITE_TRUNCATE",
+		},
+		[]string{"delete " + staging.String()})
 }
 
 // TestSpecialDependsOnPastEndDate: on a depends_on_past table an end date
