@@ -87,6 +87,7 @@ var Rules = map[string]string{
 	"M3":   "metadata.yaml cannot be read",
 	"C1":   "custom_query_path not found",
 	"C2":   "custom query script has a Python syntax error",
+	"R1":   "more than one Initiate entry: the scanner starts none of them (the last one; V6 reports the others)",
 	"R5":   "a query.py (python script) backfill under --target",
 	"R8":   "warning: excluded dates on a depends_on_past table",
 	"R9":   "reinitialize_table on a query.py table",

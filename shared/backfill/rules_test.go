@@ -102,6 +102,7 @@ var programmaticRules = map[string]string{
 	"V3": "TestUnreachableFromFiles",
 	"V4": "TestUnreachableFromFiles",
 	"T1": "cmd/bqbackfill TestValidateMissingTable",
+	"R1": "TestCheckSingleInitiate (the scanner's rule; Validate reports V6)",
 	"R5": "TestCheckTargetScript (it depends on --target, not on the files)",
 }
 

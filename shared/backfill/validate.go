@@ -292,6 +292,35 @@ func CheckShredder(e *Entry, md *metadata.Metadata) *Error {
 	return &Error{Rule: "V5", EntryDate: e.Key(), Field: "shredder_mitigation", Message: fmt.Sprintf("shredder_mitigation label in metadata.yaml and backfill.yaml entry %s should match: the table %s the label, so set shredder_mitigation: %t", e.Key(), has, md.ShredderMitigation())}
 }
 
+// CheckSingleInitiate is rule R1 as the scanner applies it to the entry e
+// of entries: a file with more than one Initiate entry starts none of them
+// (only one backfill per table may be in flight). V6 rejects every
+// Initiate entry that another Initiate entry follows; R1 rejects the last
+// Initiate entry of such a file, which V6 leaves alone. Validate does not
+// report R1 (V6 already fails the file); the scanner does.
+func CheckSingleInitiate(entries []*Entry, e *Entry) *Error {
+	if e.Status != Initiate {
+		return nil
+	}
+	var others []string
+	last := true
+	seen := false
+	for _, o := range entries {
+		if o == e {
+			seen = true
+			continue
+		}
+		if o.Status == Initiate {
+			others = append(others, o.Key())
+			last = last && !seen
+		}
+	}
+	if len(others) == 0 || !last {
+		return nil
+	}
+	return &Error{Rule: "R1", EntryDate: e.Key(), Field: "status", Message: fmt.Sprintf("more than one backfill entry with status Initiate (also %s): only one backfill per table may be in flight, so none of them starts; set all but one to Complete or Cancelled", strings.Join(others, ", "))}
+}
+
 // CheckTargetScript is rule R5: a backfill that runs a Python script (the
 // table's query.py, or a .py custom_query_path) cannot run under a target,
 // because the script's destination is fixed in query_script_args and would

@@ -32,9 +32,10 @@ import (
 
 // The fixture tables of testdata/special.
 var (
-	visitsTable  = warehouse.TableRef{Project: testProject, Dataset: "special_derived", Table: "visits_v1"}
-	runningTable = warehouse.TableRef{Project: testProject, Dataset: "special_derived", Table: "running_visits_v1"}
-	scriptTable  = warehouse.TableRef{Project: testProject, Dataset: "special_derived", Table: "script_visits_v1"}
+	visitsTable        = warehouse.TableRef{Project: testProject, Dataset: "special_derived", Table: "visits_v1"}
+	runningTable       = warehouse.TableRef{Project: testProject, Dataset: "special_derived", Table: "running_visits_v1"}
+	scriptTable        = warehouse.TableRef{Project: testProject, Dataset: "special_derived", Table: "script_visits_v1"}
+	monthlyVisitsTable = warehouse.TableRef{Project: testProject, Dataset: "special_derived", Table: "monthly_visits_v1"}
 )
 
 // write is one warehouse call that changes something, as the recorder saw it.
@@ -187,11 +188,18 @@ func (r *recorder) EnsureDataset(ctx context.Context, project, dataset string, e
 // recorder starts empty.
 func specialStack(t *testing.T, own ...warehouse.Binding) (*Stack, *recorder) {
 	t.Helper()
+	return specialStackWith(t, Options{}, own...)
+}
+
+// specialStackWith is specialStack with more options.
+func specialStackWith(t *testing.T, o Options, own ...warehouse.Binding) (*Stack, *recorder) {
+	t.Helper()
 	rec := &recorder{own: own}
-	s := openStack(t, Options{Warehouse: func(w warehouse.Warehouse) warehouse.Warehouse {
+	o.Warehouse = func(w warehouse.Warehouse) warehouse.Warehouse {
 		rec.Warehouse = w
 		return rec
-	}})
+	}
+	s := openStack(t, o)
 	script, err := os.ReadFile(filepath.Join("testdata", "special", "warehouse.sql"))
 	if err != nil {
 		t.Fatal(err)

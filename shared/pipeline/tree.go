@@ -105,6 +105,9 @@ func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired,
 				for _, ve := range res.ErrorsFor(e.EntryDate) {
 					d.Problems = append(d.Problems, violation(ve))
 				}
+				if ve := backfill.CheckSingleInitiate(t.File.Entries, e); ve != nil {
+					d.Problems = append(d.Problems, violation(*ve))
+				}
 				if ve := backfill.CheckTargetScript(t, e, target); ve != nil {
 					d.Problems = append(d.Problems, violation(*ve))
 				}

@@ -47,3 +47,9 @@ INSERT INTO `sandbox.dev_mybranch__moz_fx_data_shared_prod__special_derived.visi
   (DATE '2024-03-01', 'DE', 0), (DATE '2024-03-01', 'US', 0),
   (DATE '2024-03-02', 'DE', 0), (DATE '2024-03-02', 'US', 0),
   (DATE '2024-03-03', 'DE', 0), (DATE '2024-03-03', 'US', 0);
+
+-- Month-partitioned, with a date_partition_offset in its metadata: visits per month and country
+-- (bots counted).
+CREATE TABLE `moz-fx-data-shared-prod.special_derived.monthly_visits_v1` (month_start DATE, country STRING, visits INT64) PARTITION BY DATE_TRUNC(month_start, MONTH);
+INSERT INTO `moz-fx-data-shared-prod.special_derived.monthly_visits_v1`
+SELECT DATE_TRUNC(submission_date, MONTH), country, SUM(visits) FROM `moz-fx-data-shared-prod.special_live.visits_v1` GROUP BY 1, 2;

@@ -1,6 +1,7 @@
 package backfill_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,6 +39,45 @@ func TestCheckTargetScript(t *testing.T) {
 			}
 			if err == nil || err.Rule != "R5" || err.EntryDate != "2024-03-20" || !strings.Contains(err.Message, "--target is not supported") {
 				t.Errorf("got %+v, want R5 for entry 2024-03-20", err)
+			}
+		})
+	}
+}
+
+// TestCheckSingleInitiate is rule R1 as the scanner applies it: in a file
+// with several Initiate entries, the last one (which V6 does not cover) is
+// rejected too; a single Initiate entry, and entries of other statuses,
+// pass.
+func TestCheckSingleInitiate(t *testing.T) {
+	mk := func(date string, st backfill.Status) *backfill.Entry {
+		e := entryFor(date, "2024-03-01", "2024-03-02")
+		e.Status = st
+		return e
+	}
+	for _, tc := range []struct {
+		name    string
+		entries []*backfill.Entry
+		want    []string // the entry dates rejected with R1
+	}{
+		{"one Initiate", []*backfill.Entry{mk("2024-03-20", backfill.Initiate), mk("2024-03-10", backfill.Complete)}, nil},
+		{"two Initiate", []*backfill.Entry{mk("2024-03-20", backfill.Initiate), mk("2024-03-10", backfill.Initiate)}, []string{"2024-03-10"}},
+		{"three Initiate around a Complete", []*backfill.Entry{
+			mk("2024-03-20", backfill.Initiate), mk("2024-03-15", backfill.Complete),
+			mk("2024-03-10", backfill.Initiate), mk("2024-03-05", backfill.Initiate),
+		}, []string{"2024-03-05"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, e := range tc.entries {
+				if err := backfill.CheckSingleInitiate(tc.entries, e); err != nil {
+					if err.Rule != "R1" || err.EntryDate != e.Key() || !strings.Contains(err.Message, "only one backfill per table") {
+						t.Errorf("%s: %+v", e.Key(), err)
+					}
+					got = append(got, e.Key())
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("rejected %q, want %q", got, tc.want)
 			}
 		})
 	}
