@@ -114,6 +114,15 @@ func TestSpecialRejected(t *testing.T) {
 			rules:   map[string]string{testToday: "V5"},
 		},
 		{
+			// The seed allows it, but the mitigation query is not generated
+			// yet (README, "Decisions worth knowing"): refused at planning,
+			// before anything is written.
+			name:     "shredder_mitigation label and entry (not supported yet)",
+			metadata: visitsMetadata([]string{"shredder_mitigation: true"}, nil, dayPartitioned),
+			entries:  []specialEntry{with(base, func(e *specialEntry) { e.fields = []string{"shredder_mitigation: true"} })},
+			rules:    map[string]string{testToday: "PLAN"},
+		},
+		{
 			name:    "placeholder watcher (V1)",
 			entries: []specialEntry{with(base, func(e *specialEntry) { e.watcher = "nobody@mozilla.com" })},
 			rules:   map[string]string{testToday: "V1"},
