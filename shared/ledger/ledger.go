@@ -684,13 +684,27 @@ func (s *Store) names(ctx context.Context, prefix string, keep func(string) bool
 	return names, nil
 }
 
-// each runs f(0..n-1) with bounded concurrency and returns the first error.
+// each runs f(0..n-1), 16 at a time, and returns the first error; after an
+// error, or once ctx is done, it starts no more calls.
 func (s *Store) each(ctx context.Context, n int, f func(i int) error) error {
 	sem := make(chan struct{}, 16)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
-	for i := 0; i < n; i++ {
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return first != nil
+	}
+	for i := 0; i < n && !failed(); i++ {
+		if err := ctx.Err(); err != nil {
+			mu.Lock()
+			if first == nil {
+				first = err
+			}
+			mu.Unlock()
+			break
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(i int) {
@@ -949,16 +963,23 @@ func (s *Store) ListSwapSteps(ctx context.Context, id string) ([]*SwapStep, erro
 	if err != nil {
 		return nil, err
 	}
-	var out []*SwapStep
-	for _, n := range names {
-		st, err := s.GetSwapStep(ctx, id, strings.TrimSuffix(path.Base(n), ".json"))
+	steps := make([]*SwapStep, len(names))
+	err = s.each(ctx, len(names), func(i int) error {
+		st, err := s.GetSwapStep(ctx, id, strings.TrimSuffix(path.Base(names[i]), ".json"))
 		if errors.Is(err, ErrNotFound) {
-			continue
+			return nil // deleted since the listing
 		}
-		if err != nil {
-			return nil, err
+		steps[i] = st
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []*SwapStep
+	for _, st := range steps {
+		if st != nil {
+			out = append(out, st)
 		}
-		out = append(out, st)
 	}
 	return out, nil
 }
