@@ -147,11 +147,11 @@ func TestSpecialRejected(t *testing.T) {
 			s, rec := specialStackWith(t, Options{Events: events})
 			sqlDir := specialTree(t, table, tc.entries...)
 			if tc.metadata != "" {
-				writeFile(t, filepath.Join(tableDir(sqlDir, table), "metadata.yaml"), tc.metadata)
+				writeTreeFile(t, filepath.Join(tableDir(sqlDir, table), "metadata.yaml"), tc.metadata)
 			}
 			prodBefore := rows(t, s, table)
 
-			res := runPhase(t, s, sqlDir, pipeline.TreeOptions{})
+			res := runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
 			var want []string
 			for date := range tc.rules {
 				want = append(want, "rejected "+pipeline.BackfillID(table, date))
@@ -164,7 +164,7 @@ func TestSpecialRejected(t *testing.T) {
 			}
 			for date, rule := range tc.rules {
 				id := pipeline.BackfillID(table, date)
-				b := wantState(t, s, id, ledger.StateRejected)
+				b := requireSpecialState(t, s, id, ledger.StateRejected)
 				if !strings.HasPrefix(b.LastError, rule+": ") {
 					t.Errorf("%s: last error %q, want it to start with %s", id, b.LastError, rule)
 				}
@@ -178,18 +178,18 @@ func TestSpecialRejected(t *testing.T) {
 					t.Errorf("the rejection event does not name %s:\n%s", rule, events.String())
 				}
 			}
-			wantWrites(t, "rejected entries", rec, []string{})
-			wantRows(t, s, "production", table, prodBefore)
+			checkSpecialWrites(t, "rejected entries", rec, []string{})
+			checkSpecialRows(t, s, "production", table, prodBefore)
 
 			// Reported once: the next run does nothing.
 			ledgerBefore := ledgerSnapshot(t, s)
-			if got := did(runPhase(t, s, sqlDir, pipeline.TreeOptions{}).Actions); len(got) != 0 {
+			if got := did(runSpecial(t, s, sqlDir, pipeline.TreeOptions{}).Actions); len(got) != 0 {
 				t.Errorf("a run with nothing changed did %q", got)
 			}
 			if got := ledgerSnapshot(t, s); !mapsEqual(got, ledgerBefore) {
 				t.Errorf("a run with nothing changed wrote the ledger")
 			}
-			wantWrites(t, "a second run", rec, []string{})
+			checkSpecialWrites(t, "a second run", rec, []string{})
 		})
 	}
 }
@@ -228,11 +228,11 @@ func TestSpecialOverrides(t *testing.T) {
 			s, _ := specialStack(t)
 			sqlDir := specialTree(t, tc.table, tc.entry)
 			if tc.metadata != "" {
-				writeFile(t, filepath.Join(tableDir(sqlDir, tc.table), "metadata.yaml"), tc.metadata)
+				writeTreeFile(t, filepath.Join(tableDir(sqlDir, tc.table), "metadata.yaml"), tc.metadata)
 			}
-			runPhase(t, s, sqlDir, pipeline.TreeOptions{})
-			wantState(t, s, pipeline.BackfillID(tc.table, testToday), ledger.StateProcessed)
-			wantRows(t, s, "staging", stagingOf(tc.table, testToday), tc.staged)
+			runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+			requireSpecialState(t, s, pipeline.BackfillID(tc.table, testToday), ledger.StateProcessed)
+			checkSpecialRows(t, s, "staging", stagingOf(tc.table, testToday), tc.staged)
 		})
 	}
 }

@@ -51,13 +51,13 @@ func TestSpecialQueryScript(t *testing.T) {
 
 	t.Run("writes staging", func(t *testing.T) {
 		s, rec := specialStack(t)
-		wantRows(t, s, "production", scriptTable, before)
+		checkSpecialRows(t, s, "production", scriptTable, before)
 		e := entry("--destination_table=" + staging.String())
 		sqlDir := specialTree(t, scriptTable, e)
-		runPhase(t, s, sqlDir, pipeline.TreeOptions{})
-		wantState(t, s, id, ledger.StateProcessed)
-		wantRows(t, s, "staging", staging, staged)
-		wantRows(t, s, "production after Initiate", scriptTable, before)
+		runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+		requireSpecialState(t, s, id, ledger.StateProcessed)
+		checkSpecialRows(t, s, "staging", staging, staged)
+		checkSpecialRows(t, s, "production after Initiate", scriptTable, before)
 		recs, err := s.Ledger.ListPartitions(t.Context(), id)
 		if err != nil {
 			t.Fatal(err)
@@ -72,14 +72,14 @@ func TestSpecialQueryScript(t *testing.T) {
 		}
 		// The pipeline created no table for the script (only made sure the
 		// staging dataset exists) and ran no query of its own.
-		wantWrites(t, "Initiate", rec, []string{"ensure dataset moz-fx-data-shared-prod.backfills_staging_derived"})
+		checkSpecialWrites(t, "Initiate", rec, []string{"ensure dataset moz-fx-data-shared-prod.backfills_staging_derived"})
 
 		rec.reset()
 		writeSpecialEntries(t, sqlDir, scriptTable, e.withStatus("Complete"))
-		runPhase(t, s, sqlDir, pipeline.TreeOptions{})
-		wantState(t, s, id, ledger.StateCompleted)
-		wantRows(t, s, "production after Complete", scriptTable, replaced(before, staged, 10, "2024-03-02", "2024-03-03"))
-		wantRows(t, s, "backup", backup, before)
+		runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+		requireSpecialState(t, s, id, ledger.StateCompleted)
+		checkSpecialRows(t, s, "production after Complete", scriptTable, replaced(before, staged, 10, "2024-03-02", "2024-03-03"))
+		checkSpecialRows(t, s, "backup", backup, before)
 		if exists(t, s, staging) {
 			t.Errorf("staging %s still exists after Complete", staging)
 		}
@@ -108,35 +108,35 @@ func TestSpecialQueryScript(t *testing.T) {
 			s, rec := specialStack(t)
 			e := entry(tc.args...)
 			sqlDir := specialTree(t, scriptTable, e)
-			runPhase(t, s, sqlDir, pipeline.TreeOptions{})
+			runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
 			// The script ran without an error for every date: the
 			// backfill is processed, and the problem shows at completion.
-			wantState(t, s, id, ledger.StateProcessed)
+			requireSpecialState(t, s, id, ledger.StateProcessed)
 			if got := exists(t, s, staging); got != tc.staging {
 				t.Fatalf("staging exists: %v, want %v", got, tc.staging)
 			}
 
 			rec.reset()
 			writeSpecialEntries(t, sqlDir, scriptTable, e.withStatus("Complete"))
-			res := runPhase(t, s, sqlDir, pipeline.TreeOptions{})
+			res := runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
 			if f := res.Failed(); len(f) != 1 || f[0].ID != id {
 				t.Errorf("Result.Failed() = %v, want the refused backfill", f)
 			}
-			b := wantState(t, s, id, ledger.StateFailed)
+			b := requireSpecialState(t, s, id, ledger.StateFailed)
 			if !strings.HasPrefix(b.LastError, tc.refusal) {
 				t.Errorf("last error\n %q\nwant it to start with\n %q", b.LastError, tc.refusal)
 			}
-			wantRows(t, s, "production", scriptTable, before)
+			checkSpecialRows(t, s, "production", scriptTable, before)
 			if exists(t, s, backup) {
 				t.Errorf("a refused completion created the backup %s", backup)
 			}
-			wantWrites(t, "refused completion", rec, []string{})
+			checkSpecialWrites(t, "refused completion", rec, []string{})
 			if got := swapSteps(t, s, id); len(got) != 0 {
 				t.Errorf("swap steps %q recorded for a refused completion", got)
 			}
 			// Reported once: another run does nothing.
 			before := ledgerSnapshot(t, s)
-			if got := did(runPhase(t, s, sqlDir, pipeline.TreeOptions{}).Actions); len(got) != 0 {
+			if got := did(runSpecial(t, s, sqlDir, pipeline.TreeOptions{}).Actions); len(got) != 0 {
 				t.Errorf("a run after the refusal did %q", got)
 			}
 			if got := ledgerSnapshot(t, s); !mapsEqual(got, before) {

@@ -37,7 +37,7 @@ func TestSpecialTarget(t *testing.T) {
 		"2024-03-02 DE 0", "2024-03-02 US 0",
 		"2024-03-03 DE 0", "2024-03-03 US 0",
 	}
-	wantRows(t, s, "the target copy", sandboxCopy, sandboxBefore)
+	checkSpecialRows(t, s, "the target copy", sandboxCopy, sandboxBefore)
 	staged := []string{
 		"2024-03-02 DE 2", "2024-03-02 US 5",
 		"2024-03-03 DE 3", "2024-03-03 US 1",
@@ -51,20 +51,20 @@ func TestSpecialTarget(t *testing.T) {
 
 	e := specialEntry{date: testToday, start: "2024-03-02", end: "2024-03-03"}
 	sqlDir := specialTree(t, visitsTable, e)
-	writeFile(t, filepath.Join(sqlDir, "bqbackfill.yaml"), targetSettings)
+	writeTreeFile(t, filepath.Join(sqlDir, "bqbackfill.yaml"), targetSettings)
 	filter := pipeline.TreeOptions{Tables: []warehouse.TableRef{visitsTable}, Target: "dev"}
 
 	// Initiate.
-	res := runPhase(t, s, sqlDir, filter)
+	res := runSpecial(t, s, sqlDir, filter)
 	if got := did(res.Actions); count(got, "started "+id) != 1 {
 		t.Fatalf("Initiate: actions %q, want one %q", got, "started "+id)
 	}
-	b := wantState(t, s, id, ledger.StateProcessed)
+	b := requireSpecialState(t, s, id, ledger.StateProcessed)
 	if b.Staging != staging.String() || b.Backup != backup.String() {
 		t.Errorf("ledger names staging %s and backup %s, want %s and %s", b.Staging, b.Backup, staging, backup)
 	}
-	wantRows(t, s, "staging", staging, staged)
-	wantWritesGrouped(t, "Initiate", rec,
+	checkSpecialRows(t, s, "staging", staging, staged)
+	checkSpecialWritesGrouped(t, "Initiate", rec,
 		[]string{"ensure dataset sandbox.backfills_staging_derived"},
 		[]string{"create " + staging.String() + " like " + sandboxCopy.String()},
 		[]string{"query " + staging.String() + "$20240302", "query " + staging.String() + "$20240303"})
@@ -73,14 +73,14 @@ func TestSpecialTarget(t *testing.T) {
 	// Complete.
 	rec.reset()
 	writeSpecialEntries(t, sqlDir, visitsTable, e.withStatus("Complete"))
-	runPhase(t, s, sqlDir, filter)
-	wantState(t, s, id, ledger.StateCompleted)
-	wantRows(t, s, "the target copy after Complete", sandboxCopy, replaced(sandboxBefore, staged, 10, "2024-03-02", "2024-03-03"))
-	wantRows(t, s, "backup", backup, sandboxBefore)
+	runSpecial(t, s, sqlDir, filter)
+	requireSpecialState(t, s, id, ledger.StateCompleted)
+	checkSpecialRows(t, s, "the target copy after Complete", sandboxCopy, replaced(sandboxBefore, staged, 10, "2024-03-02", "2024-03-03"))
+	checkSpecialRows(t, s, "backup", backup, sandboxBefore)
 	if exists(t, s, staging) {
 		t.Errorf("staging %s still exists after Complete", staging)
 	}
-	wantWritesGrouped(t, "Complete", rec,
+	checkSpecialWritesGrouped(t, "Complete", rec,
 		[]string{"backup " + sandboxCopy.String() + " -> " + backup.String()},
 		[]string{
 			"copy " + staging.String() + "$20240302 -> " + sandboxCopy.String() + "$20240302 WRITE_TRUNCATE",
@@ -100,7 +100,7 @@ func TestSpecialTarget(t *testing.T) {
 			t.Errorf("%s: permissions are not mirrored under a target", w.text)
 		}
 	}
-	wantRows(t, s, "production", visitsTable, prodBefore)
+	checkSpecialRows(t, s, "production", visitsTable, prodBefore)
 	for _, ref := range []warehouse.TableRef{stagingOf(visitsTable, testToday), backupOf(visitsTable, testToday)} {
 		if exists(t, s, ref) {
 			t.Errorf("%s exists: production's staging dataset was written", ref)
@@ -121,16 +121,16 @@ func TestSpecialTargetScript(t *testing.T) {
 	}}
 	id := pipeline.BackfillID(scriptTable, testToday)
 	sqlDir := specialTree(t, scriptTable, e)
-	writeFile(t, filepath.Join(sqlDir, "bqbackfill.yaml"), targetSettings)
-	res := runPhase(t, s, sqlDir, pipeline.TreeOptions{Tables: []warehouse.TableRef{scriptTable}, Target: "dev"})
+	writeTreeFile(t, filepath.Join(sqlDir, "bqbackfill.yaml"), targetSettings)
+	res := runSpecial(t, s, sqlDir, pipeline.TreeOptions{Tables: []warehouse.TableRef{scriptTable}, Target: "dev"})
 	if got, want := did(res.Actions), []string{"rejected " + id}; !slices.Equal(got, want) {
 		t.Fatalf("actions %q, want %q", got, want)
 	}
-	b := wantState(t, s, id, ledger.StateRejected)
+	b := requireSpecialState(t, s, id, ledger.StateRejected)
 	if !strings.HasPrefix(b.LastError, "R5: ") || !strings.Contains(b.LastError, "--target") {
 		t.Errorf("last error %q, want R5 about --target", b.LastError)
 	}
-	wantWrites(t, "rejected entry", rec, []string{})
+	checkSpecialWrites(t, "rejected entry", rec, []string{})
 	if got := partitionStates(t, s, id); len(got) != 0 {
 		t.Errorf("partition records %v, want none", got)
 	}

@@ -38,8 +38,9 @@ var (
 	monthlyVisitsTable = warehouse.TableRef{Project: testProject, Dataset: "special_derived", Table: "monthly_visits_v1"}
 )
 
-// write is one warehouse call that changes something, as the recorder saw it.
-type write struct {
+// recordedWrite is one warehouse call that changes something, as the
+// writeRecorder saw it.
+type recordedWrite struct {
 	op string // query, copy, backup, create, create-like, delete, set-iam, ensure-dataset
 	// table is what the call writes (for ensure-dataset only Project and
 	// Dataset are set); zero for a query without a destination.
@@ -50,10 +51,10 @@ type write struct {
 	billing string
 }
 
-// recorder wraps the stack's warehouse and records every call that writes,
+// writeRecorder wraps the stack's warehouse and records every call that writes,
 // in the order they start, and how many queries into a table ran at once at
 // most.
-type recorder struct {
+type writeRecorder struct {
 	warehouse.Warehouse
 
 	// own, when set, is granted on every table the pipeline creates (staging
@@ -62,19 +63,19 @@ type recorder struct {
 	own []warehouse.Binding
 
 	mu         sync.Mutex
-	writes     []write
+	writes     []recordedWrite
 	running    int
 	maxRunning int
 }
 
-func (r *recorder) record(w write) {
+func (r *writeRecorder) record(w recordedWrite) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.writes = append(r.writes, w)
 }
 
 // texts returns the writes recorded so far, as their text.
-func (r *recorder) texts() []string {
+func (r *writeRecorder) texts() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := []string{}
@@ -84,38 +85,38 @@ func (r *recorder) texts() []string {
 	return out
 }
 
-func (r *recorder) all() []write {
+func (r *writeRecorder) all() []recordedWrite {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.writes)
 }
 
 // concurrency is the most queries into a table that ran at once.
-func (r *recorder) concurrency() int {
+func (r *writeRecorder) concurrency() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.maxRunning
 }
 
 // reset forgets what was recorded (between the phases of a test).
-func (r *recorder) reset() {
+func (r *writeRecorder) reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.writes, r.maxRunning = nil, 0
 }
 
-func decoratedName(t warehouse.TableRef, partition string) string {
+func decoratedTable(t warehouse.TableRef, partition string) string {
 	if partition == "" {
 		return t.String()
 	}
 	return t.String() + "$" + partition
 }
 
-func (r *recorder) Query(ctx context.Context, job warehouse.QueryJob) (warehouse.JobResult, error) {
-	w := write{op: "query", billing: job.BillingProject, text: "query without destination: " + job.SQL}
+func (r *writeRecorder) Query(ctx context.Context, job warehouse.QueryJob) (warehouse.JobResult, error) {
+	w := recordedWrite{op: "query", billing: job.BillingProject, text: "query without destination: " + job.SQL}
 	if job.Destination != nil {
 		w.table = *job.Destination
-		w.text = "query " + decoratedName(*job.Destination, job.Partition)
+		w.text = "query " + decoratedTable(*job.Destination, job.Partition)
 		r.mu.Lock()
 		r.running++
 		r.maxRunning = max(r.maxRunning, r.running)
@@ -130,14 +131,14 @@ func (r *recorder) Query(ctx context.Context, job warehouse.QueryJob) (warehouse
 	return r.Warehouse.Query(ctx, job)
 }
 
-func (r *recorder) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.JobResult, error) {
-	r.record(write{op: "copy", table: job.Dest, billing: job.BillingProject,
-		text: fmt.Sprintf("copy %s -> %s %s", decoratedName(job.Source, job.SourcePartition), decoratedName(job.Dest, job.DestPartition), job.Write)})
+func (r *writeRecorder) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.JobResult, error) {
+	r.record(recordedWrite{op: "copy", table: job.Dest, billing: job.BillingProject,
+		text: fmt.Sprintf("copy %s -> %s %s", decoratedTable(job.Source, job.SourcePartition), decoratedTable(job.Dest, job.DestPartition), job.Write)})
 	return r.Warehouse.Copy(ctx, job)
 }
 
-func (r *recorder) Backup(ctx context.Context, src, dst warehouse.TableRef, expiration time.Time, labels map[string]string) (warehouse.JobResult, error) {
-	r.record(write{op: "backup", table: dst, text: fmt.Sprintf("backup %s -> %s", src, dst)})
+func (r *writeRecorder) Backup(ctx context.Context, src, dst warehouse.TableRef, expiration time.Time, labels map[string]string) (warehouse.JobResult, error) {
+	r.record(recordedWrite{op: "backup", table: dst, text: fmt.Sprintf("backup %s -> %s", src, dst)})
 	res, err := r.Warehouse.Backup(ctx, src, dst, expiration, labels)
 	if err == nil {
 		err = r.grantOwn(ctx, dst)
@@ -145,13 +146,13 @@ func (r *recorder) Backup(ctx context.Context, src, dst warehouse.TableRef, expi
 	return res, err
 }
 
-func (r *recorder) CreateTable(ctx context.Context, md warehouse.TableMetadata) error {
-	r.record(write{op: "create", table: md.Ref, text: "create " + md.Ref.String()})
+func (r *writeRecorder) CreateTable(ctx context.Context, md warehouse.TableMetadata) error {
+	r.record(recordedWrite{op: "create", table: md.Ref, text: "create " + md.Ref.String()})
 	return r.Warehouse.CreateTable(ctx, md)
 }
 
-func (r *recorder) CreateTableLike(ctx context.Context, src, dst warehouse.TableRef, opts warehouse.CreateLikeOptions) error {
-	r.record(write{op: "create-like", table: dst, text: fmt.Sprintf("create %s like %s", dst, src)})
+func (r *writeRecorder) CreateTableLike(ctx context.Context, src, dst warehouse.TableRef, opts warehouse.CreateLikeOptions) error {
+	r.record(recordedWrite{op: "create-like", table: dst, text: fmt.Sprintf("create %s like %s", dst, src)})
 	err := r.Warehouse.CreateTableLike(ctx, src, dst, opts)
 	if err == nil {
 		err = r.grantOwn(ctx, dst)
@@ -159,25 +160,25 @@ func (r *recorder) CreateTableLike(ctx context.Context, src, dst warehouse.Table
 	return err
 }
 
-func (r *recorder) grantOwn(ctx context.Context, t warehouse.TableRef) error {
+func (r *writeRecorder) grantOwn(ctx context.Context, t warehouse.TableRef) error {
 	if len(r.own) == 0 {
 		return nil
 	}
 	return r.Warehouse.SetTableIAM(ctx, t, warehouse.Policy{Bindings: r.own})
 }
 
-func (r *recorder) Delete(ctx context.Context, ref warehouse.TableRef) error {
-	r.record(write{op: "delete", table: ref, text: "delete " + ref.String()})
+func (r *writeRecorder) Delete(ctx context.Context, ref warehouse.TableRef) error {
+	r.record(recordedWrite{op: "delete", table: ref, text: "delete " + ref.String()})
 	return r.Warehouse.Delete(ctx, ref)
 }
 
-func (r *recorder) SetTableIAM(ctx context.Context, ref warehouse.TableRef, p warehouse.Policy) error {
-	r.record(write{op: "set-iam", table: ref, text: "set IAM policy of " + ref.String()})
+func (r *writeRecorder) SetTableIAM(ctx context.Context, ref warehouse.TableRef, p warehouse.Policy) error {
+	r.record(recordedWrite{op: "set-iam", table: ref, text: "set IAM policy of " + ref.String()})
 	return r.Warehouse.SetTableIAM(ctx, ref, p)
 }
 
-func (r *recorder) EnsureDataset(ctx context.Context, project, dataset string, exp time.Duration) error {
-	r.record(write{op: "ensure-dataset", table: warehouse.TableRef{Project: project, Dataset: dataset},
+func (r *writeRecorder) EnsureDataset(ctx context.Context, project, dataset string, exp time.Duration) error {
+	r.record(recordedWrite{op: "ensure-dataset", table: warehouse.TableRef{Project: project, Dataset: dataset},
 		text: "ensure dataset " + project + "." + dataset})
 	return r.Warehouse.EnsureDataset(ctx, project, dataset, exp)
 }
@@ -186,15 +187,15 @@ func (r *recorder) EnsureDataset(ctx context.Context, project, dataset string, e
 // (granting own on the tables the pipeline creates) and loads the fixture
 // warehouse of testdata/special. The fixture is loaded directly, so the
 // recorder starts empty.
-func specialStack(t *testing.T, own ...warehouse.Binding) (*Stack, *recorder) {
+func specialStack(t *testing.T, own ...warehouse.Binding) (*Stack, *writeRecorder) {
 	t.Helper()
 	return specialStackWith(t, Options{}, own...)
 }
 
 // specialStackWith is specialStack with more options.
-func specialStackWith(t *testing.T, o Options, own ...warehouse.Binding) (*Stack, *recorder) {
+func specialStackWith(t *testing.T, o Options, own ...warehouse.Binding) (*Stack, *writeRecorder) {
 	t.Helper()
-	rec := &recorder{own: own}
+	rec := &writeRecorder{own: own}
 	o.Warehouse = func(w warehouse.Warehouse) warehouse.Warehouse {
 		rec.Warehouse = w
 		return rec
@@ -278,10 +279,10 @@ func writeSpecialEntries(t *testing.T, sqlDir string, table warehouse.TableRef, 
 	for _, e := range entries {
 		b.WriteString(e.yaml())
 	}
-	writeFile(t, filepath.Join(tableDir(sqlDir, table), "backfill.yaml"), b.String())
+	writeTreeFile(t, filepath.Join(tableDir(sqlDir, table), "backfill.yaml"), b.String())
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeTreeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -291,9 +292,9 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// runPhase runs the stack on sqlDir restricted by filter and fails the test
+// runSpecial runs the stack on sqlDir restricted by filter and fails the test
 // on an error.
-func runPhase(t *testing.T, s *Stack, sqlDir string, filter pipeline.TreeOptions) Result {
+func runSpecial(t *testing.T, s *Stack, sqlDir string, filter pipeline.TreeOptions) Result {
 	t.Helper()
 	res, err := s.RunFiltered(context.Background(), sqlDir, filter)
 	if err != nil {
@@ -302,8 +303,8 @@ func runPhase(t *testing.T, s *Stack, sqlDir string, filter pipeline.TreeOptions
 	return res
 }
 
-// wantState fails the test unless the backfill is in state want.
-func wantState(t *testing.T, s *Stack, id string, want ledger.State) *ledger.Backfill {
+// requireSpecialState fails the test unless the backfill is in state want.
+func requireSpecialState(t *testing.T, s *Stack, id string, want ledger.State) *ledger.Backfill {
 	t.Helper()
 	b := record(t, s, id)
 	if b.State != want {
@@ -312,24 +313,24 @@ func wantState(t *testing.T, s *Stack, id string, want ledger.State) *ledger.Bac
 	return b
 }
 
-func wantRows(t *testing.T, s *Stack, what string, table warehouse.TableRef, want []string) {
+func checkSpecialRows(t *testing.T, s *Stack, what string, table warehouse.TableRef, want []string) {
 	t.Helper()
 	if got := rows(t, s, table); !slices.Equal(got, want) {
 		t.Errorf("%s %s:\n got %q\nwant %q", what, table, got, want)
 	}
 }
 
-func wantWrites(t *testing.T, phase string, rec *recorder, want []string) {
+func checkSpecialWrites(t *testing.T, phase string, rec *writeRecorder, want []string) {
 	t.Helper()
 	if got := rec.texts(); !slices.Equal(got, want) {
 		t.Errorf("%s: warehouse writes\n got %q\nwant %q", phase, got, want)
 	}
 }
 
-// wantWritesGrouped checks the recorded writes against groups that follow
+// checkSpecialWritesGrouped checks the recorded writes against groups that follow
 // one another, the writes inside a group in any order (concurrent ones: the
 // partitions of a backfill, the copies of a swap).
-func wantWritesGrouped(t *testing.T, phase string, rec *recorder, groups ...[]string) {
+func checkSpecialWritesGrouped(t *testing.T, phase string, rec *writeRecorder, groups ...[]string) {
 	t.Helper()
 	got := rec.texts()
 	var want []string
@@ -395,9 +396,9 @@ func runningTotals(yesterday func(day string, computed map[string]map[string]int
 	return out
 }
 
-// totalsOf parses running_visits_v1 rows ("date country visits total") into
+// runningTotalsOf parses running_visits_v1 rows ("date country visits total") into
 // totals by day and country.
-func totalsOf(t *testing.T, rows []string) map[string]map[string]int64 {
+func runningTotalsOf(t *testing.T, rows []string) map[string]map[string]int64 {
 	t.Helper()
 	out := map[string]map[string]int64{}
 	for _, r := range rows {
@@ -428,7 +429,7 @@ func TestSpecialDependsOnPast(t *testing.T) {
 	staging := stagingOf(runningTable, e.date)
 	backup := backupOf(runningTable, e.date)
 	before := rows(t, s, runningTable)
-	prodTotals := totalsOf(t, before)
+	prodTotals := runningTotalsOf(t, before)
 
 	// What the run must produce, and what it would produce if either
 	// special step were missing; they must differ, or the test proves
@@ -459,16 +460,16 @@ func TestSpecialDependsOnPast(t *testing.T) {
 
 	// Initiate.
 	sqlDir := specialTree(t, runningTable, e)
-	res := runPhase(t, s, sqlDir, pipeline.TreeOptions{})
+	res := runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
 	if got := did(res.Actions); count(got, "started "+id) != 1 {
 		t.Fatalf("Initiate: actions %q, want one %q", got, "started "+id)
 	}
-	wantState(t, s, id, ledger.StateProcessed)
-	wantRows(t, s, "staging", staging, append(slices.Clone(seed), want...))
-	wantRows(t, s, "production after Initiate", runningTable, before)
+	requireSpecialState(t, s, id, ledger.StateProcessed)
+	checkSpecialRows(t, s, "staging", staging, append(slices.Clone(seed), want...))
+	checkSpecialRows(t, s, "production after Initiate", runningTable, before)
 	// The seed copy comes before the first query, and the partitions were
 	// queried one at a time, in date order.
-	wantWrites(t, "Initiate", rec, []string{
+	checkSpecialWrites(t, "Initiate", rec, []string{
 		"ensure dataset moz-fx-data-shared-prod.backfills_staging_derived",
 		"create " + staging.String() + " like " + runningTable.String(),
 		"copy " + runningTable.String() + "$20240301 -> " + staging.String() + "$20240301 WRITE_TRUNCATE",
@@ -486,14 +487,14 @@ func TestSpecialDependsOnPast(t *testing.T) {
 	// Complete.
 	rec.reset()
 	writeSpecialEntries(t, sqlDir, runningTable, e.withStatus("Complete"))
-	runPhase(t, s, sqlDir, pipeline.TreeOptions{})
-	wantState(t, s, id, ledger.StateCompleted)
-	wantRows(t, s, "production after Complete", runningTable, append(slices.Clone(seed), want...))
-	wantRows(t, s, "backup", backup, before)
+	runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+	requireSpecialState(t, s, id, ledger.StateCompleted)
+	checkSpecialRows(t, s, "production after Complete", runningTable, append(slices.Clone(seed), want...))
+	checkSpecialRows(t, s, "backup", backup, before)
 	if exists(t, s, staging) {
 		t.Errorf("staging %s still exists after Complete", staging)
 	}
-	wantWritesGrouped(t, "Complete", rec,
+	checkSpecialWritesGrouped(t, "Complete", rec,
 		[]string{"backup " + runningTable.String() + " -> " + backup.String()},
 		[]string{
 			"copy " + staging.String() + "$20240302 -> " + runningTable.String() + "$20240302 WRITE_TRUNCATE",
@@ -512,15 +513,15 @@ func TestSpecialDependsOnPastEndDate(t *testing.T) {
 
 	t.Run("rejected without the override", func(t *testing.T) {
 		s, rec := specialStack(t)
-		res := runPhase(t, s, specialTree(t, runningTable, e), pipeline.TreeOptions{})
+		res := runSpecial(t, s, specialTree(t, runningTable, e), pipeline.TreeOptions{})
 		if got, want := did(res.Actions), []string{"rejected " + id}; !slices.Equal(got, want) {
 			t.Fatalf("actions %q, want %q", got, want)
 		}
-		b := wantState(t, s, id, ledger.StateRejected)
+		b := requireSpecialState(t, s, id, ledger.StateRejected)
 		if !strings.HasPrefix(b.LastError, "V7: ") || !strings.Contains(b.LastError, "override_depends_on_past_end_date") {
 			t.Errorf("last error %q, want V7 naming its override", b.LastError)
 		}
-		wantWrites(t, "rejected entry", rec, []string{})
+		checkSpecialWrites(t, "rejected entry", rec, []string{})
 		if exists(t, s, stagingOf(runningTable, e.date)) {
 			t.Errorf("a rejected entry created staging")
 		}
@@ -530,9 +531,9 @@ func TestSpecialDependsOnPastEndDate(t *testing.T) {
 		s, _ := specialStack(t)
 		ov := e
 		ov.fields = []string{"override_depends_on_past_end_date: true"}
-		runPhase(t, s, specialTree(t, runningTable, ov), pipeline.TreeOptions{})
-		wantState(t, s, id, ledger.StateProcessed)
-		wantRows(t, s, "staging", stagingOf(runningTable, e.date), []string{
+		runSpecial(t, s, specialTree(t, runningTable, ov), pipeline.TreeOptions{})
+		requireSpecialState(t, s, id, ledger.StateProcessed)
+		checkSpecialRows(t, s, "staging", stagingOf(runningTable, e.date), []string{
 			"2024-03-01 DE 4 100", "2024-03-01 US 7 200",
 			"2024-03-02 DE 2 102", "2024-03-02 US 5 205",
 			"2024-03-03 DE 3 105", "2024-03-03 US 1 206",
@@ -604,8 +605,8 @@ func TestSpecialMirroredPermissions(t *testing.T) {
 	id := pipeline.BackfillID(visitsTable, e.date)
 	staging, backup := stagingOf(visitsTable, e.date), backupOf(visitsTable, e.date)
 	sqlDir := specialTree(t, visitsTable, e)
-	runPhase(t, s, sqlDir, pipeline.TreeOptions{})
-	wantState(t, s, id, ledger.StateProcessed)
+	runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+	requireSpecialState(t, s, id, ledger.StateProcessed)
 	if got := policy(staging); !reflect.DeepEqual(got, want) {
 		t.Errorf("staging IAM bindings:\n got %+v\nwant %+v", got, want)
 	}
@@ -614,8 +615,8 @@ func TestSpecialMirroredPermissions(t *testing.T) {
 	}
 
 	writeSpecialEntries(t, sqlDir, visitsTable, e.withStatus("Complete"))
-	runPhase(t, s, sqlDir, pipeline.TreeOptions{})
-	wantState(t, s, id, ledger.StateCompleted)
+	runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+	requireSpecialState(t, s, id, ledger.StateCompleted)
 	if got := policy(backup); !reflect.DeepEqual(got, want) {
 		t.Errorf("backup IAM bindings:\n got %+v\nwant %+v", got, want)
 	}
@@ -625,7 +626,7 @@ func TestSpecialMirroredPermissions(t *testing.T) {
 	if !swapStepDone(t, s, id, "backup-iam") {
 		t.Errorf("the backup's permissions are not recorded as a swap step")
 	}
-	wantRows(t, s, "production after Complete", visitsTable, []string{
+	checkSpecialRows(t, s, "production after Complete", visitsTable, []string{
 		"2024-03-01 DE 14", "2024-03-01 US 27",
 		"2024-03-02 DE 2", "2024-03-02 US 5",
 		"2024-03-03 DE 3", "2024-03-03 US 1",
