@@ -34,7 +34,9 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{"defaults", with(), "", func(c config) bool { return c.taskCount == 1 && c.concurrency == 1 && c.idle == 15*time.Second }},
 		{"cloud run task variables", with("CLOUD_RUN_TASK_INDEX", "3", "CLOUD_RUN_TASK_COUNT", "8", "CLOUD_RUN_TASK_ATTEMPT", "1", "CLOUD_RUN_EXECUTION", "ex-1"), "",
-			func(c config) bool { return c.taskIndex == 3 && c.taskCount == 8 && c.attempt == 1 && c.execution == "ex-1" }},
+			func(c config) bool {
+				return c.taskIndex == 3 && c.taskCount == 8 && c.attempt == 1 && c.execution == "ex-1"
+			}},
 		{"tuning", with(varConcurrency, "4", varIdleTimeout, "2s"), "", func(c config) bool { return c.concurrency == 4 && c.idle == 2*time.Second }},
 		{"bad index", with("CLOUD_RUN_TASK_INDEX", "x"), "CLOUD_RUN_TASK_INDEX", nil},
 		{"bad idle", with(varIdleTimeout, "-1s"), varIdleTimeout, nil},
