@@ -102,9 +102,9 @@ func LoadDemoData(ctx context.Context, w warehouse.Warehouse, today civil.Date) 
 			}
 		}
 	}
-	fmt.Fprintf(&b, "INSERT INTO `%s` VALUES\n%s;\n", demoSource, strings.Join(rows, ",\n"))
+	fmt.Fprintf(&b, "INSERT INTO `%s` (submission_date, client_id, country, is_bot) VALUES\n%s;\n", demoSource, strings.Join(rows, ",\n"))
 	// The first version of the query forgot to drop bots.
-	fmt.Fprintf(&b, "INSERT INTO `%s` SELECT submission_date, country, COUNT(DISTINCT client_id) FROM `%s` GROUP BY submission_date, country;\n", DemoTable, demoSource)
+	fmt.Fprintf(&b, "INSERT INTO `%s` (submission_date, country, dau) SELECT submission_date, country, COUNT(DISTINCT client_id) FROM `%s` GROUP BY submission_date, country;\n", DemoTable, demoSource)
 	if _, err := w.Query(ctx, warehouse.QueryJob{SQL: b.String()}); err != nil {
 		return fmt.Errorf("load demo data: %w", err)
 	}

@@ -40,7 +40,11 @@ func TestDialect(t *testing.T) {
 	w := open(t, t.TempDir(), nil)
 	script(t, w, "CREATE SCHEMA `my-proj.ds`; "+
 		"CREATE TABLE `my-proj.ds.events` (submission_date DATE, client_id STRING, n INT64, tags ARRAY<STRING>) PARTITION BY submission_date;"+
-		`INSERT INTO my-proj.ds.events VALUES (DATE '2024-01-01', 'a', 1, ['x', 'y']), ('2024-01-02', "b", 2, []), ('2024-01-02', 'c', NULL, ['z'])`)
+		`INSERT INTO my-proj.ds.events VALUES (DATE '2024-01-01', 'a', 1, ['x', 'y']), ('2024-01-02', "b", 2, []), ('2024-01-02', 'c', NULL, ['z']);`+
+		// A column list after INTO is not a table function's arguments.
+		"INSERT INTO `my-proj.ds.events` (submission_date, client_id, n, tags) VALUES (DATE '2024-01-03', 'd', 4, ['w']);"+
+		"INSERT INTO `my-proj.ds.events` (client_id, submission_date) SELECT 'e', DATE '2024-01-03';"+
+		"DELETE FROM `my-proj.ds.events` WHERE submission_date = DATE '2024-01-03'")
 	d := func(s string) civil.Date {
 		v, err := civil.ParseDate(s)
 		if err != nil {

@@ -71,6 +71,9 @@ type translator struct {
 	out         strings.Builder
 	frames      []clause
 	expectTable bool
+	// intoTable: the expected table follows INTO, where "(" starts a
+	// column list, not a table function's arguments.
+	intoTable bool
 	last        Token // the last source token consumed
 }
 
@@ -146,7 +149,9 @@ func (tr *translator) step() error {
 	t := tr.peek(0)
 	if tr.expectTable {
 		tr.expectTable = false
-		if (t.Kind == Ident || t.Kind == QuotedIdent) && !tr.peek(1).IsPunct("(") && !t.Is("UNNEST") {
+		into := tr.intoTable
+		tr.intoTable = false
+		if (t.Kind == Ident || t.Kind == QuotedIdent) && (into || !tr.peek(1).IsPunct("(")) && !t.Is("UNNEST") {
 			p, err := tr.tablePath()
 			if err != nil {
 				return err
@@ -408,6 +413,7 @@ func (tr *translator) ident() error {
 	case "FROM", "JOIN", "INTO":
 		if !prevDot {
 			tr.expectTable = true
+			tr.intoTable = u == "INTO"
 		}
 	case "UPDATE":
 		if !prevDot && !next.Is("SET") {
