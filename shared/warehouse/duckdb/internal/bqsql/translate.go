@@ -74,7 +74,7 @@ type translator struct {
 	// intoTable: the expected table follows INTO, where "(" starts a
 	// column list, not a table function's arguments.
 	intoTable bool
-	last        Token // the last source token consumed
+	last      Token // the last source token consumed
 }
 
 func newTranslator(sh *shared, toks []Token) *translator {
