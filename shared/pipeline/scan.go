@@ -90,10 +90,11 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (string, error) {
 	}
 
 	if bf.State == ledger.StateRejected {
-		if bf.EntryHash == d.Hash || d.Status != StatusInitiate {
+		if d.Status != StatusInitiate || (bf.EntryHash == d.Hash && len(d.Problems) > 0) {
 			return "", nil
 		}
-		// The entry was fixed in place: try again.
+		// The entry was fixed in place, or what made it invalid was (a
+		// second Initiate entry removed, metadata fixed): try again.
 		return p.begin(ctx, d)
 	}
 
@@ -216,8 +217,8 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
 	default:
 		// A rejected record whose entry was edited: replace it, once. No
 		// worker reads a rejected record's spec, so it can be rewritten.
-		if existing.State != ledger.StateRejected || existing.EntryHash == d.Hash {
-			return "", nil
+		if existing.State != ledger.StateRejected || (existing.EntryHash == d.Hash && state == ledger.StateRejected) {
+			return "", nil // still rejected for the same entry: reported already
 		}
 		if err := p.Ledger.ReplaceSpec(ctx, id, raw); err != nil {
 			return "", fmt.Errorf("update ledger record %s: %w", id, err)
@@ -227,7 +228,7 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
 		moved := false
 		if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
 			moved = false // fn runs again when the compare-and-swap loses a race
-			if b.State != ledger.StateRejected || b.EntryHash == d.Hash {
+			if b.State != ledger.StateRejected || (b.EntryHash == d.Hash && state == ledger.StateRejected) {
 				return ledger.ErrNoChange
 			}
 			gen := b.Generation
