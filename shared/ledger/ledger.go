@@ -4,14 +4,24 @@
 //	backfills/<project>.<dataset>.<table>/<entry_date>/backfill.json
 //	backfills/<project>.<dataset>.<table>/<entry_date>/partitions/<id>.json
 //	backfills/<project>.<dataset>.<table>/<entry_date>/swap/<step>.json
+//	backfills/<project>.<dataset>.<table>/<entry_date>/specs/<sha256>.json
 //
 // Separate objects because GCS allows about one write per second to one
 // object, and many workers record partitions at once. Every write is an
 // upload with a precondition: creation requires that the object does not
 // exist (so of many concurrent scanners exactly one starts a backfill), and
-// every update requires the generation that was read (compare-and-swap).
-// Only upload preconditions are used: the file-backed fake GCS of local mode
-// honours no others.
+// every update requires the generation that was read (compare-and-swap,
+// retried with jittered backoff when another writer got in first). Specs
+// are content addressed and never rewritten. Only upload preconditions are
+// used: the file-backed fake GCS of local mode honours no others (and its
+// metadata updates change the generation). Reads that fail their checksum
+// (the file-backed fake can pair one generation's content with another's
+// CRC) are retried. Object names are validated so they mean the same on
+// real GCS and on the fake: no "..", no empty segment ("//"), no trailing
+// "/", no control characters.
+//
+// A partition record's state is also kept in its object's metadata, so
+// PartitionStates and PartitionSummary need one listing and no reads.
 package ledger
 
 import (
