@@ -648,3 +648,102 @@ func TestWarehouseErrors(t *testing.T) {
 		})
 	}
 }
+
+// racingCompletions stages the race of two completion functions on one
+// request (Pub/Sub delivers it twice; the completion service runs requests
+// concurrently): both read the swap steps before either backed up; the
+// second one's preflight read of staging waits until the first deleted
+// staging, and the first does not return from that delete until the
+// second finished its attempt.
+type racingCompletions struct {
+	warehouse.Warehouse
+	staging warehouse.TableRef
+
+	mu       sync.Mutex
+	reads    int
+	deletes  int
+	secondIn chan struct{} // closed when the second preflight reads staging
+	deleted  chan struct{} // closed once the first Delete of staging ran
+	second   chan struct{} // closed when the other completion returned
+}
+
+func (w *racingCompletions) Table(ctx context.Context, ref warehouse.TableRef) (*warehouse.TableMetadata, error) {
+	if ref == w.staging {
+		w.mu.Lock()
+		w.reads++
+		n := w.reads
+		w.mu.Unlock()
+		switch n {
+		case 1: // the first preflight waits for the second's
+			<-w.secondIn
+		case 2:
+			close(w.secondIn)
+			<-w.deleted
+		}
+	}
+	return w.Warehouse.Table(ctx, ref)
+}
+
+func (w *racingCompletions) Delete(ctx context.Context, ref warehouse.TableRef) error {
+	err := w.Warehouse.Delete(ctx, ref)
+	if ref == w.staging {
+		w.mu.Lock()
+		w.deletes++
+		first := w.deletes == 1
+		w.mu.Unlock()
+		if first {
+			close(w.deleted)
+			<-w.second
+		}
+	}
+	return err
+}
+
+// TestTwoCompletionsAtOnce: a completion that read the swap steps before
+// another one backed up and swapped must not refuse (staging is gone
+// because the other one is finishing) and fail a backfill whose swap
+// succeeded.
+func TestTwoCompletionsAtOnce(t *testing.T) {
+	race := &racingCompletions{staging: stagingOf(dauTable, testToday),
+		deleted: make(chan struct{}), secondIn: make(chan struct{}), second: make(chan struct{})}
+	s := openStack(t, Options{Warehouse: func(w warehouse.Warehouse) warehouse.Warehouse {
+		race.Warehouse = w
+		return race
+	}})
+	loadWarehouse(t, s)
+	before := rows(t, s, dauTable)
+	sqlDir := writeTree(t, sixDays.table, sixDays.entry)
+	run(t, s, sqlDir)
+	checkProcessed(t, s, sixDays, sixDaysID)
+
+	complete(t, sqlDir, sixDays)
+	if _, err := s.Sync(context.Background(), sqlDir); err != nil {
+		t.Fatal(err)
+	}
+	actions, err := s.Scanner.Scan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := did(actions), []string{"completion-requested " + sixDaysID}; !slices.Equal(got, want) {
+		t.Fatalf("scan did %q, want %q", got, want)
+	}
+	errs := make(chan error, 2)
+	var once sync.Once
+	for range 2 {
+		go func() {
+			err := s.Pipeline.Complete(context.Background(), sixDaysID)
+			// The one that deleted staging is still inside Delete: this
+			// is the other one.
+			once.Do(func() { close(race.second) })
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Logf("a completion returned %v (its request would be redelivered)", err)
+		}
+	}
+	// The queued request (and any redelivery) finds nothing left to do.
+	run(t, s, sqlDir)
+	checkCompleted(t, s, sixDays, sixDaysID, before)
+}

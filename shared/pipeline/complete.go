@@ -65,6 +65,13 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		if err := p.withRetry(ctx, func() error { return p.preflight(ctx, spec) }); err != nil {
 			var r *refusal
 			if errors.As(err, &r) {
+				// A concurrent completion (the request delivered twice)
+				// may have backed up, swapped and deleted staging since
+				// the steps were read: then the refusal comes from a stale
+				// view, and the steps say where to go on.
+				if st, gerr := p.Ledger.GetSwapStep(ctx, id, stepBackup); gerr == nil && st.Done {
+					return p.Complete(ctx, id)
+				}
 				return p.refuseCompletion(ctx, spec, bf, r.reason)
 			}
 			return fmt.Errorf("complete %s: %w", id, err)
