@@ -54,16 +54,23 @@ func complete(t *testing.T, sqlDir string, tc e2eCase) {
 }
 
 // hangingQuery makes the query of one partition hang until its task is
-// stopped, as a worker killed in the middle of a partition.
+// stopped, as a worker killed in the middle of a partition: before the
+// query job ran, or after it wrote staging but before the worker heard.
 type hangingQuery struct {
 	warehouse.Warehouse
 	partition string
+	afterRun  bool
 	started   chan struct{}
 	once      sync.Once
 }
 
 func (h *hangingQuery) Query(ctx context.Context, job warehouse.QueryJob) (warehouse.JobResult, error) {
 	if job.Partition == h.partition {
+		if h.afterRun {
+			if _, err := h.Warehouse.Query(ctx, job); err != nil {
+				return warehouse.JobResult{}, err
+			}
+		}
 		h.once.Do(func() { close(h.started) })
 		<-ctx.Done()
 		return warehouse.JobResult{}, ctx.Err()
@@ -72,11 +79,22 @@ func (h *hangingQuery) Query(ctx context.Context, job warehouse.QueryJob) (wareh
 }
 
 // TestWorkerKilledMidPartition: the process dies while one partition is
-// being computed and the others are done; a new process on the same state
-// directory finishes the backfill, and completion is correct.
+// being computed (before its job wrote staging, or after) and the others
+// are done; a new process on the same state directory finishes the
+// backfill, with no partition lost or doubled, and completion is correct.
 func TestWorkerKilledMidPartition(t *testing.T) {
+	for _, afterRun := range []bool{false, true} {
+		name := "before the write"
+		if afterRun {
+			name = "after the write"
+		}
+		t.Run(name, func(t *testing.T) { testWorkerKilled(t, afterRun) })
+	}
+}
+
+func testWorkerKilled(t *testing.T, afterRun bool) {
 	dir := t.TempDir()
-	hang := &hangingQuery{partition: "20240304", started: make(chan struct{})}
+	hang := &hangingQuery{partition: "20240304", afterRun: afterRun, started: make(chan struct{})}
 	s1, kill := openStackManual(t, Options{StateDir: dir, Warehouse: func(w warehouse.Warehouse) warehouse.Warehouse {
 		hang.Warehouse = w
 		return hang
@@ -131,7 +149,7 @@ func TestWorkerKilledMidPartition(t *testing.T) {
 	}
 	var partial []string
 	for _, r := range sixDays.staged {
-		if r[:10] != "2024-03-04" {
+		if r[:10] != "2024-03-04" || afterRun {
 			partial = append(partial, r)
 		}
 	}
