@@ -217,6 +217,48 @@ func (p *goPackage) envReads(other map[string]*goPackage, injected bool) []envRe
 type logCall struct {
 	at     string
 	fields map[string]bool // string constants of the enclosing function: the keys it logs
+	// args are the keys the call itself logs (constant key-value pairs and
+	// slog.Xxx("key", value) attributes after the message), each with its
+	// value expression: a field a metric reads its value from must be one.
+	args map[string]ast.Expr
+}
+
+// callArgs is what logCall.args says of a logger call's arguments.
+func (p *goPackage) callArgs(c *ast.CallExpr, named map[string]*goPackage) map[string]ast.Expr {
+	out := map[string]ast.Expr{}
+	for i := 1; i < len(c.Args); i++ {
+		if k, ok := p.stringValue(c.Args[i], named); ok && i+1 < len(c.Args) {
+			out[k] = c.Args[i+1]
+			i++
+			continue
+		}
+		if a, ok := c.Args[i].(*ast.CallExpr); ok && len(a.Args) == 2 {
+			if sel, ok := a.Fun.(*ast.SelectorExpr); ok && isSelector(sel, "slog", sel.Sel.Name) {
+				if k, ok := p.stringValue(a.Args[0], named); ok {
+					out[k] = a.Args[1]
+				}
+			}
+		}
+	}
+	return out
+}
+
+// textValue reports whether a logged value is certainly text: a string
+// literal, a string(...) conversion, fmt.Sprint*, or a .String() or .Error()
+// call. A metric cannot take a distribution's values from such a field.
+func textValue(e ast.Expr) bool {
+	switch x := e.(type) {
+	case *ast.BasicLit:
+		return x.Kind == token.STRING
+	case *ast.CallExpr:
+		switch f := x.Fun.(type) {
+		case *ast.Ident:
+			return f.Name == "string"
+		case *ast.SelectorExpr:
+			return isSelector(f, "fmt", f.Sel.Name) || ((f.Sel.Name == "String" || f.Sel.Name == "Error") && len(x.Args) == 0)
+		}
+	}
+	return false
 }
 
 // logCalls maps each constant message of a logger call (Debug, Info, Warn,
@@ -249,7 +291,7 @@ func (p *goPackage) logCalls(into map[string][]logCall, named map[string]*goPack
 				}
 				if bl, ok := c.Args[0].(*ast.BasicLit); ok && bl.Kind == token.STRING {
 					msg, _ := strconv.Unquote(bl.Value)
-					into[msg] = append(into[msg], logCall{at: p.pos(c), fields: strs})
+					into[msg] = append(into[msg], logCall{at: p.pos(c), fields: strs, args: p.callArgs(c, named)})
 				}
 				return true
 			})

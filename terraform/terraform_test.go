@@ -971,7 +971,9 @@ func TestMonitoring(t *testing.T) {
 		if len(metrics) == 0 {
 			t.Fatal("no log-based metrics")
 		}
-		metricType := map[string]string{} // message -> metric type
+		// message -> type of a counter (no value_extractor) on it, what an
+		// alert on the message's absence reads.
+		metricType := map[string]string{}
 		for _, m := range metrics {
 			b := m.root()
 			name, _ := b.str("name")
@@ -980,16 +982,52 @@ func TestMonitoring(t *testing.T) {
 			if len(msgs) == 0 {
 				t.Errorf("%s: filter %q selects no log message", m.addr, filter)
 			}
-			var extractors []string
-			if v, _ := b.str("value_extractor"); v != "" {
-				extractors = append(extractors, v)
+			desc, err := b.block("metric_descriptor")
+			if err != nil || desc == nil {
+				t.Errorf("%s: want one metric_descriptor: %v", m.addr, err)
+				continue
 			}
-			if lv, _ := b.value("label_extractors"); lv != cty.NilVal && !lv.IsNull() {
-				for it := lv.ElementIterator(); it.Next(); {
-					_, v := it.Element()
-					extractors = append(extractors, v.AsString())
+			valueType, _ := desc.str("value_type")
+			valueExtractor, _ := b.str("value_extractor")
+			buckets, _ := b.block("bucket_options")
+			var valueField string
+			if valueExtractor != "" {
+				f := fieldRE.FindAllStringSubmatch(valueExtractor, -1)
+				if len(f) != 1 || f[0][1] != "jsonPayload" {
+					t.Errorf("%s: value_extractor %q, want EXTRACT(jsonPayload.FIELD)", m.addr, valueExtractor)
+				} else {
+					valueField = f[0][2]
 				}
 			}
+			switch {
+			case valueType == "DISTRIBUTION" && (valueExtractor == "" || buckets == nil):
+				t.Errorf("%s: a DISTRIBUTION metric needs a value_extractor and bucket_options", m.addr)
+			case valueType != "DISTRIBUTION" && (valueExtractor != "" || buckets != nil):
+				t.Errorf("%s: value_extractor and bucket_options need value_type DISTRIBUTION, have %q", m.addr, valueType)
+			}
+
+			extractors := map[string]string{} // label -> extractor
+			if lv, _ := b.value("label_extractors"); lv != cty.NilVal && !lv.IsNull() {
+				for it := lv.ElementIterator(); it.Next(); {
+					k, v := it.Element()
+					extractors[k.AsString()] = v.AsString()
+				}
+			}
+			declared := map[string]bool{}
+			labels, _ := desc.blocks("labels")
+			for _, l := range labels {
+				key, _ := l.str("key")
+				declared[key] = true
+				if extractors[key] == "" {
+					t.Errorf("%s: metric label %s has no label_extractors entry", m.addr, key)
+				}
+			}
+			for _, key := range sortedKeys(extractors) {
+				if !declared[key] {
+					t.Errorf("%s: label_extractors.%s is not a label of the metric_descriptor", m.addr, key)
+				}
+			}
+
 			for _, mm := range msgs {
 				msg := mm[1]
 				calls := g.logs[msg]
@@ -997,9 +1035,11 @@ func TestMonitoring(t *testing.T) {
 					t.Errorf("%s: filters on message %q, which no deployed code logs", m.addr, msg)
 					continue
 				}
-				metricType[msg] = "logging.googleapis.com/user/" + name
-				for _, x := range extractors {
-					for _, f := range fieldRE.FindAllStringSubmatch(x, -1) {
+				if valueExtractor == "" {
+					metricType[msg] = "logging.googleapis.com/user/" + name
+				}
+				for _, label := range sortedKeys(extractors) {
+					for _, f := range fieldRE.FindAllStringSubmatch(extractors[label], -1) {
 						field := f[2]
 						if f[1] == "labels" {
 							if !g.logLabelKeys[field] {
@@ -1017,6 +1057,19 @@ func TestMonitoring(t *testing.T) {
 								at[i] = c.at
 							}
 							t.Errorf("%s: extracts jsonPayload.%s, but the %q log lines (%s) carry no such field", m.addr, field, msg, strings.Join(at, ", "))
+						}
+					}
+				}
+				// The value must be an argument of every call that logs the
+				// message, and a number: a line without it counts nothing.
+				if valueField != "" {
+					for _, c := range calls {
+						v, ok := c.args[valueField]
+						switch {
+						case !ok:
+							t.Errorf("%s: takes its values from jsonPayload.%s, but the %q call at %s does not log that field", m.addr, valueField, msg, c.at)
+						case textValue(v):
+							t.Errorf("%s: takes its values from jsonPayload.%s, but the %q call at %s logs it as text", m.addr, valueField, msg, c.at)
 						}
 					}
 				}

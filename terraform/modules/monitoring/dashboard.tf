@@ -305,7 +305,7 @@ locals {
           width  = 24
           height = 16
           widget = {
-            title = "Completion duration per request (p50, p95)"
+            title = "Completion function request latency (p50, p95)"
             xyChart = {
               chartOptions = { mode = "COLOR" }
               dataSets = [for p in ["50", "95"] : {
@@ -330,6 +330,91 @@ locals {
         {
           xPos   = 0
           yPos   = 70
+          width  = 16
+          height = 16
+          widget = {
+            title = "Partition compute time (p50, p95)"
+            xyChart = {
+              chartOptions = { mode = "COLOR" }
+              dataSets = [for p in ["50", "95"] : {
+                legendTemplate = "p${p}"
+                plotType       = "LINE"
+                targetAxis     = "Y1"
+                timeSeriesQuery = {
+                  timeSeriesFilter = {
+                    filter = "metric.type=\"${local.user_metric}/${google_logging_metric.partition_duration.name}\" AND resource.type=\"cloud_run_job\""
+                    aggregation = {
+                      alignmentPeriod    = "300s"
+                      perSeriesAligner   = "ALIGN_DELTA"
+                      crossSeriesReducer = "REDUCE_PERCENTILE_${p}"
+                    }
+                  }
+                }
+              }]
+              yAxis = { label = "seconds", scale = "LOG10" }
+            }
+          }
+        },
+        {
+          xPos   = 16
+          yPos   = 70
+          width  = 16
+          height = 16
+          widget = {
+            title = "Backfill processing time, start to all partitions final (p50, p95)"
+            xyChart = {
+              chartOptions = { mode = "COLOR" }
+              dataSets = [for p in ["50", "95"] : {
+                legendTemplate = "p${p} $${metric.labels.state}"
+                plotType       = "LINE"
+                targetAxis     = "Y1"
+                timeSeriesQuery = {
+                  timeSeriesFilter = {
+                    filter = "metric.type=\"${local.user_metric}/${google_logging_metric.backfill_processing_duration.name}\""
+                    aggregation = {
+                      alignmentPeriod    = "3600s"
+                      perSeriesAligner   = "ALIGN_DELTA"
+                      crossSeriesReducer = "REDUCE_PERCENTILE_${p}"
+                      groupByFields      = ["metric.label.state"]
+                    }
+                  }
+                }
+              }]
+              yAxis = { label = "seconds", scale = "LOG10" }
+            }
+          }
+        },
+        {
+          xPos   = 32
+          yPos   = 70
+          width  = 16
+          height = 16
+          widget = {
+            title = "Backfill completion time, request to completed (p50, p95)"
+            xyChart = {
+              chartOptions = { mode = "COLOR" }
+              dataSets = [for p in ["50", "95"] : {
+                legendTemplate = "p${p}"
+                plotType       = "LINE"
+                targetAxis     = "Y1"
+                timeSeriesQuery = {
+                  timeSeriesFilter = {
+                    filter = "metric.type=\"${local.user_metric}/${google_logging_metric.backfill_completion_duration.name}\" AND resource.type=\"cloud_run_revision\""
+                    aggregation = {
+                      alignmentPeriod    = "3600s"
+                      perSeriesAligner   = "ALIGN_DELTA"
+                      crossSeriesReducer = "REDUCE_PERCENTILE_${p}"
+                    }
+                  }
+                }
+              }]
+              yAxis = { label = "seconds", scale = "LOG10" }
+            }
+          }
+        },
+        {
+          xPos   = 0
+          yPos   = 86
           width  = 48
           height = 20
           widget = {

@@ -11,5 +11,8 @@ output "log_metrics" {
     google_logging_metric.backfills_finished.name,
     google_logging_metric.backfills_completed.name,
     google_logging_metric.partition_bytes.name,
+    google_logging_metric.partition_duration.name,
+    google_logging_metric.backfill_processing_duration.name,
+    google_logging_metric.backfill_completion_duration.name,
   ]
 }
