@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
 // TestRejectedEntryRunsOnceFixed: two Initiate entries reject each other
@@ -66,4 +68,74 @@ func TestRejectedEntryRunsOnceFixed(t *testing.T) {
 	if err != nil || b.State != ledger.StateProcessed {
 		t.Fatalf("after removing the other entry: %+v, %v; want processed", b, err)
 	}
+}
+
+// blockOne makes the first query into one staging partition hang until its
+// context ends, as a worker killed in the middle of that partition.
+type blockOne struct {
+	warehouse.Warehouse
+	partition string
+	once      sync.Once
+	reached   chan struct{}
+}
+
+func (b *blockOne) Query(ctx context.Context, job warehouse.QueryJob) (warehouse.JobResult, error) {
+	if job.Partition == b.partition {
+		first := false
+		b.once.Do(func() { first = true })
+		if first {
+			close(b.reached)
+			<-ctx.Done()
+			return warehouse.JobResult{}, ctx.Err()
+		}
+	}
+	return b.Warehouse.Query(ctx, job)
+}
+
+// TestChainInterruptedResumes kills a depends_on_past chain in the middle
+// of its second partition (the process dies), then runs again on the same
+// state directory: the chain resumes at the first unfinished partition and
+// computes exactly what an uninterrupted run computes.
+func TestChainInterruptedResumes(t *testing.T) {
+	dir := t.TempDir()
+	blocker := &blockOne{partition: "20240303", reached: make(chan struct{})}
+	s, closeFirst := openStackManual(t, Options{StateDir: dir, Warehouse: func(w warehouse.Warehouse) warehouse.Warehouse {
+		blocker.Warehouse = w
+		return blocker
+	}})
+	script, err := os.ReadFile(filepath.Join("testdata", "special", "warehouse.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DuckDB.Query(context.Background(), warehouse.QueryJob{SQL: string(script)}); err != nil {
+		t.Fatal(err)
+	}
+	e := specialEntry{date: "2024-03-04", start: "2024-03-02", end: "2024-03-04"}
+	id := pipeline.BackfillID(runningTable, e.date)
+	sqlDir := specialTree(t, runningTable, e)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Run(context.Background(), sqlDir)
+		done <- err
+	}()
+	<-blocker.reached
+	closeFirst() // the process dies in the middle of 20240303
+	<-done
+
+	s2 := openStack(t, Options{StateDir: dir})
+	got := partitionStates(t, s2, id)
+	if got["20240302"] != ledger.PartitionDone || got["20240303"] == ledger.PartitionDone || got["20240304"] != "" {
+		t.Fatalf("after the kill: partition records %v, want 20240302 done and the chain stopped at 20240303", got)
+	}
+	if _, err := s2.Run(context.Background(), sqlDir); err != nil {
+		t.Fatal(err)
+	}
+	requireSpecialState(t, s2, id, ledger.StateProcessed)
+	checkSpecialRows(t, s2, "staging", stagingOf(runningTable, e.date), []string{
+		"2024-03-01 DE 4 100", "2024-03-01 US 7 200",
+		"2024-03-02 DE 2 102", "2024-03-02 US 5 205",
+		"2024-03-03 DE 3 105", "2024-03-03 US 1 206",
+		"2024-03-04 DE 1 106", "2024-03-04 US 4 210",
+	})
 }
