@@ -765,3 +765,73 @@ func TestTwoCompletionsAtOnce(t *testing.T) {
 	run(t, s, sqlDir)
 	checkCompleted(t, s, sixDays, sixDaysID, before)
 }
+
+// pausedCreate holds a scanner right after it created a backfill's ledger
+// record, before it claims the start.
+type pausedCreate struct {
+	pipeline.Ledger
+	created chan struct{} // closed once the record exists
+	release chan struct{} // the creator goes on when this is closed
+	once    sync.Once
+}
+
+func (l *pausedCreate) Create(ctx context.Context, b *ledger.Backfill) error {
+	err := l.Ledger.Create(ctx, b)
+	if err == nil {
+		l.once.Do(func() { close(l.created) })
+		<-l.release
+	}
+	return err
+}
+
+// TestScannerSeesAFreshRecord: a scanner that reads a record another
+// scanner has just created (pending) leaves the start to its creator; the
+// creator starts it. (Before, the reader took the start over and reported
+// "resumed", and the creator reported "started" having done nothing.)
+func TestScannerSeesAFreshRecord(t *testing.T) {
+	pause := &pausedCreate{created: make(chan struct{}), release: make(chan struct{})}
+	s := openStack(t, Options{Ledger: func(l pipeline.Ledger) pipeline.Ledger {
+		pause.Ledger = l
+		return pause
+	}})
+	loadWarehouse(t, s)
+	sqlDir := writeTree(t, sixDays.table, sixDays.entry)
+	ctx := context.Background()
+	if _, err := s.Sync(ctx, sqlDir); err != nil {
+		t.Fatal(err)
+	}
+	type scan struct {
+		did []string
+		err error
+	}
+	first := make(chan scan, 1)
+	go func() {
+		actions, err := s.Scanner.Scan(ctx)
+		first <- scan{did(actions), err}
+	}()
+	waitFor(t, "the first scanner to create the record", func() (bool, error) {
+		select {
+		case <-pause.created:
+			return true, nil
+		default:
+			return false, nil
+		}
+	})
+	actions, err := s.Scanner.Scan(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := did(actions); len(got) != 0 {
+		t.Errorf("the second scanner did %q, want nothing", got)
+	}
+	close(pause.release)
+	r := <-first
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if want := []string{"started " + sixDaysID}; !slices.Equal(r.did, want) {
+		t.Errorf("the first scanner did %q, want %q", r.did, want)
+	}
+	settle(t, s)
+	checkProcessed(t, s, sixDays, sixDaysID)
+}

@@ -122,13 +122,16 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (string, error) {
 	stale := sinceOrZero(p.now(), bf.UpdatedAt) >= p.opts().StaleAfter
 	switch bf.State {
 	case ledger.StatePending, ledger.StateStaging:
-		if stale || bf.State == ledger.StatePending {
-			// Not stale: claim it only from pending, never from a
-			// scanner that is preparing staging right now.
-			if err := p.start(ctx, id, stale); err != nil {
+		// A fresh record is being started by the scanner that created it
+		// (or by retry); only an interrupted start is taken over.
+		if stale {
+			claimed, err := p.claimStart(ctx, id, true)
+			if err != nil {
 				return did, err
 			}
-			return "resumed", nil
+			if claimed {
+				return "resumed", nil
+			}
 		}
 	case ledger.StateProcessing:
 		finished, err := p.Finish(ctx, id)

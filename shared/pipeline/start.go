@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/queue"
@@ -16,6 +17,13 @@ import (
 // interrupted (the state stayed pending or staging for StaleAfter). Every
 // step tolerates having been done before.
 func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
+	_, err := p.claimStart(ctx, id, resume)
+	return err
+}
+
+// claimStart is start that also reports whether this caller claimed the
+// start (false: another scanner has it, or it is past staging).
+func (p *Pipeline) claimStart(ctx context.Context, id string, resume bool) (bool, error) {
 	now := p.now()
 	claimed := false
 	bf, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
@@ -32,11 +40,16 @@ func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
 		return nil
 	})
 	if errors.Is(err, ledger.ErrNoChange) || (err == nil && !claimed) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("start %s: %w", id, err)
+		return false, fmt.Errorf("start %s: %w", id, err)
 	}
+	return true, p.prepare(ctx, id, bf, now)
+}
+
+// prepare is the work of a claimed start.
+func (p *Pipeline) prepare(ctx context.Context, id string, bf *ledger.Backfill, now time.Time) error {
 	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		return err
