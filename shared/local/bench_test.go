@@ -51,11 +51,19 @@ func writeBenchTree(tb testing.TB, days int, status string) string {
 	return dir
 }
 
-func openBench(tb testing.TB, parallelism int, wrap func(warehouse.Warehouse) warehouse.Warehouse) *Stack {
+// openBench opens a stack for a benchmark. With files, the buckets and the
+// warehouse live under a temporary state directory, as `bqbackfill run`
+// keeps them; otherwise GCS is in memory (whose fake scans the whole bucket
+// on every lookup, so it slows down as ledgers grow).
+func openBench(tb testing.TB, parallelism int, wrap func(warehouse.Warehouse) warehouse.Warehouse, files bool) *Stack {
 	tb.Helper()
 	ctx := context.Background()
 	now := func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }
-	s, err := Open(ctx, Options{Parallelism: parallelism, Now: now, Warehouse: wrap, IdleTimeout: 100 * time.Millisecond})
+	dir := ""
+	if files {
+		dir = tb.TempDir()
+	}
+	s, err := Open(ctx, Options{StateDir: dir, Parallelism: parallelism, Now: now, Warehouse: wrap, IdleTimeout: 100 * time.Millisecond})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -101,7 +109,7 @@ func BenchmarkPipelineFirstMessage365(b *testing.B) {
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		s := openBench(b, 8, nil)
+		s := openBench(b, 8, nil, false)
 		fp := &firstPublish{Publisher: s.Pipeline.Publisher}
 		s.Pipeline.Publisher = fp
 		if _, err := s.Sync(ctx, writeBenchTree(b, 365, "Initiate")); err != nil {
@@ -131,7 +139,7 @@ func BenchmarkPipelineInitiate3650(b *testing.B) {
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		s := openBench(b, 16, nil)
+		s := openBench(b, 16, nil, true)
 		dir := writeBenchTree(b, 3650, "Initiate")
 		b.StartTimer()
 		if _, err := s.Run(ctx, dir); err != nil {
@@ -162,7 +170,7 @@ func BenchmarkPipelineLatency365x32(b *testing.B) {
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		s := openBench(b, 32, func(w warehouse.Warehouse) warehouse.Warehouse { return slowQueries{w, 100 * time.Millisecond} })
+		s := openBench(b, 32, func(w warehouse.Warehouse) warehouse.Warehouse { return slowQueries{w, 100 * time.Millisecond} }, false)
 		dir := writeBenchTree(b, 365, "Initiate")
 		if _, err := s.Sync(ctx, dir); err != nil {
 			b.Fatal(err)
@@ -206,7 +214,7 @@ func BenchmarkPipelineComplete3650(b *testing.B) {
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		s := openBench(b, 16, nil)
+		s := openBench(b, 16, nil, true)
 		if _, err := s.Run(ctx, writeBenchTree(b, 3650, "Initiate")); err != nil {
 			b.Fatal(err)
 		}
@@ -228,7 +236,7 @@ func BenchmarkPipelineInitiate365(b *testing.B) {
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		s := openBench(b, 16, nil)
+		s := openBench(b, 16, nil, true)
 		dir := writeBenchTree(b, 365, "Initiate")
 		b.StartTimer()
 		if _, err := s.Run(ctx, dir); err != nil {
@@ -246,7 +254,7 @@ func BenchmarkPipelineComplete365(b *testing.B) {
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		s := openBench(b, 16, nil)
+		s := openBench(b, 16, nil, true)
 		if _, err := s.Run(ctx, writeBenchTree(b, 365, "Initiate")); err != nil {
 			b.Fatal(err)
 		}

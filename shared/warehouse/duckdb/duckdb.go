@@ -126,8 +126,11 @@ func Open(dir string, opts *Options) (*Warehouse, error) {
 		}
 		return err
 	}
+	// One DuckDB thread per query: the local warehouse holds small tables
+	// and runs many small partition queries at once (one per worker task),
+	// where intra-query threads only add scheduling overhead.
 	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
-		_, err := execer.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
+		_, err := execer.ExecContext(context.Background(), "SET TimeZone = 'UTC'; SET threads = 1", nil)
 		return err
 	})
 	if err != nil {
