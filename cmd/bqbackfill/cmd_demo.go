@@ -134,7 +134,7 @@ func runDemo(ctx context.Context, args []string, io IO) error {
 	fmt.Fprintf(w, "\nThe backup of production before the swap is kept for 30 days:\n")
 	fmt.Fprintf(w, "    moz-fx-data-shared-prod.backfills_staging_derived.telemetry_derived__daily_active_users_v1_backup_%s\n", strings.ReplaceAll(today.String(), "-", "_"))
 	fmt.Fprintf(w, "\nTry:\n    go run ./cmd/bqbackfill status --state-dir %s\n", sf.stateDir)
-	fmt.Fprintf(w, "    go run ./cmd/bqbackfill sql --state-dir %s \"SELECT * FROM \\`%s\\` ORDER BY 1, 2 LIMIT 6\"\n", filepath.Join(sf.stateDir, "warehouse"), table)
+	fmt.Fprintf(w, "    go run ./cmd/bqbackfill sql --state-dir %s \"SELECT * FROM \\`%s\\` ORDER BY 1, 2 LIMIT 6\"\n", sf.stateDir, table)
 	fmt.Fprintf(w, "    go run ./cmd/bqbackfill rollback %s --state-dir %s\n", table, sf.stateDir)
 	return nil
 }
