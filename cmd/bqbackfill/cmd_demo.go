@@ -187,13 +187,13 @@ func progress(ctx context.Context, w io.Writer, stack *local.Stack, id string) (
 		if err != nil {
 			return false
 		}
-		recs, err := stack.Ledger.ListPartitions(ctx, id)
+		states, err := stack.Ledger.PartitionStates(ctx, id)
 		if err != nil {
 			return false
 		}
 		n := 0
-		for _, r := range recs {
-			if r.State == ledger.PartitionDone || r.State == ledger.PartitionFailed {
+		for _, st := range states {
+			if st == ledger.PartitionDone || st == ledger.PartitionFailed {
 				n++
 			}
 		}
