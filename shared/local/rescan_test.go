@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,4 +139,112 @@ func TestChainInterruptedResumes(t *testing.T) {
 		"2024-03-03 DE 3 105", "2024-03-03 US 1 206",
 		"2024-03-04 DE 1 106", "2024-03-04 US 4 210",
 	})
+}
+
+// failPartition fails every query into one staging partition with a
+// permanent error while broken is set.
+type failPartition struct {
+	warehouse.Warehouse
+	partition string
+	mu        sync.Mutex
+	broken    bool
+	queries   map[string]int
+}
+
+func (f *failPartition) Query(ctx context.Context, job warehouse.QueryJob) (warehouse.JobResult, error) {
+	f.mu.Lock()
+	broken := f.broken && job.Partition == f.partition
+	if job.Destination != nil {
+		f.queries[job.Partition]++
+	}
+	f.mu.Unlock()
+	if broken {
+		return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "query", "injected: division by zero")
+	}
+	return f.Warehouse.Query(ctx, job)
+}
+
+// TestRetryRerunsOnlyFailedPartitions: one partition fails permanently,
+// the backfill ends failed with the others in staging; after the cause is
+// fixed, Retry recomputes only that partition and the backfill is processed.
+func TestRetryRerunsOnlyFailedPartitions(t *testing.T) {
+	ctx := context.Background()
+	today := civil.Date{Year: 2026, Month: 11, Day: 25}
+	now := func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }
+	fp := &failPartition{partition: "20261115", broken: true, queries: map[string]int{}}
+	s, err := Open(ctx, Options{Now: now, IdleTimeout: 100 * time.Millisecond, Warehouse: func(w warehouse.Warehouse) warehouse.Warehouse {
+		fp.Warehouse = w
+		return fp
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sqlDir, err := WriteDemoTree(t.TempDir(), today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadDemoData(ctx, s.DuckDB, today); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Run(ctx, sqlDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pipeline.BackfillID(DemoTable, today.String())
+	if f := res.Failed(); len(f) != 1 || f[0].ID != id || f[0].State != ledger.StateFailed {
+		t.Fatalf("failed backfills = %+v, want %s failed", f, id)
+	}
+	states, err := s.Ledger.PartitionStates(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for pid, st := range states {
+		if st == ledger.PartitionFailed {
+			failed++
+			if pid != fp.partition {
+				t.Errorf("partition %s failed, only %s should", pid, fp.partition)
+			}
+		}
+	}
+	if failed != 1 || len(states) != 13 {
+		t.Fatalf("partition states %v, want 13 with exactly %s failed", states, fp.partition)
+	}
+	before := map[string]int{}
+	fp.mu.Lock()
+	for k, v := range fp.queries {
+		before[k] = v
+	}
+	fp.broken = false
+	fp.mu.Unlock()
+
+	gotID, n, err := s.Pipeline.Retry(ctx, DemoTable)
+	if err != nil || gotID != id || n != 1 {
+		t.Fatalf("Retry = %s, %d, %v; want %s, 1", gotID, n, err, id)
+	}
+	if _, err := s.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(ctx, sqlDir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Ledger.Get(ctx, id)
+	if err != nil || b.State != ledger.StateProcessed {
+		t.Fatalf("after retry: %+v, %v; want processed", b, err)
+	}
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	for pid, n := range fp.queries {
+		if pid != fp.partition && n != before[pid] {
+			t.Errorf("partition %s was recomputed by the retry (%d -> %d queries)", pid, before[pid], n)
+		}
+	}
+	if fp.queries[fp.partition] <= before[fp.partition] {
+		t.Errorf("the failed partition was not recomputed")
+	}
+	rows, err := s.DuckDB.Read(ctx, warehouse.QueryJob{SQL: "SELECT COUNT(DISTINCT submission_date) FROM `moz-fx-data-shared-prod.backfills_staging_derived.telemetry_derived__daily_active_users_v1_2026_11_25`"})
+	if err != nil || fmt.Sprint(rows.Rows[0][0]) != "13" {
+		t.Fatalf("staging holds %v days (%v), want 13", rows, err)
+	}
 }
