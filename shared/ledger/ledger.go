@@ -841,10 +841,19 @@ const stateKey = "bqbackfill-state"
 // PartitionStates returns the state of every partition record written so
 // far, from one listing (the state is kept in each object's metadata).
 func (s *Store) PartitionStates(ctx context.Context, id string) (map[string]PartitionState, error) {
+	states, _, err := s.PartitionProgress(ctx, id)
+	return states, err
+}
+
+// PartitionProgress is PartitionStates plus the time the most recent
+// partition record was written (zero when none was): the backfill's last
+// sign of progress, from the same single listing.
+func (s *Store) PartitionProgress(ctx context.Context, id string) (map[string]PartitionState, time.Time, error) {
 	p, err := backfillPrefix(id)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
+	var last time.Time
 	prefix := p + "partitions/"
 	it := s.client.Bucket(s.bucket).Objects(ctx, &storage.Query{Prefix: prefix})
 	out := map[string]PartitionState{}
@@ -855,10 +864,13 @@ func (s *Store) PartitionStates(ctx context.Context, id string) (map[string]Part
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list gs://%s/%s: %w", s.bucket, prefix, err)
+			return nil, time.Time{}, fmt.Errorf("list gs://%s/%s: %w", s.bucket, prefix, err)
 		}
 		if !strings.HasSuffix(a.Name, ".json") {
 			continue
+		}
+		if a.Updated.After(last) {
+			last = a.Updated
 		}
 		pid := strings.TrimSuffix(path.Base(a.Name), ".json")
 		if st := a.Metadata[stateKey]; st != "" {
@@ -874,11 +886,11 @@ func (s *Store) PartitionStates(ctx context.Context, id string) (map[string]Part
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		out[pid] = r.State
 	}
-	return out, nil
+	return out, last, nil
 }
 
 // Summary counts a backfill's partition records by state.

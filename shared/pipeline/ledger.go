@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 )
@@ -22,6 +23,7 @@ type Ledger interface {
 	UpdatePartitionFrom(ctx context.Context, id, partition string, cur *ledger.PartitionRecord, fn func(*ledger.PartitionRecord) error) (*ledger.PartitionRecord, error)
 	ListPartitions(ctx context.Context, id string) ([]*ledger.PartitionRecord, error)
 	PartitionStates(ctx context.Context, id string) (map[string]ledger.PartitionState, error)
+	PartitionProgress(ctx context.Context, id string) (map[string]ledger.PartitionState, time.Time, error)
 
 	GetSwapStep(ctx context.Context, id, step string) (*ledger.SwapStep, error)
 	UpdateSwapStep(ctx context.Context, id, step string, fn func(*ledger.SwapStep) error) (*ledger.SwapStep, error)

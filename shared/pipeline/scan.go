@@ -324,9 +324,15 @@ func (p *Pipeline) republish(ctx context.Context, bf *ledger.Backfill) (int, err
 	if err != nil {
 		return 0, err
 	}
-	states, err := p.Ledger.PartitionStates(ctx, bf.ID)
+	states, last, err := p.Ledger.PartitionProgress(ctx, bf.ID)
 	if err != nil {
 		return 0, fmt.Errorf("list partitions of %s: %w", bf.ID, err)
+	}
+	// Workers that are still finishing partitions are progress: only a
+	// backfill with no partition recorded for StaleAfter lost its messages
+	// (or every worker).
+	if !last.IsZero() && time.Since(last) < p.opts().StaleAfter { // object times are real time, not p.Now
+		return 0, nil
 	}
 	final := 0
 	for _, st := range states {
