@@ -105,6 +105,9 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		if err := p.recordStep(ctx, id, name, ""); err != nil {
 			return err
 		}
+		// Progress, so the scanner does not take a long swap for a lost
+		// completion request.
+		p.touch(ctx, id)
 	}
 
 	if !done[stepDeleteStaging] {
