@@ -261,7 +261,9 @@ func (s *Stack) FireManifest(ctx context.Context) ([]pipeline.Action, error) {
 // request (with the completion handler) and every event (printed). It
 // returns how many messages it handled.
 func (s *Stack) Drain(ctx context.Context) (int, error) {
-	s.launcher.wait()
+	if err := s.launcher.waitCtx(ctx); err != nil {
+		return 0, err
+	}
 	n := 0
 	idle := s.opts.IdleTimeout
 	err := queue.Receive(ctx, s.PubSub.Client, SubComplete, queue.ReceiveOptions{Concurrency: 1, IdleTimeout: idle, ReturnImmediately: true},
@@ -472,6 +474,22 @@ func (l *launcher) Launch(ctx context.Context, backfillID string, partitions int
 }
 
 func (l *launcher) wait() { l.wg.Wait() }
+
+// waitCtx waits for the running tasks, or until ctx ends (the tasks then
+// go on until the stack is closed, which cancels them).
+func (l *launcher) waitCtx(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		l.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func (l *launcher) idle() bool {
 	l.mu.Lock()
