@@ -184,8 +184,11 @@ type cachedRecord struct {
 func (p *Pipeline) cachedBackfill(ctx context.Context, id string) (*ledger.Backfill, error) {
 	if p.Cache != nil {
 		if v, ok := p.Cache.m.Load(id); ok {
+			// Only "processing" is trusted from the cache: any other state
+			// (failed, say) may just have been retried, and skipping a
+			// retried partition would strand it.
 			c := v.(cachedRecord)
-			if time.Since(c.at) < p.opts().StateCacheTTL {
+			if c.b.State == ledger.StateProcessing && time.Since(c.at) < p.opts().StateCacheTTL {
 				return c.b, nil
 			}
 		}
