@@ -124,13 +124,13 @@ type backfillSummary struct {
 }
 
 func summarize(ctx context.Context, led interface {
-	ListPartitions(ctx context.Context, id string) ([]*ledger.PartitionRecord, error)
+	PartitionStates(ctx context.Context, id string) (map[string]ledger.PartitionState, error)
 }, b *ledger.Backfill) backfillSummary {
 	s := backfillSummary{ID: b.ID, Table: b.Table, EntryDate: b.EntryDate, State: string(b.State), Partitions: b.PartitionCount,
 		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError}
-	if recs, err := led.ListPartitions(ctx, b.ID); err == nil {
-		for _, r := range recs {
-			switch r.State {
+	if states, err := led.PartitionStates(ctx, b.ID); err == nil {
+		for _, st := range states {
+			switch st {
 			case ledger.PartitionDone:
 				s.Done++
 			case ledger.PartitionFailed:

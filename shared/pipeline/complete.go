@@ -136,7 +136,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		return fmt.Errorf("complete %s: %w", id, err)
 	}
 	if moved {
-		p.emit(ctx, spec, bf, eventCompleted(spec))
+		p.emit(ctx, eventCompleted(spec))
 		log.Info("backfill completed", "partitions", len(spec.Partitions), "duration_seconds", now.Sub(bf.CompletionRequestedAt).Seconds())
 	}
 	return nil
@@ -314,7 +314,7 @@ func (p *Pipeline) refuseCompletion(ctx context.Context, spec *Spec, bf *ledger.
 		return fmt.Errorf("record refused completion of %s: %w", bf.ID, err)
 	}
 	if moved {
-		p.emit(ctx, spec, bf, eventRefused(spec, reason))
+		p.emit(ctx, eventRefused(spec, reason))
 	}
 	p.log().Error("completion refused; production untouched", "backfill_id", bf.ID, "reason", reason)
 	return nil

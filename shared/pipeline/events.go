@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"strings"
 
 	"cloud.google.com/go/civil"
 
@@ -27,16 +28,14 @@ func baseEvent(spec *Spec, kind notify.Kind) notify.Event {
 func eventStarted(spec *Spec) notify.Event {
 	e := baseEvent(spec, notify.KindStarted)
 	if len(spec.Warnings) > 0 {
-		e.Text = "Warnings: " + joinLines(spec.Warnings)
+		e.Text = "Warnings: " + strings.Join(spec.Warnings, "; ")
 	}
 	return e
 }
 
-func eventDone(spec *Spec, cmp []PartitionComparison) notify.Event {
+func eventDone(spec *Spec, cmp []notify.PartitionRows) notify.Event {
 	e := baseEvent(spec, notify.KindDone)
-	for _, c := range cmp {
-		e.Comparison = append(e.Comparison, notify.PartitionRows{Partition: c.Partition, StagingRows: c.StagingRows, ProductionRows: c.ProductionRows})
-	}
+	e.Comparison = cmp
 	return e
 }
 
@@ -59,20 +58,9 @@ func eventRefused(spec *Spec, reason string) notify.Event {
 
 func eventCompleted(spec *Spec) notify.Event { return baseEvent(spec, notify.KindCompleted) }
 
-func joinLines(lines []string) string {
-	out := ""
-	for i, l := range lines {
-		if i > 0 {
-			out += "; "
-		}
-		out += l
-	}
-	return out
-}
-
 // emit publishes an event. Notification is best effort: a failure is
 // logged, never fails the step that emitted it.
-func (p *Pipeline) emit(ctx context.Context, spec *Spec, bf *ledger.Backfill, e notify.Event) {
+func (p *Pipeline) emit(ctx context.Context, e notify.Event) {
 	e.Time = p.now()
 	if p.Topics.Events == "" || p.Publisher == nil {
 		return

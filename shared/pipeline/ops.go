@@ -183,6 +183,6 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
 		return "", restored, fmt.Errorf("rollback %s: %w", bf.ID, err)
 	}
-	p.emit(ctx, spec, bf, baseEvent(spec, notify.KindRolledBack))
+	p.emit(ctx, baseEvent(spec, notify.KindRolledBack))
 	return bf.ID, restored, nil
 }

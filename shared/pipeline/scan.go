@@ -250,7 +250,7 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
 	if state == ledger.StateRejected {
 		e := baseEvent(spec, notify.KindRejected)
 		e.Errors = problems
-		p.emit(ctx, spec, rec, e)
+		p.emit(ctx, e)
 		p.log().Warn("backfill entry rejected", "backfill_id", id, "errors", lastErr)
 		return "rejected", nil
 	}
@@ -284,7 +284,7 @@ func (p *Pipeline) requestCompletion(ctx context.Context, bf *ledger.Backfill) (
 		return "", fmt.Errorf("publish completion request for %s: %w", bf.ID, err)
 	}
 	if spec, err := p.spec(ctx, bf); err == nil {
-		p.emit(ctx, spec, bf, baseEvent(spec, notify.KindCompleting))
+		p.emit(ctx, baseEvent(spec, notify.KindCompleting))
 	}
 	return "completion-requested", nil
 }
@@ -311,7 +311,7 @@ func (p *Pipeline) cancel(ctx context.Context, bf *ledger.Backfill) (string, err
 	if spec, err := p.spec(ctx, bf); err == nil {
 		e := baseEvent(spec, notify.KindCancelled)
 		e.Text = "The staging table is kept until it expires (30 days after the start); production was not changed."
-		p.emit(ctx, spec, bf, e)
+		p.emit(ctx, e)
 	}
 	return "cancelled", nil
 }
@@ -386,7 +386,7 @@ func (p *Pipeline) reportOnce(ctx context.Context, bf *ledger.Backfill, key stri
 		return false, fmt.Errorf("record report %s of %s: %w", key, bf.ID, err)
 	}
 	if first {
-		p.emit(ctx, spec, bf, mk(spec))
+		p.emit(ctx, mk(spec))
 	}
 	return first, nil
 }

@@ -132,7 +132,7 @@ func (p *Pipeline) prepare(ctx context.Context, id string, bf *ledger.Backfill, 
 		// The partitions stay pending; the next scan re-publishes them.
 		return fmt.Errorf("start %s: %w", id, err)
 	}
-	p.emit(ctx, spec, bf, eventStarted(spec))
+	p.emit(ctx, eventStarted(spec))
 	log.Info("backfill started", "partitions", len(spec.Partitions), "sequential", spec.Sequential)
 	return nil
 }
@@ -152,7 +152,7 @@ func (p *Pipeline) failStart(ctx context.Context, spec *Spec, bf *ledger.Backfil
 	}
 	e := baseEvent(spec, "failed")
 	e.Text = reason
-	p.emit(ctx, spec, bf, e)
+	p.emit(ctx, e)
 	p.log().Error("backfill cannot start", "backfill_id", bf.ID, "reason", reason)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/notify"
 	"github.com/bqbackfill/bqbackfill/shared/queue"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
@@ -328,25 +329,18 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 	}
 	if state == ledger.StateProcessed {
 		cmp := p.compare(ctx, spec)
-		p.emit(ctx, spec, bf, eventDone(spec, cmp))
+		p.emit(ctx, eventDone(spec, cmp))
 	} else {
-		p.emit(ctx, spec, bf, eventFailed(spec, failed, open))
+		p.emit(ctx, eventFailed(spec, failed, open))
 	}
 	p.log().Info("backfill finished processing", "backfill_id", id, "state", string(state), "failed", len(failed), "duration_seconds", now.Sub(bf.StartedAt).Seconds())
 	return true, nil
 }
 
-// PartitionComparison is one row of the staging-vs-production report.
-type PartitionComparison struct {
-	Partition      string
-	StagingRows    int64
-	ProductionRows int64
-}
-
 // compare counts rows per partition in staging and in the source table. A
 // failure to read is reported in the comparison, not fatal: the counts are
 // advisory.
-func (p *Pipeline) compare(ctx context.Context, spec *Spec) []PartitionComparison {
+func (p *Pipeline) compare(ctx context.Context, spec *Spec) []notify.PartitionRows {
 	counts := func(t warehouse.TableRef) map[string]int64 {
 		out := map[string]int64{}
 		parts, err := p.Warehouse.Partitions(ctx, t)
@@ -362,9 +356,9 @@ func (p *Pipeline) compare(ctx context.Context, spec *Spec) []PartitionCompariso
 		return out
 	}
 	st, prod := counts(spec.Staging), counts(spec.Source)
-	var out []PartitionComparison
+	var out []notify.PartitionRows
 	for _, ps := range spec.Partitions {
-		out = append(out, PartitionComparison{Partition: ps.ID, StagingRows: st[ps.Dest], ProductionRows: prod[ps.Dest]})
+		out = append(out, notify.PartitionRows{Partition: ps.ID, StagingRows: st[ps.Dest], ProductionRows: prod[ps.Dest]})
 	}
 	return out
 }
