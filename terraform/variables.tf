@@ -131,19 +131,8 @@ variable "max_tasks_per_execution" {
   }
 }
 
-variable "worker_parallelism" {
-  description = "How many tasks of one execution run at once (the job's parallelism). Keep it at least max_tasks_per_execution unless BigQuery slots are scarce."
-  type        = number
-  default     = 32
-
-  validation {
-    condition     = var.worker_parallelism >= 1
-    error_message = "worker_parallelism must be at least 1."
-  }
-}
-
 variable "worker_concurrency" {
-  description = "Partitions one worker task computes at once (BQBACKFILL_WORKER_CONCURRENCY). Concurrent queries per execution = min(tasks, parallelism) x this."
+  description = "Partitions one worker task computes at once (BQBACKFILL_WORKER_CONCURRENCY). Concurrent queries per execution = tasks (at most max_tasks_per_execution) x this."
   type        = number
   default     = 1
 

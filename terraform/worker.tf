@@ -7,7 +7,6 @@ module "worker" {
   image                 = var.worker_image
   service_account_email = google_service_account.worker.email
   env                   = local.worker_env
-  parallelism           = var.worker_parallelism
   task_timeout_seconds  = var.worker_task_timeout_seconds
   max_retries           = var.worker_max_retries
   cpu                   = var.worker_cpu

@@ -20,8 +20,10 @@ type Launcher struct {
 }
 
 // New returns a Launcher for job (its full resource name). maxTasks caps the
-// task count of one execution (the job's parallelism is set by terraform;
-// Cloud Run cannot override parallelism per execution).
+// task count of one execution, and so the tasks that run at once: the job's
+// parallelism is 0 (terraform), "as many as the task count", because Cloud
+// Run requires parallelism <= task count and a RunJob override can set only
+// the task count, not the parallelism.
 func New(client *run.JobsClient, job string, maxTasks int) *Launcher {
 	if maxTasks < 1 {
 		maxTasks = 1

@@ -19,7 +19,6 @@ source_projects     = ["bqbackfill-dev"]
 production_datasets = ["bqbackfill-dev.telemetry_derived"]
 
 max_tasks_per_execution     = 4
-worker_parallelism          = 4
 worker_concurrency          = 1
 worker_task_timeout_seconds = 7200
 

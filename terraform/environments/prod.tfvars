@@ -76,7 +76,6 @@ production_datasets = [
 ]
 
 max_tasks_per_execution     = 32
-worker_parallelism          = 32
 worker_concurrency          = 2
 worker_task_timeout_seconds = 21600
 

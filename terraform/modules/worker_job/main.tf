@@ -10,8 +10,13 @@ resource "google_cloud_run_v2_job" "this" {
   labels              = var.labels
 
   template {
-    task_count  = 1
-    parallelism = var.parallelism
+    task_count = 1
+    # 0: as many tasks at once as the task count (within quota). Cloud Run
+    # requires parallelism <= task_count, and a RunJob override can set the
+    # task count but not the parallelism, so any fixed value would exceed
+    # the small task counts the scanner asks for. The scanner's task cap
+    # (BQBACKFILL_MAX_TASKS) is what bounds concurrent tasks.
+    parallelism = 0
     labels      = var.labels
 
     template {

@@ -28,11 +28,6 @@ variable "env" {
   type        = map(string)
 }
 
-variable "parallelism" {
-  description = "Tasks of one execution that run at once. The scanner overrides the task count per execution."
-  type        = number
-}
-
 variable "task_timeout_seconds" {
   description = "Timeout of one task."
   type        = number
