@@ -77,6 +77,13 @@ type Settings struct {
 	SamplingBatchSize int
 	// Targets are the --target destinations by name.
 	Targets map[string]Target
+	// Promotion chooses how staged partitions replace production's.
+	Promotion Promotion
+	// PricePerTiBUSD is the on-demand query price used for estimates.
+	PricePerTiBUSD float64
+	// MaxBytesPerBackfill refuses to start a backfill whose estimated bytes
+	// processed exceed it (0: no guard).
+	MaxBytesPerBackfill int64
 }
 
 // Target redirects a backfill to a development deployment of the table
@@ -112,6 +119,8 @@ func Default() Settings {
 		StagingExpirationDays: DefaultStagingExpirationDays,
 		BackupExpirationDays:  DefaultBackupExpirationDays,
 		SamplingBatchSize:     DefaultSamplingBatchSize,
+		Promotion:             Promotion{Default: PromoteCopy},
+		PricePerTiBUSD:        DefaultPricePerTiBUSD,
 	}
 }
 
@@ -184,6 +193,10 @@ func Parse(data []byte, name string) (Settings, error) {
 				return Settings{}, fmt.Errorf("%s:%d: %s must be a positive whole number of days or rows, got %q", name, v.Line, key, v.Value)
 			}
 			*ints[key] = n
+		case costKeys[key] != nil:
+			if err := costKeys[key](&s, v, name); err != nil {
+				return Settings{}, err
+			}
 		case key == "targets":
 			t, err := parseTargets(v, name)
 			if err != nil {
@@ -199,6 +212,9 @@ func Parse(data []byte, name string) (Settings, error) {
 
 func knownKeys(strs map[string]*string, ints map[string]*int) []string {
 	keys := []string{"targets"}
+	for k := range costKeys {
+		keys = append(keys, k)
+	}
 	for k := range strs {
 		keys = append(keys, k)
 	}
