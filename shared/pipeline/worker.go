@@ -134,7 +134,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 		// The task is shutting down: let another task take the message.
 		return queue.Nack
 	}
-	permanent := !warehouse.IsTransient(runErr) && warehouse.Code(runErr) != warehouse.Unknown
+	permanent := !warehouse.IsRetryable(runErr) && warehouse.Code(runErr) != warehouse.Unknown
 	exhausted := m.DeliveryAttempt >= p.opts().MaxDeliveries
 	if rec != nil && rec.Attempts+1 >= p.opts().MaxDeliveries {
 		exhausted = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrorCode classifies a warehouse error. Programs act on the code, not the message.
@@ -24,9 +25,22 @@ const (
 	InvalidArgument
 	// PermissionDenied: the caller may not do this.
 	PermissionDenied
-	// Transient: rate limits, backend errors, timeouts; retrying may succeed.
+	// Transient: short-term rate limits (rateLimitExceeded), backend errors,
+	// timeouts; retrying after seconds may succeed.
 	Transient
+	// QuotaExceeded: a long-term quota is used up (BigQuery's reason
+	// quotaExceeded, e.g. the 30,000 partition modifications per table per
+	// day). BigQuery's advice is to wait at least QuotaRetryAfter before
+	// trying again; failed jobs count against the quota, so retrying at
+	// transient speed only digs deeper. The work is not wrong: a retry after
+	// the wait may succeed, and it must not count as a failed attempt.
+	QuotaExceeded
 )
+
+// QuotaRetryAfter is the least wait before retrying a QuotaExceeded error
+// ("quotaExceeded ... wait 10 minutes or longer",
+// https://cloud.google.com/bigquery/docs/troubleshoot-quotas).
+const QuotaRetryAfter = 10 * time.Minute
 
 func (c ErrorCode) String() string {
 	switch c {
@@ -42,6 +56,8 @@ func (c ErrorCode) String() string {
 		return "PermissionDenied"
 	case Transient:
 		return "Transient"
+	case QuotaExceeded:
+		return "QuotaExceeded"
 	}
 	return "Unknown"
 }
@@ -89,5 +105,38 @@ func IsNotFound(err error) bool { return Code(err) == NotFound }
 // IsAlreadyExists reports whether err has code AlreadyExists.
 func IsAlreadyExists(err error) bool { return Code(err) == AlreadyExists }
 
-// IsTransient reports whether retrying err later may succeed.
+// IsTransient reports whether retrying err after a short backoff may
+// succeed. QuotaExceeded is not transient: see IsRetryable.
 func IsTransient(err error) bool { return Code(err) == Transient }
+
+// IsQuotaExceeded reports whether err is a long-term quota error: retry
+// no sooner than QuotaRetryAfter, without counting it as a failed attempt.
+func IsQuotaExceeded(err error) bool { return Code(err) == QuotaExceeded }
+
+// IsRetryable reports whether the same request may succeed later
+// (Transient or QuotaExceeded); how long to wait depends on which.
+func IsRetryable(err error) bool {
+	c := Code(err)
+	return c == Transient || c == QuotaExceeded
+}
+
+// Messages BigQuery sends with its quota and rate-limit errors (reason in
+// brackets), from https://cloud.google.com/bigquery/docs/troubleshoot-quotas
+// and https://cloud.google.com/bigquery/quotas (../shared/spec/gcp-limits.md
+// §1). Fakes and quota models use them so that tests see the real text.
+const (
+	// [rateLimitExceeded] more than 50 modifications per 10 s of one
+	// partitioned table.
+	MsgPartitionedTableRate = "Exceeded rate limits: too many partitioned table update operations for this table. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas"
+	// [rateLimitExceeded] more than 5 modifications per 10 s of one
+	// unpartitioned table.
+	MsgTableRate = "Exceeded rate limits: too many table update operations for this table. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas"
+	// [quotaExceeded] more than 30,000 partition modifications of one
+	// column-partitioned table in a day.
+	MsgPartitionModificationsPerDay = "Quota exceeded: Your table exceeded quota for Number of partition modifications to a column partitioned table. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas"
+	// [quotaExceeded] more than 1,500 load/copy/query writes of one
+	// unpartitioned table in a day.
+	MsgTableWritesPerDay = "Quota exceeded: Your table exceeded quota for imports or query appends per table. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas"
+	// [quotaExceeded] more than 100,000 copy jobs in a project in a day.
+	MsgCopiesPerProject = "Quota exceeded: Your project exceeded quota for copies per project. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas"
+)

@@ -16,9 +16,11 @@
 // for a failed job). Waiting does not use getQueryResults: the client
 // library retries some of its errors for as long as the context lives.
 //
-// Retries. Each method retries transient failures (rate limits, quota,
+// Retries. Each method retries transient failures (short-term rate limits,
 // backend and internal errors, HTTP 429/5xx, timeouts) with exponential
-// backoff per Config.Retry, honouring ctx. A job that failed with a
+// backoff per Config.Retry, honouring ctx. A long-term quota error
+// (quotaExceeded) is returned at once as warehouse.QuotaExceeded: BigQuery
+// asks for a wait of at least 10 minutes, which is the caller's to take. A job that failed with a
 // transient reason is re-run as a new job: a failed job changes nothing.
 // A job whose status cannot be read is polled again, never re-run. The
 // client library additionally retries 5xx answers of single calls itself;

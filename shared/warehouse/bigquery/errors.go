@@ -44,8 +44,10 @@ var reasonCodes = map[string]warehouse.ErrorCode{
 	"blocked":                  warehouse.PermissionDenied,
 	"unauthorized":             warehouse.PermissionDenied,
 
-	"rateLimitExceeded":    warehouse.Transient,
-	"quotaExceeded":        warehouse.Transient,
+	"rateLimitExceeded": warehouse.Transient,
+	// A long-term limit: wait >= 10 minutes (warehouse.QuotaRetryAfter).
+	// HTTP 429 with this reason is a per-request rate limit (see codeOf).
+	"quotaExceeded":        warehouse.QuotaExceeded,
 	"jobRateLimitExceeded": warehouse.Transient,
 	"backendError":         warehouse.Transient,
 	"internalError":        warehouse.Transient,
@@ -92,6 +94,11 @@ func codeOf(err error) warehouse.ErrorCode {
 	if errors.As(err, &ge) {
 		for _, e := range ge.Errors {
 			if c, ok := reasonCodes[e.Reason]; ok {
+				if c == warehouse.QuotaExceeded && ge.Code == http.StatusTooManyRequests {
+					// 429 is a request rate limit (RESOURCE_EXHAUSTED
+					// per second), short-term whatever the reason says.
+					return warehouse.Transient
+				}
 				return c
 			}
 		}

@@ -3,6 +3,7 @@ package bigquery_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func TestErrorMapping(t *testing.T) {
 		{"401", bqfake.Fault{Op: "tables.get", Status: 401, Reason: "authError"}, getProd, warehouse.PermissionDenied, 1},
 		{"403 accessDenied", bqfake.Fault{Op: "tables.get", Status: 403, Reason: "accessDenied"}, getProd, warehouse.PermissionDenied, 1},
 		{"403 billingNotEnabled", bqfake.Fault{Op: "jobs.insert", Status: 403, Reason: "billingNotEnabled"}, runQuery, warehouse.PermissionDenied, 1},
-		{"403 quotaExceeded", bqfake.Fault{Op: "tables.get", Status: 403, Reason: "quotaExceeded"}, getProd, warehouse.Transient, 3},
+		{"403 quotaExceeded", bqfake.Fault{Op: "tables.get", Status: 403, Reason: "quotaExceeded"}, getProd, warehouse.QuotaExceeded, 1},
 		{"429 without reason", bqfake.Fault{Op: "tables.get", Status: 429}, getProd, warehouse.Transient, 3},
 		{"429 on delete", bqfake.Fault{Op: "tables.delete", Status: 429, Reason: "quotaExceeded"}, deleteStaging, warehouse.Transient, 3},
 		{"409 conflict without duplicate", bqfake.Fault{Op: "datasets.get", Status: 409, Reason: "aborted"}, ensureDataset, warehouse.FailedPrecondition, 1},
@@ -123,5 +124,41 @@ func TestCancelledContextIsNotRetried(t *testing.T) {
 func TestNewRequiresProject(t *testing.T) {
 	if _, err := bqw.New(context.Background(), ""); err == nil {
 		t.Error("New with no project succeeded")
+	}
+}
+
+// A job that fails on a long-term quota (reason quotaExceeded, wait >= 10
+// minutes) is QuotaExceeded and is not re-run by the adapter: re-running
+// at once costs quota (failed jobs count) and cannot succeed. A job that
+// hits the short-term rate limit is re-run after a backoff.
+func TestJobQuotaErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		fault  bqfake.JobFault
+		want   warehouse.ErrorCode
+		jobs   int
+		sleeps int
+	}{
+		{"daily partition quota", bqfake.JobFault{Type: "COPY", Reason: "quotaExceeded", Message: warehouse.MsgPartitionModificationsPerDay}, warehouse.QuotaExceeded, 1, 0},
+		{"copies per project", bqfake.JobFault{Type: "COPY", Reason: "quotaExceeded", Message: warehouse.MsgCopiesPerProject}, warehouse.QuotaExceeded, 1, 0},
+		{"partition rate", bqfake.JobFault{Type: "COPY", Reason: "rateLimitExceeded", Message: warehouse.MsgPartitionedTableRate}, warehouse.Transient, 3, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.setRows(staging, "20240101", 3)
+			e.fake.FailJobs(tt.fault)
+			_, err := e.w.Copy(e.ctx, warehouse.CopyJob{Source: staging, SourcePartition: "20240101", Dest: prod, DestPartition: "20240101", Write: warehouse.WriteTruncate})
+			wantCode(t, tt.name, err, tt.want)
+			if err != nil && !strings.Contains(err.Error(), tt.fault.Message) {
+				t.Errorf("error %q does not carry BigQuery's message %q", err, tt.fault.Message)
+			}
+			if n := len(e.fake.Jobs()); n != tt.jobs {
+				t.Errorf("%d copy jobs, want %d", n, tt.jobs)
+			}
+			if n := e.sleeps.count(); n != tt.sleeps {
+				t.Errorf("%d backoff sleeps, want %d", n, tt.sleeps)
+			}
+		})
 	}
 }
