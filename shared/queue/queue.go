@@ -210,7 +210,14 @@ func Receive(ctx context.Context, client *pubsub.Client, subscription string, op
 }
 
 // handleLeased runs h on one pulled message, renewing its lease meanwhile.
+// The lease is extended on receipt: the pull leased the message for the
+// subscription's ack deadline only (10 s at least), which may be shorter
+// than the first renewal at deadline/2.
 func handleLeased(ctx context.Context, admin *pubsubapi.SubscriptionAdminClient, sub string, rm *pubsubpb.ReceivedMessage, deadline time.Duration, h Handler) Outcome {
+	extend := func() {
+		_ = admin.ModifyAckDeadline(context.WithoutCancel(ctx), &pubsubpb.ModifyAckDeadlineRequest{Subscription: sub, AckIds: []string{rm.AckId}, AckDeadlineSeconds: int32(deadline / time.Second)})
+	}
+	extend()
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -221,7 +228,7 @@ func handleLeased(ctx context.Context, admin *pubsubapi.SubscriptionAdminClient,
 			case <-done:
 				return
 			case <-t.C:
-				_ = admin.ModifyAckDeadline(context.WithoutCancel(ctx), &pubsubpb.ModifyAckDeadlineRequest{Subscription: sub, AckIds: []string{rm.AckId}, AckDeadlineSeconds: int32(deadline / time.Second)})
+				extend()
 			}
 		}
 	}()

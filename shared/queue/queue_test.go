@@ -90,3 +90,59 @@ func TestReceiveStopsWhenContextEnds(t *testing.T) {
 		t.Fatalf("cancelled receive returned %v", err)
 	}
 }
+
+// The lease is extended as soon as a message is received, not only at half
+// the handler's deadline: a subscription's own ack deadline may be 10 s
+// while the first renewal of a 600 s lease would come at 300 s.
+func TestLeaseExtendedOnReceipt(t *testing.T) {
+	ctx := context.Background()
+	srv := pstest.NewServer()
+	t.Cleanup(func() { srv.Close() })
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	srv.SetTimeNowFunc(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pubsub.NewClient(ctx, "p", option.WithGRPCConn(conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/work"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+		Name: "projects/p/subscriptions/work-sub", Topic: "projects/p/topics/work", AckDeadlineSeconds: 10,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pub := NewPublisher(c)
+	defer pub.Stop()
+	if err := pub.Publish(ctx, "work", Message{Data: []byte("long")}); err != nil {
+		t.Fatal(err)
+	}
+	handled := 0
+	var stolen int
+	err = Receive(ctx, c, "work-sub", ReceiveOptions{IdleTimeout: 200 * time.Millisecond, ReturnImmediately: true, AckDeadline: 600 * time.Second},
+		func(ctx context.Context, m Received) Outcome {
+			handled++
+			// Past the subscription's 10 s deadline, well before 300 s.
+			advance(30 * time.Second)
+			resp, err := c.SubscriptionAdminClient.Pull(ctx, &pubsubpb.PullRequest{Subscription: "projects/p/subscriptions/work-sub", MaxMessages: 1, ReturnImmediately: true})
+			if err != nil {
+				t.Errorf("second pull: %v", err)
+			} else {
+				stolen += len(resp.ReceivedMessages)
+			}
+			return Ack
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if handled != 1 || stolen != 0 {
+		t.Errorf("handled %d, redelivered to another puller while leased %d times; want 1 and 0", handled, stolen)
+	}
+}
