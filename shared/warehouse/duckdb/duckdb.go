@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,6 +103,15 @@ func Open(dir string, opts *Options) (*Warehouse, error) {
 		opts = &Options{}
 	}
 	var cleanup func()
+	if dir != "" {
+		// Absolute, because the sandbox allows DuckDB exactly the
+		// project directory by its path (see newConnector).
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, fmt.Errorf("duckdb warehouse: directory %s: %w", dir, err)
+		}
+		dir = abs
+	}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "bqbackfill-warehouse-")
 		if err != nil {
@@ -126,13 +136,7 @@ func Open(dir string, opts *Options) (*Warehouse, error) {
 		}
 		return err
 	}
-	// One DuckDB thread per query: the local warehouse holds small tables
-	// and runs many small partition queries at once (one per worker task),
-	// where intra-query threads only add scheduling overhead.
-	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
-		_, err := execer.ExecContext(context.Background(), "SET TimeZone = 'UTC'; SET threads = 1", nil)
-		return err
-	})
+	connector, err := newConnector(dir)
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("duckdb warehouse: open DuckDB: %w", err)
@@ -192,6 +196,49 @@ func (w *Warehouse) Close() error {
 		return fmt.Errorf("duckdb warehouse: close: %w", err)
 	}
 	return nil
+}
+
+// newConnector returns the DuckDB connector of a warehouse in dir, sandboxed:
+// SQL run here (the sql command, query.sql, checks, the local SQL endpoint)
+// may come from anyone who can edit the tree, so DuckDB gets no access to
+// files outside the warehouse's own directories, no network and no
+// extension loading, and the configuration is locked so that no statement
+// can turn any of it back on (docs/duckdb-sql.md, "Sandbox").
+//
+// One DuckDB thread per query: the local warehouse holds small tables and
+// runs many small partition queries at once (one per worker task), where
+// intra-query threads only add scheduling overhead.
+func newConnector(dir string) (*duckdb.Connector, error) {
+	tmp := filepath.Join(dir, "tmp")
+	cfg := url.Values{}
+	cfg.Set("threads", "1")
+	cfg.Set("autoinstall_known_extensions", "false")
+	cfg.Set("autoload_known_extensions", "false")
+	cfg.Set("temp_directory", tmp)
+	// The settings below are global and, once locked, cannot be set again:
+	// the first connection applies them, later ones inherit them. (The
+	// DSN cannot carry them: DuckDB parses allowed_directories, a list,
+	// and the ICU TimeZone only in SQL.)
+	var (
+		mu     sync.Mutex
+		locked bool
+	)
+	sandbox := "SET GLOBAL TimeZone = 'UTC'; " +
+		"SET allowed_directories = [" + bqsql.QuoteString(filepath.Join(dir, "projects")+string(filepath.Separator)) + ", " + bqsql.QuoteString(tmp+string(filepath.Separator)) + "]; " +
+		"SET enable_external_access = false; " +
+		"SET lock_configuration = true"
+	return duckdb.NewConnector("?"+cfg.Encode(), func(execer driver.ExecerContext) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if locked {
+			return nil
+		}
+		if _, err := execer.ExecContext(context.Background(), sandbox, nil); err != nil {
+			return fmt.Errorf("lock down DuckDB: %w", err)
+		}
+		locked = true
+		return nil
+	})
 }
 
 // projectFile is where a project's data lives.

@@ -151,6 +151,16 @@ func (tr *translator) step() error {
 		tr.expectTable = false
 		into := tr.intoTable
 		tr.intoTable = false
+		// UNNEST is BigQuery's only table function in the subset; DuckDB's
+		// own (read_text, read_csv, glob, duckdb_settings, …) and its
+		// replacement scans of a file named by a string would reach past
+		// the warehouse's tables.
+		if t.Kind == Ident && !into && tr.peek(1).IsPunct("(") && !t.Is("UNNEST") {
+			return &UnsupportedError{Construct: "table function " + t.Text, Hint: "the only table function is UNNEST"}
+		}
+		if t.Kind == String {
+			return &UnsupportedError{Construct: "a string in place of a table (" + QuoteString(t.Text) + ")", Hint: "tables are named `project.dataset.table`"}
+		}
 		if (t.Kind == Ident || t.Kind == QuotedIdent) && (into || !tr.peek(1).IsPunct("(")) && !t.Is("UNNEST") {
 			p, err := tr.tablePath()
 			if err != nil {
