@@ -88,7 +88,7 @@ type Stack struct {
 	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closeErr  error
-	stopSQL   func()
+	sql       *sqlEndpoint
 }
 
 // Open starts the stack. Close it when done: it holds the state directory.
@@ -164,11 +164,9 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.Warehouse != nil {
 		wh = opts.Warehouse(wh)
 	}
-	sqlURL, stopSQL, err := serveSQL(wh)
-	if err != nil {
+	if s.sql, err = serveSQL(wh); err != nil {
 		return nil, err
 	}
-	s.stopSQL = stopSQL
 	s.Ledger = ledger.New(s.GCS.Client, LedgerBucket)
 	var led pipeline.Ledger = s.Ledger
 	if opts.Ledger != nil {
@@ -184,7 +182,7 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 		Topics:    pipeline.Topics{Partitions: TopicPartitions, Complete: TopicComplete, Events: TopicEvents, DeadLetter: TopicDeadLetter},
 		Launcher:  s.launcher,
 		Trees:     s.Trees,
-		Scripts:   &script.Runner{Env: []string{SQLURLVar + "=" + sqlURL}},
+		Scripts:   &script.Runner{Env: s.sql.Env()},
 		Cache:     &pipeline.StateCache{},
 		Logger:    logger,
 		Now:       opts.Now,
@@ -215,8 +213,8 @@ func (s *Stack) close() error {
 	if s.publisher != nil {
 		s.publisher.Stop()
 	}
-	if s.stopSQL != nil {
-		s.stopSQL()
+	if s.sql != nil {
+		s.sql.stop()
 	}
 	var errs []error
 	if s.DuckDB != nil {

@@ -5,7 +5,9 @@ Like the query.py scripts of bigquery-etl, it writes where --destination_table
 says (the backfill entry's query_script_args name the staging table there);
 without it, it writes nothing. Local mode has no BigQuery client, so the
 script sends its SQL to the loopback endpoint of the embedded warehouse named
-by BQBACKFILL_LOCAL_SQL_URL (shared/local/sqlapi.go). Standard library only.
+by BQBACKFILL_LOCAL_SQL_URL, with the per-run token bqbackfill gives its
+scripts in BQBACKFILL_LOCAL_SQL_TOKEN (shared/local/sqlapi.go). Standard
+library only.
 """
 import argparse
 import json
@@ -27,7 +29,10 @@ def run_sql(sql, submission_date):
     request = urllib.request.Request(
         os.environ["BQBACKFILL_LOCAL_SQL_URL"],
         data=body,
-        headers={"Content-Type": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Bearer " + os.environ["BQBACKFILL_LOCAL_SQL_TOKEN"],
+        },
         method="POST",
     )
     try:
