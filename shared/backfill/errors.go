@@ -47,8 +47,9 @@ func (e Error) Error() string {
 }
 
 // Rules describes every rule id this package reports. The ids P*, V*, M*,
-// C* and R* are those of the bigquery-etl reference (§3); P16, P17, M0, M3
-// and T1 are ours.
+// C* and R* are those of the bigquery-etl reference (§3); P16, P17, M0, M3,
+// T1 and the shredder mitigation rules S* (added from shared/shredder) are
+// ours.
 var Rules = map[string]string{
 	"P1":   "duplicate key in a mapping (two entries with the same entry date, or a field given twice)",
 	"P2":   "backfill.yaml is not valid YAML",
@@ -109,7 +110,7 @@ func RuleIDs() []string {
 }
 
 func ruleLess(a, b string) bool {
-	order := "PVMCRT"
+	order := "PVMCRST"
 	ca, cb := strings.IndexByte(order, a[0]), strings.IndexByte(order, b[0])
 	if ca != cb {
 		return ca < cb

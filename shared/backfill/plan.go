@@ -12,6 +12,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/metadata"
+	"github.com/bqbackfill/bqbackfill/shared/shredder"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -135,6 +136,10 @@ type Plan struct {
 	ReinitializeBatchSize int   `json:"reinitialize_batch_size,omitempty"`
 	Query                 Query `json:"query"`
 	ShredderMitigation    bool  `json:"shredder_mitigation,omitempty"`
+	// Shredder is the planned shredder mitigation (PlanShredder), set when
+	// ShredderMitigation is: the generated query and checks replace the
+	// query's and run per partition.
+	Shredder *shredder.Mitigation `json:"shredder,omitempty"`
 	// Warnings are things worth telling the user that do not stop the run.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -193,6 +198,16 @@ func NewPlan(t *Table, e *Entry, s config.Settings, target *config.Target) (*Pla
 		return nil, fmt.Errorf("plan %s entry %s: %w", t.Ref, e.Key(), err)
 	}
 	p.Query = q
+	if err := CheckShredder(e, md); err != nil {
+		return nil, fmt.Errorf("plan %s entry %s: %s", t.Ref, e.Key(), err.Message)
+	}
+	if usesShredder(e, md) {
+		m, serr := PlanShredder(t, e, q, target)
+		if serr != nil {
+			return nil, fmt.Errorf("plan %s entry %s: %w", t.Ref, e.Key(), serr)
+		}
+		p.Shredder = m
+	}
 
 	ptype, _ := md.PartitionType()
 	p.PartitionType = ptype

@@ -191,10 +191,10 @@ func classify(pf string, prevGroupBy, newGroupBy []string, prevSchema, newSchema
 		}
 	}
 	if len(missing) > 0 {
-		return nil, errorf("S4", newSchemaFile, "the new query's GROUP BY columns %s are not columns of %s: the dimensions must be output columns of the query, listed in schema.yaml", strings.Join(missing, ", "), newSchemaFile)
+		return nil, errorf("S4", newSchemaFile, "the new query's GROUP BY columns %s are not in schema.yaml: the dimensions must be output columns of the query, listed in schema.yaml", strings.Join(missing, ", "))
 	}
 	if _, ok := newCols[key(pf)]; !ok {
-		return nil, errorf("S7", newSchemaFile, "the partition column %s is not a column of %s", pf, newSchemaFile)
+		return nil, errorf("S7", newSchemaFile, "the partition column %s is not in schema.yaml: the query must output it", pf)
 	}
 	var cols []Column
 	for _, f := range newSchema {

@@ -83,11 +83,11 @@ type Mitigation struct {
 func Plan(in Input) (*Mitigation, *Error) {
 	prevGB, err := GroupBy(in.PreviousQuery)
 	if err != nil {
-		return nil, errorf("S3", in.PreviousQueryFile, "previous version %s: %v", in.PreviousQueryFile, err)
+		return nil, errorf("S3", in.PreviousQueryFile, "the previous version's query: %v", err)
 	}
 	newGB, err := GroupBy(in.NewQuery)
 	if err != nil {
-		return nil, errorf("S3", in.NewQueryFile, "%s: %v", in.NewQueryFile, err)
+		return nil, errorf("S3", in.NewQueryFile, "%v", err)
 	}
 	cols, cerr := classify(in.PartitionField, prevGB, newGB, in.PreviousSchema, in.NewSchema, in.NewSchemaFile)
 	if cerr != nil {
