@@ -114,13 +114,13 @@ func TestSpecialRejected(t *testing.T) {
 			rules:   map[string]string{testToday: "V5"},
 		},
 		{
-			// The seed allows it, but the mitigation query is not generated
-			// yet (README, "Decisions worth knowing"): refused at planning,
-			// before anything is written.
-			name:     "shredder_mitigation label and entry (not supported yet)",
+			// visits_v1 is a first version: there is nothing to mitigate
+			// against (shared/shredder; the mitigation itself runs in
+			// TestShredderMitigation).
+			name:     "shredder_mitigation on a first version (S1)",
 			metadata: visitsMetadata([]string{"shredder_mitigation: true"}, nil, dayPartitioned),
 			entries:  []specialEntry{with(base, func(e *specialEntry) { e.fields = []string{"shredder_mitigation: true"} })},
-			rules:    map[string]string{testToday: "PLAN"},
+			rules:    map[string]string{testToday: "S1"},
 		},
 		{
 			name:    "placeholder watcher (V1)",

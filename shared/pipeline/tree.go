@@ -163,9 +163,6 @@ func hashWithoutStatus(e *backfill.Entry) string {
 // depends_on_past tables), the partitions with their parameters, and the
 // tables involved.
 func SpecFromPlan(t *backfill.Table, plan *backfill.Plan, tree string) (*Spec, error) {
-	if plan.ShredderMitigation {
-		return nil, fmt.Errorf("shredder_mitigation: true needs a generated mitigation query, which this version does not build yet; run this backfill with bqetl, or without shredder_mitigation on a new table version")
-	}
 	s := &Spec{
 		Table:          plan.Table,
 		EntryDate:      plan.EntryDate.String(),
@@ -211,6 +208,10 @@ func SpecFromPlan(t *backfill.Table, plan *backfill.Plan, tree string) (*Spec, e
 		}
 		if plan.ReinitializeBatchSize > 0 && strings.Contains(sql, "@sample_id") {
 			return nil, fmt.Errorf("query %s: reinitialize_table with @sample_id batches is not supported yet; the query must compute the whole table in one job", plan.Query.Path)
+		}
+		if plan.Shredder != nil {
+			// Shredder mitigation: the generated query wraps the rendered one.
+			sql = plan.Shredder.Query(sql)
 		}
 		if plan.Sequential {
 			rewritten, n, err := querytext.RewriteSelfReferences(sql, plan.Table, plan.Staging, plan.DefaultProject, plan.DefaultDataset)
