@@ -272,6 +272,11 @@ func readRows(ctx context.Context, w warehouse.Warehouse, table warehouse.TableR
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", table, err)
 	}
+	return formatRows(res), nil
+}
+
+// formatRows renders each row as its values separated by spaces.
+func formatRows(res *warehouse.Rows) []string {
 	out := []string{}
 	for _, r := range res.Rows {
 		var vals []string
@@ -280,7 +285,7 @@ func readRows(ctx context.Context, w warehouse.Warehouse, table warehouse.TableR
 		}
 		out = append(out, strings.Join(vals, " "))
 	}
-	return out, nil
+	return out
 }
 
 // exists reports whether table exists in the warehouse.

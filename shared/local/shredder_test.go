@@ -62,15 +62,7 @@ func query(t *testing.T, s *Stack, sql string, params ...warehouse.Param) []stri
 	if err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-	out := []string{}
-	for _, r := range res.Rows {
-		var vals []string
-		for _, v := range r {
-			vals = append(vals, fmt.Sprint(v))
-		}
-		out = append(out, strings.Join(vals, " "))
-	}
-	return out
+	return formatRows(res)
 }
 
 // TestShredderMitigation: usage_v2 adds the dimension os to usage_v1, and
