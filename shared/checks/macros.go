@@ -362,7 +362,7 @@ func periodOverPeriod(t warehouse.TableRef, a args) (string, error) {
 		return "", err
 	}
 	var dims []string
-	if a.has("dimensions") {
+	if a.has("dimensions") && !(a["dimensions"].IsList() && a["dimensions"].Len() == 0) {
 		if dims, err = a.columns("dimensions"); err != nil {
 			return "", err
 		}

@@ -15,7 +15,7 @@ import (
 // cases lists every conformance case. Names are stable: implementations
 // may refer to them in -run filters.
 func cases() []testCase {
-	return []testCase{
+	return append([]testCase{
 		{name: "EnsureDatasetIsIdempotent", run: testEnsureDataset},
 		{name: "CreateTableMetadataRoundTrip", run: testCreateTableRoundTrip},
 		{name: "CreateTableExistingOrMissingDataset", run: testCreateTableErrors},
@@ -44,7 +44,7 @@ func cases() []testCase {
 		{name: "Delete", run: testDelete},
 		{name: "ConcurrentPartitionWrites", needs: realData, run: testConcurrentWrites},
 		{name: "BadSQL", run: testBadSQL},
-	}
+	}, checkCases()...)
 }
 
 func testEnsureDataset(t *testing.T, f *fixture) {

@@ -68,6 +68,7 @@ func init() {
 		"REGEXP_CONTAINS":     renamed("regexp_matches"),
 		"SPLIT":               splitFn,
 		"ARRAY_CONCAT":        renamed("list_concat"),
+		"ARRAY_AGG":           arrayAgg,
 	}
 }
 

@@ -133,7 +133,7 @@ func unsupportedStatement(toks []Token) error {
 		construct = fmt.Sprintf("a statement starting with %q", toks[0].Text)
 	}
 	return &UnsupportedError{Construct: "statement " + construct,
-		Hint: "accepted statements: SELECT, WITH, INSERT, DELETE, UPDATE, MERGE, TRUNCATE TABLE, CREATE SCHEMA, CREATE TABLE, DROP TABLE, DROP SCHEMA"}
+		Hint: "accepted statements: SELECT, WITH, ASSERT, INSERT, DELETE, UPDATE, MERGE, TRUNCATE TABLE, CREATE SCHEMA, CREATE TABLE, DROP TABLE, DROP SCHEMA"}
 }
 
 func parseStatement(src string, toks []Token, params map[string]warehouse.Param) (Statement, error) {
@@ -179,6 +179,9 @@ func parseStatement(src string, toks []Token, params map[string]warehouse.Param)
 		}
 		st.Kind = Truncate
 		err = translate(toks)
+	case first.Is("ASSERT"):
+		st.Kind = Query
+		err = parseAssert(&st, sh, src, toks)
 	case first.Is("CREATE"):
 		err = parseCreate(&st, sh, toks)
 	case first.Is("DROP"):

@@ -191,6 +191,9 @@ func (tr *translator) step() error {
 	case SysVar:
 		return &UnsupportedError{Construct: "system variable @@" + t.Text}
 	case QuotedIdent:
+		if fn, skip := tr.udf(); fn != nil {
+			return tr.callUDF(fn, skip)
+		}
 		if tr.peek(1).IsPunct("(") || (tr.peek(1).IsPunct(".") && tr.dottedCall()) {
 			return &UnsupportedError{Construct: "user-defined function " + t.Text, Hint: "only built-in functions are available"}
 		}
@@ -341,6 +344,9 @@ func (tr *translator) ident() error {
 		}
 	}
 	if !prevDot && next.IsPunct(".") && tr.dottedCall() {
+		if fn, skip := tr.udf(); fn != nil {
+			return tr.callUDF(fn, skip)
+		}
 		if u == "SAFE" {
 			return &UnsupportedError{Construct: "the SAFE. function prefix", Hint: "use SAFE_CAST or handle errors explicitly"}
 		}
