@@ -11,6 +11,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/gcp"
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/logging"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -128,7 +129,13 @@ func runStatus(ctx context.Context, args []string, io IO) error {
 		return err
 	}
 	defer be.close()
-	all, err := be.ledger.List(ctx)
+	// One table's records are listed under its prefix, not the whole bucket.
+	var all []*ledger.Backfill
+	if filter != "" {
+		all, err = be.ledger.ListTable(ctx, filter)
+	} else {
+		all, err = be.ledger.List(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("read ledger: %w", err)
 	}

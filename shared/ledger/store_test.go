@@ -632,7 +632,7 @@ func TestStoreTransitions(t *testing.T) {
 		ledger.StateFailed:     {ledger.StateProcessing, ledger.StatePending, ledger.StateProcessed, ledger.StateCancelled},
 		ledger.StateCompleting: {ledger.StateCompleted, ledger.StateFailed},
 		ledger.StateCompleted:  {ledger.StateRolledBack},
-		ledger.StateRejected:   {ledger.StatePending},
+		ledger.StateRejected:   {ledger.StatePending, ledger.StateStaging},
 	}
 	terminal := map[ledger.State]bool{ledger.StateCompleted: true, ledger.StateCancelled: true, ledger.StateRejected: true, ledger.StateRolledBack: true}
 	if len(ledger.States) != 10 {

@@ -241,7 +241,7 @@ func did(actions []pipeline.Action) []string {
 		case a.Err != nil:
 			out = append(out, fmt.Sprintf("error %s: %v", a.BackfillID, a.Err))
 		case a.Did != "":
-			out = append(out, a.Did+" "+a.BackfillID)
+			out = append(out, string(a.Did)+" "+a.BackfillID)
 		}
 	}
 	return out

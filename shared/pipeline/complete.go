@@ -121,18 +121,12 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	}
 
 	now := p.now()
-	moved := false
-	if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
-		moved = false // fn runs again when the compare-and-swap loses a race
-		if b.State != ledger.StateCompleting {
-			return ledger.ErrNoChange
-		}
-		b.State = ledger.StateCompleted
+	moved, err := p.Ledger.Transition(ctx, id, []ledger.State{ledger.StateCompleting}, ledger.StateCompleted, func(b *ledger.Backfill) error {
 		b.CompletedAt = now
 		b.LastError = ""
-		moved = true
 		return nil
-	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+	})
+	if err != nil {
 		return fmt.Errorf("complete %s: %w", id, err)
 	}
 	if moved {
@@ -300,17 +294,12 @@ func (p *Pipeline) preflight(ctx context.Context, spec *Spec) error {
 }
 
 func (p *Pipeline) refuseCompletion(ctx context.Context, spec *Spec, bf *ledger.Backfill, reason string) error {
-	moved := false
-	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
-		moved = false // fn runs again when the compare-and-swap loses a race
-		if b.State != ledger.StateCompleting {
-			return ledger.ErrNoChange
-		}
-		b.State = ledger.StateFailed
+	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateCompleting}, ledger.StateFailed, func(b *ledger.Backfill) error {
 		b.LastError = "completion refused: " + reason
-		moved = true
+		b.Failure = ledger.FailureCompletionRefused
 		return nil
-	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+	})
+	if err != nil {
 		return fmt.Errorf("record refused completion of %s: %w", bf.ID, err)
 	}
 	if moved {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -26,8 +27,10 @@ import (
 	"time"
 
 	"cloud.google.com/go/civil"
+	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	bq "google.golang.org/api/bigquery/v2"
+	"google.golang.org/api/option"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
@@ -169,6 +172,13 @@ type contractEnv struct {
 
 func newContractEnv(t *testing.T) *contractEnv {
 	t.Helper()
+	return newContractEnvGCS(t, nil)
+}
+
+// newContractEnvGCS is newContractEnv with the ledger's HTTP transport
+// wrapped by wrap (nil: not wrapped), to inject GCS faults.
+func newContractEnvGCS(t *testing.T, wrap func(http.RoundTripper) http.RoundTripper) *contractEnv {
+	t.Helper()
 	ctx := context.Background()
 	fake := bqfake.New()
 	t.Cleanup(fake.Close)
@@ -238,7 +248,16 @@ func newContractEnv(t *testing.T) *contractEnv {
 	}
 	t.Cleanup(gcs.Stop)
 	gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "ledger"})
-	led := ledger.New(gcs.Client(), "ledger")
+	gcsClient := gcs.Client()
+	if wrap != nil {
+		c, err := storage.NewClient(ctx, option.WithHTTPClient(&http.Client{Transport: wrap(gcs.HTTPClient().Transport)}), option.WithoutAuthentication())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		gcsClient = c
+	}
+	led := ledger.New(gcsClient, "ledger")
 
 	e := &contractEnv{ctx: ctx, fake: fake, pub: &publisher{}, lau: &launcher{}, led: led}
 	e.p = &pipeline.Pipeline{
@@ -267,7 +286,7 @@ func (e *contractEnv) scan(t *testing.T, status string) []string {
 			t.Fatalf("scan: %s: %v", a.BackfillID, a.Err)
 		}
 		if a.Did != "" {
-			did = append(did, a.Did+" "+a.BackfillID)
+			did = append(did, string(a.Did)+" "+a.BackfillID)
 		}
 	}
 	return did

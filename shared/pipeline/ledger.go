@@ -14,7 +14,9 @@ type Ledger interface {
 	Create(ctx context.Context, b *ledger.Backfill) error
 	Get(ctx context.Context, id string) (*ledger.Backfill, error)
 	Update(ctx context.Context, id string, fn func(*ledger.Backfill) error) (*ledger.Backfill, error)
+	Transition(ctx context.Context, id string, from []ledger.State, to ledger.State, mutate func(*ledger.Backfill) error) (bool, error)
 	List(ctx context.Context) ([]*ledger.Backfill, error)
+	ListTable(ctx context.Context, table string) ([]*ledger.Backfill, error)
 	Spec(ctx context.Context, id string) (json.RawMessage, error)
 	ReplaceSpec(ctx context.Context, id string, raw json.RawMessage) error
 

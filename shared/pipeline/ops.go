@@ -2,8 +2,8 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,25 +15,15 @@ import (
 // Latest returns the newest ledger record of table (by entry date) whose
 // state is one of states (any state when none is given).
 func (p *Pipeline) Latest(ctx context.Context, table warehouse.TableRef, states ...ledger.State) (*ledger.Backfill, error) {
-	all, err := p.Ledger.List(ctx)
+	all, err := p.Ledger.ListTable(ctx, table.String())
 	if err != nil {
 		return nil, fmt.Errorf("list ledger: %w", err)
 	}
 	var match []*ledger.Backfill
 	for _, b := range all {
-		if b.Table != table.String() {
-			continue
+		if len(states) == 0 || slices.Contains(states, b.State) {
+			match = append(match, b)
 		}
-		if len(states) > 0 {
-			ok := false
-			for _, s := range states {
-				ok = ok || b.State == s
-			}
-			if !ok {
-				continue
-			}
-		}
-		match = append(match, b)
 	}
 	if len(match) == 0 {
 		want := "any state"
@@ -50,10 +40,13 @@ func (p *Pipeline) Latest(ctx context.Context, table warehouse.TableRef, states 
 	return match[0], nil
 }
 
-// Retry re-runs what failed in the table's newest failed backfill: only the
-// failed partitions (for a chain, from the first failed one on), keeping
-// staging and every partition already done. A backfill whose completion was
-// refused goes back to processed, so the next scan requests completion again.
+// Retry re-runs what failed in the table's newest failed backfill, by the
+// recorded kind of failure: a failed start starts again; failed partitions
+// (for a chain, from the first failed one on) are re-run, keeping staging
+// and every partition already done; a refused completion goes back to
+// processed, so the next scan requests completion again; partitions found
+// empty in staging at completion are re-run. It returns the backfill id and
+// the number of partitions queued again.
 func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string, int, error) {
 	bf, err := p.Latest(ctx, table, ledger.StateFailed)
 	if err != nil {
@@ -63,33 +56,38 @@ func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string,
 	if err != nil {
 		return "", 0, err
 	}
-	if strings.HasPrefix(bf.LastError, "completion refused") {
-		if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
-			if b.State != ledger.StateFailed {
-				return ledger.ErrNoChange
-			}
-			b.State = ledger.StateProcessed
-			b.LastError = ""
-			b.UpdatedAt = p.now()
-			return nil
-		}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
-			return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
+	switch kind := bf.Failure; {
+	case kind == ledger.FailureCompletionRefused:
+		if _, err := p.reopen(ctx, bf.ID, ledger.StateProcessed); err != nil {
+			return "", 0, err
 		}
 		return bf.ID, 0, nil
-	}
-	states, err := p.Ledger.PartitionStates(ctx, bf.ID)
-	if err != nil {
-		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
-	}
-	var failed []string
-	for pid, st := range states {
-		if st == ledger.PartitionFailed {
-			failed = append(failed, pid)
+	case kind == ledger.FailureStart, kind == ledger.FailureNone && bf.StartedAt.IsZero():
+		moved, err := p.reopen(ctx, bf.ID, ledger.StatePending)
+		if err != nil {
+			return "", 0, err
 		}
+		if !moved {
+			return bf.ID, 0, nil
+		}
+		return bf.ID, 0, p.start(ctx, bf.ID, false)
 	}
-	sort.Strings(failed)
-	startFailed := len(states) == 0 && bf.StartedAt.IsZero()
-	for _, id := range failed {
+	var rerun []string
+	if bf.Failure == ledger.FailureStagingLost {
+		rerun = bf.FailedPartitions
+	} else {
+		states, err := p.Ledger.PartitionStates(ctx, bf.ID)
+		if err != nil {
+			return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
+		}
+		for pid, st := range states {
+			if st == ledger.PartitionFailed {
+				rerun = append(rerun, pid)
+			}
+		}
+		sort.Strings(rerun)
+	}
+	for _, id := range rerun {
 		if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, id, func(r *ledger.PartitionRecord) error {
 			r.State = ledger.PartitionPending
 			r.Attempts = 0
@@ -100,35 +98,35 @@ func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string,
 			return "", 0, fmt.Errorf("retry %s: reset partition %s: %w", bf.ID, id, err)
 		}
 	}
-	next := ledger.StateProcessing
-	if startFailed {
-		next = ledger.StatePending
+	moved, err := p.reopen(ctx, bf.ID, ledger.StateProcessing)
+	if err != nil {
+		return "", 0, err
 	}
-	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
-		if b.State != ledger.StateFailed {
-			return ledger.ErrNoChange
-		}
-		b.State = next
-		b.LastError = ""
-		b.UpdatedAt = p.now()
-		return nil
-	}); err != nil {
-		if errors.Is(err, ledger.ErrNoChange) {
-			return bf.ID, 0, nil
-		}
-		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
+	if !moved {
+		return bf.ID, 0, nil
 	}
-	if startFailed {
-		return bf.ID, 0, p.start(ctx, bf.ID, false)
-	}
-	states, err = p.Ledger.PartitionStates(ctx, bf.ID)
+	states, err := p.Ledger.PartitionStates(ctx, bf.ID)
 	if err != nil {
 		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
 	}
-	if err := p.publishPending(ctx, spec, states); err != nil {
+	if err := p.publishPending(ctx, spec, states, true); err != nil {
 		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
 	}
-	return bf.ID, len(failed), nil
+	return bf.ID, len(rerun), nil
+}
+
+// reopen moves a failed backfill to state to, clearing its error (and,
+// through Transition, its failure kind).
+func (p *Pipeline) reopen(ctx context.Context, id string, to ledger.State) (bool, error) {
+	moved, err := p.Ledger.Transition(ctx, id, []ledger.State{ledger.StateFailed}, to, func(b *ledger.Backfill) error {
+		b.LastError = ""
+		b.UpdatedAt = p.now()
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("retry %s: %w", id, err)
+	}
+	return moved, nil
 }
 
 // Rollback restores the partitions the table's newest completed backfill
@@ -173,16 +171,15 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 		}
 		restored += len(c)
 	}
-	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
-		if b.State != ledger.StateCompleted {
-			return ledger.ErrNoChange
-		}
-		b.State = ledger.StateRolledBack
+	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateCompleted}, ledger.StateRolledBack, func(b *ledger.Backfill) error {
 		b.UpdatedAt = p.now()
 		return nil
-	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+	})
+	if err != nil {
 		return "", restored, fmt.Errorf("rollback %s: %w", bf.ID, err)
 	}
-	p.emit(ctx, baseEvent(spec, notify.KindRolledBack))
+	if moved {
+		p.emit(ctx, baseEvent(spec, notify.KindRolledBack))
+	}
 	return bf.ID, restored, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -45,9 +46,25 @@ func (d Desired) ID() string { return BackfillID(d.Table, d.EntryDate) }
 // Action is what a reconcile did for one backfill.
 type Action struct {
 	BackfillID string
-	Did        string // started, rejected, completion-requested, cancelled, edited, finished, republished, resumed; "" for nothing
+	Did        Did
 	Err        error
 }
+
+// Did is what a reconcile did for one backfill.
+type Did string
+
+// What a reconcile can do.
+const (
+	DidNothing             Did = ""
+	DidStarted             Did = "started"              // created the record and started it
+	DidRejected            Did = "rejected"             // recorded and reported an invalid entry
+	DidCompletionRequested Did = "completion-requested" // the entry says Complete: completion requested
+	DidCancelled           Did = "cancelled"            // the entry says Cancelled
+	DidEdited              Did = "edited"               // reported an entry changed after its start
+	DidFinished            Did = "finished"             // every partition final: processed or failed
+	DidRepublished         Did = "republished"          // re-sent messages of a step without progress
+	DidResumed             Did = "resumed"              // took over an interrupted start
+)
 
 // Scan reconciles every desired entry with the ledger, concurrently, and
 // returns what it did. An error on one entry never stops the others.
@@ -75,45 +92,44 @@ func (p *Pipeline) Scan(ctx context.Context, desired []Desired) []Action {
 
 // Reconcile compares one entry with its ledger record and takes the next
 // step. It is idempotent: a second call with nothing changed does nothing.
-func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (string, error) {
+func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (Did, error) {
 	id := d.ID()
 	bf, err := p.Ledger.Get(ctx, id)
 	if errors.Is(err, ledger.ErrNotFound) {
 		if d.Status != StatusInitiate {
 			// History, or a backfill this system did not start.
-			return "", nil
+			return DidNothing, nil
 		}
 		return p.begin(ctx, d)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read ledger for %s: %w", id, err)
+		return DidNothing, fmt.Errorf("read ledger for %s: %w", id, err)
 	}
 
 	if bf.State == ledger.StateRejected {
 		if d.Status != StatusInitiate || (bf.EntryHash == d.Hash && len(d.Problems) > 0) {
-			return "", nil
+			return DidNothing, nil
 		}
 		// The entry was fixed in place, or what made it invalid was (a
 		// second Initiate entry removed, metadata fixed): try again.
 		return p.begin(ctx, d)
 	}
 
-	did := ""
+	did := DidNothing
 	if bf.EntryHash != d.Hash && bf.State != ledger.StateCompleted && bf.State != ledger.StateCancelled {
 		if reported, err := p.reportOnce(ctx, bf, "edited:"+d.Hash, func(spec *Spec) notify.Event {
 			e := baseEvent(spec, notify.KindEdited)
 			e.Text = "The entry changed after the backfill started; the change is not applied. Create a new entry to change a running backfill."
 			return e
 		}); err != nil {
-			return "", err
+			return DidNothing, err
 		} else if reported {
-			did = "edited"
+			did = DidEdited
 		}
 	}
 
 	if d.Status == StatusCancelled {
-		switch bf.State {
-		case ledger.StatePending, ledger.StateStaging, ledger.StateProcessing, ledger.StateProcessed, ledger.StateFailed:
+		if slices.Contains(cancellable, bf.State) {
 			return p.cancel(ctx, bf)
 		}
 		return did, nil
@@ -130,7 +146,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (string, error) {
 				return did, err
 			}
 			if claimed {
-				return "resumed", nil
+				return DidResumed, nil
 			}
 		}
 	case ledger.StateProcessing:
@@ -139,7 +155,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (string, error) {
 			return did, err
 		}
 		if finished {
-			return "finished", nil
+			return DidFinished, nil
 		}
 		if stale {
 			n, err := p.republish(ctx, bf)
@@ -147,7 +163,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (string, error) {
 				return did, err
 			}
 			if n > 0 {
-				return "republished", nil
+				return DidRepublished, nil
 			}
 		}
 	case ledger.StateProcessed:
@@ -160,7 +176,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (string, error) {
 				return did, fmt.Errorf("re-publish completion request for %s: %w", id, err)
 			}
 			p.touch(ctx, id)
-			return "republished", nil
+			return DidRepublished, nil
 		}
 	}
 	return did, nil
@@ -168,7 +184,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (string, error) {
 
 // begin creates the ledger record of a new entry (exactly once across
 // concurrent scanners) and starts it, or records and reports its rejection.
-func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
+func (p *Pipeline) begin(ctx context.Context, d Desired) (Did, error) {
 	id := d.ID()
 	problems := d.Problems
 	var spec *Spec
@@ -184,10 +200,13 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
 	}
 	raw, err := encodeSpec(spec)
 	if err != nil {
-		return "", err
+		return DidNothing, err
 	}
 	now := p.now()
-	state := ledger.StatePending
+	// The creator of the record owns the start, so the record is created
+	// claimed (staging): a start writes backfill.json twice, here and when
+	// it moves to processing.
+	state := ledger.StateStaging
 	lastErr := ""
 	if len(problems) > 0 {
 		state = ledger.StateRejected
@@ -211,40 +230,38 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
 	case errors.Is(err, ledger.ErrNotFound):
 		if err := p.Ledger.Create(ctx, rec); err != nil {
 			if errors.Is(err, ledger.ErrExists) {
-				return "", nil // another scanner won the race and acts
+				return DidNothing, nil // another scanner won the race and acts
 			}
-			return "", fmt.Errorf("create ledger record %s: %w", id, err)
+			return DidNothing, fmt.Errorf("create ledger record %s: %w", id, err)
 		}
 	case err != nil:
-		return "", fmt.Errorf("read ledger for %s: %w", id, err)
+		return DidNothing, fmt.Errorf("read ledger for %s: %w", id, err)
 	default:
 		// A rejected record whose entry was edited: replace it, once. No
 		// worker reads a rejected record's spec, so it can be rewritten.
 		if existing.State != ledger.StateRejected || (existing.EntryHash == d.Hash && state == ledger.StateRejected) {
-			return "", nil // still rejected for the same entry: reported already
+			return DidNothing, nil // still rejected for the same entry: reported already
 		}
 		if err := p.Ledger.ReplaceSpec(ctx, id, raw); err != nil {
-			return "", fmt.Errorf("update ledger record %s: %w", id, err)
+			return DidNothing, fmt.Errorf("update ledger record %s: %w", id, err)
 		}
 		rec.SpecHash = ledger.SpecHashOf(raw)
 		rec.Spec = nil
-		moved := false
-		if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
-			moved = false // fn runs again when the compare-and-swap loses a race
-			if b.State != ledger.StateRejected || (b.EntryHash == d.Hash && state == ledger.StateRejected) {
+		moved, err := p.Ledger.Transition(ctx, id, []ledger.State{ledger.StateRejected}, state, func(b *ledger.Backfill) error {
+			if b.EntryHash == d.Hash && state == ledger.StateRejected {
 				return ledger.ErrNoChange
 			}
 			gen := b.Generation
 			*b = *rec
 			b.Generation = gen
 			b.CreatedAt = existing.CreatedAt
-			moved = true
 			return nil
-		}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
-			return "", fmt.Errorf("update ledger record %s: %w", id, err)
+		})
+		if err != nil {
+			return DidNothing, fmt.Errorf("update ledger record %s: %w", id, err)
 		}
 		if !moved {
-			return "", nil
+			return DidNothing, nil
 		}
 	}
 	if state == ledger.StateRejected {
@@ -252,68 +269,57 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (string, error) {
 		e.Errors = problems
 		p.emit(ctx, e)
 		p.log().Warn("backfill entry rejected", "backfill_id", id, "errors", lastErr)
-		return "rejected", nil
+		return DidRejected, nil
 	}
-	if err := p.start(ctx, id, false); err != nil {
-		return "", err
+	if err := p.prepare(ctx, rec, spec, now); err != nil {
+		return DidNothing, err
 	}
-	return "started", nil
+	return DidStarted, nil
 }
 
-func (p *Pipeline) requestCompletion(ctx context.Context, bf *ledger.Backfill) (string, error) {
-	moved := false
+func (p *Pipeline) requestCompletion(ctx context.Context, bf *ledger.Backfill) (Did, error) {
 	now := p.now()
-	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
-		moved = false // fn runs again when the compare-and-swap loses a race
-		if b.State != ledger.StateProcessed {
-			return ledger.ErrNoChange
-		}
-		b.State = ledger.StateCompleting
+	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateProcessed}, ledger.StateCompleting, func(b *ledger.Backfill) error {
 		b.CompletionRequestedAt = now
 		b.UpdatedAt = now
-		moved = true
 		return nil
-	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
-		return "", fmt.Errorf("request completion of %s: %w", bf.ID, err)
+	})
+	if err != nil {
+		return DidNothing, fmt.Errorf("request completion of %s: %w", bf.ID, err)
 	}
 	if !moved {
-		return "", nil
+		return DidNothing, nil
 	}
 	if err := p.Publisher.Publish(ctx, p.Topics.Complete, completeMessage(bf.ID)); err != nil {
 		// The record says completing; the stale check re-publishes.
-		return "", fmt.Errorf("publish completion request for %s: %w", bf.ID, err)
+		return DidNothing, fmt.Errorf("publish completion request for %s: %w", bf.ID, err)
 	}
 	if spec, err := p.spec(ctx, bf); err == nil {
 		p.emit(ctx, baseEvent(spec, notify.KindCompleting))
 	}
-	return "completion-requested", nil
+	return DidCompletionRequested, nil
 }
 
-func (p *Pipeline) cancel(ctx context.Context, bf *ledger.Backfill) (string, error) {
-	moved := false
-	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
-		moved = false // fn runs again when the compare-and-swap loses a race
-		switch b.State {
-		case ledger.StatePending, ledger.StateStaging, ledger.StateProcessing, ledger.StateProcessed, ledger.StateFailed:
-		default:
-			return ledger.ErrNoChange
-		}
-		b.State = ledger.StateCancelled
+// cancellable are the states an entry set to Cancelled stops.
+var cancellable = []ledger.State{ledger.StatePending, ledger.StateStaging, ledger.StateProcessing, ledger.StateProcessed, ledger.StateFailed}
+
+func (p *Pipeline) cancel(ctx context.Context, bf *ledger.Backfill) (Did, error) {
+	moved, err := p.Ledger.Transition(ctx, bf.ID, cancellable, ledger.StateCancelled, func(b *ledger.Backfill) error {
 		b.UpdatedAt = p.now()
-		moved = true
 		return nil
-	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
-		return "", fmt.Errorf("cancel %s: %w", bf.ID, err)
+	})
+	if err != nil {
+		return DidNothing, fmt.Errorf("cancel %s: %w", bf.ID, err)
 	}
 	if !moved {
-		return "", nil
+		return DidNothing, nil
 	}
 	if spec, err := p.spec(ctx, bf); err == nil {
 		e := baseEvent(spec, notify.KindCancelled)
 		e.Text = "The staging table is kept until it expires (30 days after the start); production was not changed."
 		p.emit(ctx, e)
 	}
-	return "cancelled", nil
+	return DidCancelled, nil
 }
 
 // republish re-sends the messages of partitions that are not final after
@@ -343,7 +349,7 @@ func (p *Pipeline) republish(ctx context.Context, bf *ledger.Backfill) (int, err
 	if final == len(spec.Partitions) {
 		return 0, nil
 	}
-	if err := p.publishPending(ctx, spec, states); err != nil {
+	if err := p.publishPending(ctx, spec, states, true); err != nil {
 		return 0, fmt.Errorf("re-publish %s: %w", bf.ID, err)
 	}
 	p.log().Warn("re-published partitions without progress", "backfill_id", bf.ID, "pending", len(spec.Partitions)-final)

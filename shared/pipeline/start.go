@@ -2,11 +2,11 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/notify"
 	"github.com/bqbackfill/bqbackfill/shared/queue"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
@@ -25,35 +25,33 @@ func (p *Pipeline) start(ctx context.Context, id string, resume bool) error {
 // start (false: another scanner has it, or it is past staging).
 func (p *Pipeline) claimStart(ctx context.Context, id string, resume bool) (bool, error) {
 	now := p.now()
-	claimed := false
-	bf, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
-		claimed = false // fn runs again when the compare-and-swap loses a race
-		switch {
-		case b.State == ledger.StatePending:
-		case b.State == ledger.StateStaging && resume:
-		default:
-			return ledger.ErrNoChange
-		}
-		b.State = ledger.StateStaging
+	from := []ledger.State{ledger.StatePending}
+	if resume {
+		from = append(from, ledger.StateStaging)
+	}
+	var bf ledger.Backfill
+	claimed, err := p.Ledger.Transition(ctx, id, from, ledger.StateStaging, func(b *ledger.Backfill) error {
 		b.UpdatedAt = now
-		claimed = true
+		bf = *b
 		return nil
 	})
-	if errors.Is(err, ledger.ErrNoChange) || (err == nil && !claimed) {
-		return false, nil
-	}
 	if err != nil {
 		return false, fmt.Errorf("start %s: %w", id, err)
 	}
-	return true, p.prepare(ctx, id, bf, now)
+	if !claimed {
+		return false, nil
+	}
+	spec, err := p.spec(ctx, &bf)
+	if err != nil {
+		return true, err
+	}
+	return true, p.prepare(ctx, &bf, spec, now)
 }
 
-// prepare is the work of a claimed start.
-func (p *Pipeline) prepare(ctx context.Context, id string, bf *ledger.Backfill, now time.Time) error {
-	spec, err := p.spec(ctx, bf)
-	if err != nil {
-		return err
-	}
+// prepare is the work of a claimed start (the record is in staging): spec
+// is the backfill's spec, handed on by whoever has it.
+func (p *Pipeline) prepare(ctx context.Context, bf *ledger.Backfill, spec *Spec, now time.Time) error {
+	id := bf.ID
 	log := p.log().With("backfill_id", id, "table", spec.Table.String())
 
 	if spec.Script == nil {
@@ -114,21 +112,20 @@ func (p *Pipeline) prepare(ctx context.Context, id string, bf *ledger.Backfill, 
 		log.Info("seeded previous partition into staging", "partition", spec.Seed)
 	}
 
-	if _, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
-		if b.State != ledger.StateStaging {
-			return ledger.ErrNoChange
-		}
-		b.State = ledger.StateProcessing
-		b.StartedAt = p.now()
-		b.UpdatedAt = p.now()
+	// One write records the start and the publish that follows: a record in
+	// processing whose messages were lost is re-published by the stale check.
+	started := p.now()
+	moved, err := p.Ledger.Transition(ctx, id, []ledger.State{ledger.StateStaging}, ledger.StateProcessing, func(b *ledger.Backfill) error {
+		b.StartedAt, b.PublishedAt, b.UpdatedAt = started, started, started
 		return nil
-	}); err != nil {
-		if errors.Is(err, ledger.ErrNoChange) {
-			return nil
-		}
+	})
+	if err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}
-	if err := p.publishPending(ctx, spec, nil); err != nil {
+	if !moved {
+		return nil
+	}
+	if err := p.publishPending(ctx, spec, nil, false); err != nil {
 		// The partitions stay pending; the next scan re-publishes them.
 		return fmt.Errorf("start %s: %w", id, err)
 	}
@@ -139,28 +136,29 @@ func (p *Pipeline) prepare(ctx context.Context, id string, bf *ledger.Backfill, 
 
 // failStart records a start that cannot succeed without a human.
 func (p *Pipeline) failStart(ctx context.Context, spec *Spec, bf *ledger.Backfill, reason string) error {
-	if _, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
-		if b.State != ledger.StateStaging && b.State != ledger.StatePending {
-			return ledger.ErrNoChange
-		}
-		b.State = ledger.StateFailed
+	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StatePending, ledger.StateStaging}, ledger.StateFailed, func(b *ledger.Backfill) error {
 		b.LastError = reason
+		b.Failure = ledger.FailureStart
 		b.UpdatedAt = p.now()
 		return nil
-	}); err != nil && !errors.Is(err, ledger.ErrNoChange) {
+	})
+	if err != nil {
 		return fmt.Errorf("record failed start of %s: %w", bf.ID, err)
 	}
-	e := baseEvent(spec, "failed")
-	e.Text = reason
-	p.emit(ctx, e)
+	if moved {
+		e := baseEvent(spec, notify.KindFailed)
+		e.Text = reason
+		p.emit(ctx, e)
+	}
 	p.log().Error("backfill cannot start", "backfill_id", bf.ID, "reason", reason)
 	return nil
 }
 
 // publishPending publishes the partitions that are not done or failed (for
-// a chain: only the first one not done), launches workers for them, and
-// records when. states may be nil (nothing recorded yet).
-func (p *Pipeline) publishPending(ctx context.Context, spec *Spec, states map[string]ledger.PartitionState) error {
+// a chain: only the first one not done) and launches workers for them;
+// with record, it records when (and the execution) in the ledger, which
+// also restarts the stale clock. states may be nil (nothing recorded yet).
+func (p *Pipeline) publishPending(ctx context.Context, spec *Spec, states map[string]ledger.PartitionState, record bool) error {
 	id := BackfillID(spec.Table, spec.EntryDate)
 	final := map[string]bool{}
 	for pid, st := range states {
@@ -196,6 +194,12 @@ func (p *Pipeline) publishPending(ctx context.Context, spec *Spec, states map[st
 			// Messages wait in the subscription; the next scan launches again.
 			p.log().Error("launch workers", "backfill_id", id, "error", err.Error())
 		}
+	}
+	if !record {
+		if exec != "" {
+			p.log().Info("workers launched", "backfill_id", id, "execution", exec)
+		}
+		return nil
 	}
 	_, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
 		b.PublishedAt = p.now()

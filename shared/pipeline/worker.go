@@ -305,27 +305,20 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 		state = ledger.StateFailed
 	}
 	now := p.now()
-	moved := false
-	_, err = p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
-		moved = false // fn runs again when the compare-and-swap loses a race
-		if b.State != ledger.StateProcessing {
-			return ledger.ErrNoChange
-		}
-		b.State = state
+	moved, err := p.Ledger.Transition(ctx, id, []ledger.State{ledger.StateProcessing}, state, func(b *ledger.Backfill) error {
 		b.ProcessedAt = now
+		b.LastError = ""
 		if len(failed) > 0 {
 			b.LastError = fmt.Sprintf("%d partition(s) failed, first %s: %s", len(failed), failed[0].ID, failed[0].Error)
-		} else {
-			b.LastError = ""
+			b.Failure = ledger.FailurePartitions
 		}
-		moved = true
 		return nil
 	})
-	if errors.Is(err, ledger.ErrNoChange) || (err == nil && !moved) {
-		return false, nil
-	}
 	if err != nil {
 		return false, fmt.Errorf("finish %s: %w", id, err)
+	}
+	if !moved {
+		return false, nil
 	}
 	if state == ledger.StateProcessed {
 		cmp := p.compare(ctx, spec)

@@ -1,0 +1,337 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Backfill is the record of one backfill.yaml entry (backfill.json).
+type Backfill struct {
+	// ID is "<project>.<dataset>.<table>/<entry_date>", the record's folder.
+	ID string `json:"id"`
+	// Table is "<project>.<dataset>.<table>", the table named in the tree.
+	Table string `json:"table"`
+	// EntryDate is the entry's key, YYYY-MM-DD.
+	EntryDate string `json:"entry_date"`
+	// State is where the backfill is in its lifecycle.
+	State State `json:"state"`
+	// EntryHash identifies the entry's content (status excluded) when it
+	// started, so an entry edited afterwards is noticed and reported.
+	EntryHash string `json:"entry_hash"`
+	// Spec is the pipeline's plan for the backfill (shared/pipeline.Spec:
+	// the entry's snapshot as resolved at the start — partitions with their
+	// dates and parameters, sequential or not, staging, backup and billing
+	// project, query). Create stores it in its own immutable object (see
+	// ReplaceSpec) because it grows with the partitions while this record
+	// is read for every partition; Get leaves it empty (see Store.Spec).
+	Spec json.RawMessage `json:"-"`
+	// SpecHash names the spec ("sha256:<hex>" of its content), so readers
+	// can cache it.
+	SpecHash string `json:"spec_hash,omitempty"`
+	// PartitionCount is the number of partitions in the spec ("all" counts
+	// as one for a whole-table backfill).
+	PartitionCount int `json:"partition_count"`
+	// Staging and Backup are the staging and backup tables,
+	// "<project>.<dataset>.<table>" ("" before they are known).
+	Staging string `json:"staging_table,omitempty"`
+	Backup  string `json:"backup_table,omitempty"`
+	// Watchers are the e-mail addresses notified of its progress.
+	Watchers []string `json:"watchers,omitempty"`
+
+	// CreatedAt: recorded. UpdatedAt: last changed by the pipeline.
+	// StartedAt: staging prepared. PublishedAt: partition messages
+	// published. ProcessedAt: every partition done. CompletionRequestedAt:
+	// the entry was flipped to Complete. CompletedAt: swapped in. Unset
+	// times are omitted from the JSON.
+	CreatedAt             time.Time `json:"created_at"`
+	UpdatedAt             time.Time `json:"updated_at"`
+	StartedAt             time.Time `json:"started_at,omitzero"`
+	PublishedAt           time.Time `json:"published_at,omitzero"`
+	ProcessedAt           time.Time `json:"processed_at,omitzero"`
+	CompletionRequestedAt time.Time `json:"completion_requested_at,omitzero"`
+	CompletedAt           time.Time `json:"completed_at,omitzero"`
+
+	// LastError is the latest error that stopped or failed it ("" if none).
+	LastError string `json:"last_error,omitempty"`
+	// Failure is why a failed backfill failed, so that retry knows what
+	// to redo; empty in any other state (Transition clears it).
+	Failure FailureKind `json:"failure,omitempty"`
+	// FailedPartitions names the partitions a FailureStagingLost refusal
+	// found empty or missing in staging; retry re-runs them.
+	FailedPartitions []string `json:"failed_partitions,omitempty"`
+	// Reported holds the notifications already sent (by kind), and when,
+	// so each is sent once however often the scanner runs.
+	Reported map[string]time.Time `json:"reported,omitempty"`
+	// Execution is the latest worker job execution (Cloud Run execution
+	// name) started for it.
+	Execution string `json:"execution,omitempty"`
+
+	// Generation is the GCS generation the record was read or written at.
+	// It is not stored; Update uses the one it reads itself.
+	Generation int64 `json:"-"`
+}
+
+// Create records a new backfill, with its spec (b.Spec, if set, is stored
+// with ReplaceSpec and b.SpecHash set to its hash). Exactly one of many
+// concurrent Creates of one id succeeds; the others return ErrExists, and
+// the record keeps the winner's SpecHash, which names the winner's spec.
+// On success b.Generation is the new record's generation.
+func (s *Store) Create(ctx context.Context, b *Backfill) error {
+	p, err := backfillPrefix(b.ID)
+	if err != nil {
+		return err
+	}
+	table, date, _ := strings.Cut(b.ID, "/")
+	if (b.Table != "" && b.Table != table) || (b.EntryDate != "" && b.EntryDate != date) {
+		return fmt.Errorf("ledger: create %s: table %q and entry date %q do not match the id: %w", b.ID, b.Table, b.EntryDate, ErrInvalidName)
+	}
+	if b.Table == "" {
+		b.Table = table
+	}
+	if b.EntryDate == "" {
+		b.EntryDate = date
+	}
+	if b.State == "" {
+		b.State = StatePending
+	}
+	if !b.State.Valid() {
+		return fmt.Errorf("ledger: create %s in unknown state %q: %w", b.ID, b.State, ErrInvalidTransition)
+	}
+	if len(b.Spec) > 0 {
+		if err := s.ReplaceSpec(ctx, b.ID, b.Spec); err != nil {
+			return err
+		}
+		b.SpecHash = specHash(b.Spec)
+	}
+	data, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", b.ID, err)
+	}
+	gen, err := s.write(ctx, p+"backfill.json", 0, data, nil)
+	if isPrecondition(err) {
+		return fmt.Errorf("create %s: %w", b.ID, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", b.ID, err)
+	}
+	b.Generation = gen
+	return nil
+}
+
+func specHash(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// specName is the object holding the spec with hash h (a SpecHash):
+// specs/<hex>.json under the backfill's folder. Specs are content
+// addressed, so each is written once, with a does-not-exist precondition,
+// and never changes; two scanners racing to start one backfill with
+// different specs cannot overwrite each other's, and the record's SpecHash
+// always names the spec it was created with.
+func specName(id, h string) (string, error) {
+	hexSum, ok := strings.CutPrefix(h, "sha256:")
+	if !ok || len(hexSum) != 2*sha256.Size {
+		return "", fmt.Errorf("ledger: invalid spec hash %q of %s: %w", h, id, ErrInvalidName)
+	}
+	return childName(id, "specs", hexSum)
+}
+
+// ReplaceSpec stores a spec for a backfill and does not touch its record:
+// the caller then points the record at it by setting SpecHash to
+// SpecHashOf(raw) in an Update (Create does both). Storing a spec that is
+// already stored is a no-op.
+func (s *Store) ReplaceSpec(ctx context.Context, id string, raw json.RawMessage) error {
+	name, err := specName(id, specHash(raw))
+	if err != nil {
+		return err
+	}
+	if _, err := s.write(ctx, name, 0, raw, nil); err != nil {
+		if isPrecondition(err) {
+			return nil // the same content is already there
+		}
+		return fmt.Errorf("write gs://%s/%s: %w", s.bucket, name, err)
+	}
+	return nil
+}
+
+// SpecHashOf is the SpecHash of a spec's content: "sha256:<hex>".
+func SpecHashOf(raw json.RawMessage) string { return specHash(raw) }
+
+// Spec reads the spec the backfill's record names (its SpecHash);
+// ErrNotFound if there is no record or it names no spec.
+func (s *Store) Spec(ctx context.Context, id string) (json.RawMessage, error) {
+	b, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if b.SpecHash == "" {
+		return nil, fmt.Errorf("spec of %s: %w", id, ErrNotFound)
+	}
+	name, err := specName(id, b.SpecHash)
+	if err != nil {
+		return nil, err
+	}
+	data, _, err := s.read(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("spec %s of %s: %w", b.SpecHash, id, ErrNotFound)
+	}
+	return data, err
+}
+
+// Get reads a backfill; ErrNotFound if it is not recorded.
+func (s *Store) Get(ctx context.Context, id string) (*Backfill, error) {
+	p, err := backfillPrefix(id)
+	if err != nil {
+		return nil, err
+	}
+	data, gen, err := s.read(ctx, p+"backfill.json")
+	if err != nil {
+		return nil, err
+	}
+	var b Backfill
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, fmt.Errorf("decode ledger record %s: %w", id, err)
+	}
+	b.Generation = gen
+	return &b, nil
+}
+
+// Update applies fn to the current record and writes it back if nothing
+// changed it meanwhile, retrying with the fresh record otherwise. fn may
+// run several times; it returns ErrNoChange to skip the write (Update then
+// returns the current record and ErrNoChange).
+func (s *Store) Update(ctx context.Context, id string, fn func(*Backfill) error) (*Backfill, error) {
+	p, err := backfillPrefix(id)
+	if err != nil {
+		return nil, err
+	}
+	var b *Backfill
+	gen, err := s.update(ctx, p+"backfill.json", false,
+		func(data []byte, _ bool) error {
+			b = &Backfill{}
+			return json.Unmarshal(data, b)
+		},
+		func() error {
+			from := b.State
+			if err := fn(b); err != nil {
+				return err
+			}
+			if b.ID != id {
+				return fmt.Errorf("ledger: %s: an update cannot change the id (to %q)", id, b.ID)
+			}
+			if !CanTransition(from, b.State) {
+				return fmt.Errorf("ledger: %s cannot go from %s to %s: %w", id, from, b.State, ErrInvalidTransition)
+			}
+			return nil
+		},
+		func() ([]byte, map[string]string, error) {
+			data, err := json.Marshal(b)
+			return data, nil, err
+		})
+	if b != nil {
+		b.Generation = gen
+	}
+	if err != nil {
+		if errors.Is(err, ErrNoChange) {
+			return b, err
+		}
+		return nil, fmt.Errorf("update %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// Transition moves a backfill from one of the states in from to state to,
+// applying mutate (nil: no other change) to the record it writes, with
+// compare-and-swap. It reports whether this call moved it: false, with a
+// nil error, when the record is in none of the from states (another caller
+// moved it first, or there was nothing to do) or mutate returned
+// ErrNoChange. mutate may run several times (the compare-and-swap can lose
+// a race) and must not change the state. Leaving the failed state clears
+// the recorded failure.
+func (s *Store) Transition(ctx context.Context, id string, from []State, to State, mutate func(*Backfill) error) (bool, error) {
+	moved := false
+	_, err := s.Update(ctx, id, func(b *Backfill) error {
+		moved = false
+		if !slices.Contains(from, b.State) {
+			return ErrNoChange
+		}
+		b.State = to
+		if to != StateFailed {
+			b.Failure, b.FailedPartitions = FailureNone, nil
+		}
+		if mutate != nil {
+			if err := mutate(b); err != nil {
+				return err
+			}
+			if b.State != to {
+				return fmt.Errorf("ledger: %s: a transition to %s cannot change the state (to %s): %w", id, to, b.State, ErrInvalidTransition)
+			}
+		}
+		moved = true
+		return nil
+	})
+	if errors.Is(err, ErrNoChange) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return moved, nil
+}
+
+// List returns every backfill record, sorted by id.
+func (s *Store) List(ctx context.Context) ([]*Backfill, error) {
+	return s.list(ctx, root)
+}
+
+// ListTable returns the backfill records of one table
+// ("<project>.<dataset>.<table>"), sorted by id, that is by entry date.
+func (s *Store) ListTable(ctx context.Context, table string) ([]*Backfill, error) {
+	if !validSegment(table) {
+		return nil, fmt.Errorf("ledger: invalid table %q: %w", table, ErrInvalidName)
+	}
+	return s.list(ctx, root+table+"/")
+}
+
+// list reads the backfill records under prefix.
+func (s *Store) list(ctx context.Context, prefix string) ([]*Backfill, error) {
+	names, err := s.names(ctx, prefix, func(n string) bool {
+		// Only <prefix...>/<table>/<date>/backfill.json, not a spec or a
+		// partition that happens to be named backfill.
+		rest, ok := strings.CutSuffix(strings.TrimPrefix(n, root), "/backfill.json")
+		return ok && strings.Count(rest, "/") == 1
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Backfill, len(names))
+	err = s.each(ctx, len(names), func(i int) error {
+		id := strings.TrimSuffix(strings.TrimPrefix(names[i], root), "/backfill.json")
+		b, err := s.Get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		out[i] = b
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var res []*Backfill
+	for _, b := range out {
+		if b != nil {
+			res = append(res, b)
+		}
+	}
+	sort.Slice(res, func(i, j int) bool { return res[i].ID < res[j].ID })
+	return res, nil
+}

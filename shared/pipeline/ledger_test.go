@@ -1,0 +1,94 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/ledger/ledgertest"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+)
+
+var contractID = pipeline.BackfillID(table, entryDate)
+
+// kinds returns the kinds of the events published since the last call.
+func (e *contractEnv) kinds() []string {
+	var out []string
+	for _, m := range e.pub.take("events") {
+		out = append(out, m.Attributes["kind"])
+	}
+	return out
+}
+
+// Finish's compare-and-swap to processed loses its response after the write
+// landed: Finish must still see that it moved the state, and send the done
+// event (which nobody else would send).
+func TestFinishLostResponse(t *testing.T) {
+	lost := &ledgertest.LostResponse{Match: func(body []byte) bool {
+		return bytes.Contains(body, []byte(`"state":"processed"`))
+	}}
+	e := newContractEnvGCS(t, func(base http.RoundTripper) http.RoundTripper {
+		lost.Base = base
+		return lost
+	})
+	if did := e.scan(t, "Initiate"); len(did) != 1 || did[0] != "started "+contractID {
+		t.Fatalf("scan = %v", did)
+	}
+	e.work(t)
+	e.kinds()
+	finished, err := e.p.Finish(e.ctx, contractID)
+	if lost.Lost() != 1 {
+		t.Fatalf("lost %d responses, want 1", lost.Lost())
+	}
+	if err != nil || !finished {
+		t.Fatalf("Finish = %v, %v; want finished", finished, err)
+	}
+	if got := e.kinds(); len(got) != 1 || got[0] != "done" {
+		t.Errorf("events = %v, want [done]", got)
+	}
+	bf, err := e.led.Get(e.ctx, contractID)
+	if err != nil || bf.State != ledger.StateProcessed {
+		t.Errorf("record = %+v, %v", bf, err)
+	}
+}
+
+// countingTransport counts the uploads of a backfill's record.
+type countingTransport struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	n    int
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && bytes.Contains([]byte(req.URL.RawQuery), []byte("backfill.json")) {
+		c.mu.Lock()
+		c.n++
+		c.mu.Unlock()
+	}
+	return c.base.RoundTrip(req)
+}
+
+// A start writes backfill.json twice: created (claimed), then processing
+// with the publish recorded.
+func TestStartWritesRecordTwice(t *testing.T) {
+	ct := &countingTransport{}
+	e := newContractEnvGCS(t, func(base http.RoundTripper) http.RoundTripper {
+		ct.base = base
+		return ct
+	})
+	if did := e.scan(t, "Initiate"); len(did) != 1 || did[0] != "started "+contractID {
+		t.Fatalf("scan = %v", did)
+	}
+	if ct.n != 2 {
+		t.Errorf("the start wrote backfill.json %d times, want 2", ct.n)
+	}
+	bf, err := e.led.Get(e.ctx, contractID)
+	if err != nil || bf.State != ledger.StateProcessing || bf.StartedAt.IsZero() || bf.PublishedAt.IsZero() {
+		t.Errorf("record = %+v, %v", bf, err)
+	}
+	if got := e.pub.take("partitions"); len(got) != 1 {
+		t.Errorf("published %d partition messages, want 1 (a chain starts with its first)", len(got))
+	}
+}
