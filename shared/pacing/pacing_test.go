@@ -1,0 +1,106 @@
+package pacing
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bqbackfill/bqbackfill/shared/clock"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// Tasks that share nothing but the budget start at most Limit+1 operations
+// in any window, and use the whole rate between them.
+func TestPacersShareTheRateWithoutTalking(t *testing.T) {
+	for _, c := range []struct{ tasks, perTask, goroutines int }{{1, 200, 8}, {4, 50, 3}, {10, 20, 2}} {
+		v := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 123456789, time.UTC), 0)
+		start := v.Now()
+		var mu sync.Mutex
+		var starts []time.Time
+		var wg sync.WaitGroup
+		for task := range c.tasks {
+			p, err := NewPacer(v, Budget{Tasks: c.tasks, Task: task})
+			if err != nil {
+				t.Fatal(err)
+			}
+			work := make(chan struct{}, c.perTask)
+			for range c.perTask {
+				work <- struct{}{}
+			}
+			close(work)
+			for range c.goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range work {
+						at, err := p.Wait(context.Background())
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if now := v.Now(); now.Before(at) {
+							t.Errorf("Wait returned at %v, before its slot %v", now, at)
+						}
+						mu.Lock()
+						starts = append(starts, at)
+						mu.Unlock()
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		v.Close()
+		sort.Slice(starts, func(i, j int) bool { return starts[i].Before(starts[j]) })
+		most := 0
+		for i := range starts {
+			n := sort.Search(len(starts), func(j int) bool { return !starts[j].Before(starts[i].Add(TableRateWindow)) }) - i
+			most = max(most, n)
+		}
+		if most > DefaultLimit+1 {
+			t.Errorf("%d tasks: %d operations in one window, want at most %d", c.tasks, most, DefaultLimit+1)
+		}
+		n := c.tasks * c.perTask
+		took := starts[len(starts)-1].Sub(start)
+		if ideal := MinDuration(n, Budget{}); took > ideal+time.Second {
+			t.Errorf("%d tasks: %d operations took %v, want about %v", c.tasks, n, took, ideal)
+		}
+	}
+}
+
+func TestBudgetRejectsBadTask(t *testing.T) {
+	if _, err := NewPacer(clock.Real{}, Budget{Tasks: 2, Task: 2}); err == nil {
+		t.Error("task 2 of 2 accepted")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	rate := warehouse.Errorf(warehouse.Transient, "query", "rateLimitExceeded")
+	quota := warehouse.Errorf(warehouse.QuotaExceeded, "copy", "quotaExceeded")
+	bad := warehouse.Errorf(warehouse.InvalidArgument, "query", "syntax")
+	b := Backoff{Initial: time.Second, Max: 8 * time.Second, QuotaWait: 10 * time.Minute}
+	cases := []struct {
+		err      error
+		attempt  int
+		lo, hi   time.Duration
+		counts   bool
+		retrying bool
+	}{
+		{rate, 1, 500 * time.Millisecond, time.Second, true, true},
+		{rate, 3, 2 * time.Second, 4 * time.Second, true, true},
+		{rate, 10, 4 * time.Second, 8 * time.Second, true, true},
+		{quota, 1, 10 * time.Minute, 11 * time.Minute, false, true},
+		{bad, 1, 0, 0, false, false},
+		{errors.New("plain"), 1, 0, 0, false, false},
+	}
+	for _, c := range cases {
+		for range 20 {
+			d, counts, ok := b.Wait(c.err, c.attempt)
+			if d < c.lo || d > c.hi || counts != c.counts || ok != c.retrying {
+				t.Fatalf("Wait(%v, %d) = %v, %v, %v; want [%v, %v], %v, %v", c.err, c.attempt, d, counts, ok, c.lo, c.hi, c.counts, c.retrying)
+			}
+		}
+	}
+}

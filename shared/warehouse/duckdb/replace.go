@@ -1,0 +1,139 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse/duckdb/internal/bqsql"
+)
+
+// rangesTable holds the partition ranges of one ReplacePartitions call.
+const rangesTable = `temp.main."_bqbackfill_ranges"`
+
+// ReplacePartitions replaces partitions of job.Dest with those of
+// job.Source in one DuckDB transaction (see warehouse.ReplaceJob): readers
+// on other connections see the old rows until the commit and the new rows
+// after it. The schemas must be compatible (FailedPrecondition otherwise);
+// Dest keeps its own. BytesProcessed is the estimated bytes read from
+// Source.
+func (w *Warehouse) ReplacePartitions(ctx context.Context, job warehouse.ReplaceJob) (warehouse.JobResult, error) {
+	const op = "replace partitions"
+	start := time.Now()
+	res := warehouse.JobResult{JobID: w.jobID(job.JobID), RowsWritten: -1}
+	if err := w.begin(ctx); err != nil {
+		return res, err
+	}
+	if len(job.Partitions) > warehouse.MaxReplacePartitions {
+		return res, warehouse.Errorf(warehouse.InvalidArgument, op, "too many partitions: %d, at most %d per statement", len(job.Partitions), warehouse.MaxReplacePartitions)
+	}
+	for _, ref := range []warehouse.TableRef{job.Source, job.Dest} {
+		if err := validRef(op, ref); err != nil {
+			return res, err
+		}
+		if !w.attached(ref.Project) {
+			return res, warehouse.Errorf(warehouse.NotFound, op, "table %s not found (no project %s)", ref, ref.Project)
+		}
+	}
+	var rows, bytes int64
+	var written *tableRecord
+	defer w.lockTable(job.Dest)()
+	err := w.inTx(ctx, "", "", func(tx *sql.Tx) error {
+		sr, err := w.lookupTable(ctx, op, job.Source)
+		if err != nil {
+			return err
+		}
+		dr, err := w.lookupTable(ctx, op, job.Dest)
+		if err != nil {
+			return err
+		}
+		sschema, err := schemaOf(ctx, tx, op+" "+job.Source.String(), sr)
+		if err != nil {
+			return err
+		}
+		dschema, err := schemaOf(ctx, tx, op+" "+job.Dest.String(), dr)
+		if err != nil {
+			return err
+		}
+		if err := warehouse.CompatibleSchemas(sschema, dschema); err != nil {
+			return warehouse.Errorf(warehouse.FailedPrecondition, op, "cannot replace %s from %s: %v", job.Dest, job.Source, err)
+		}
+		where := ""
+		if len(job.Partitions) > 0 {
+			if sr.meta.PartitionType != dr.meta.PartitionType || !strings.EqualFold(sr.meta.PartitionField, dr.meta.PartitionField) {
+				return warehouse.Errorf(warehouse.FailedPrecondition, op, "cannot replace partitions of %s (partitioned by %s %q) from %s (partitioned by %s %q)",
+					job.Dest, partitionName(dr.meta.PartitionType), dr.meta.PartitionField, job.Source, partitionName(sr.meta.PartitionType), sr.meta.PartitionField)
+			}
+			if where, err = w.rangeFilter(ctx, tx, op, dr, job.Partitions); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+tableSQL(dr.ref)+where); err != nil {
+			return classify(op+": delete from "+job.Dest.String(), err)
+		}
+		r, err := tx.ExecContext(ctx, "INSERT INTO "+tableSQL(dr.ref)+" SELECT * FROM "+tableSQL(sr.ref)+where)
+		if err != nil {
+			return classify(op+": insert into "+job.Dest.String(), err)
+		}
+		if rows, err = r.RowsAffected(); err != nil {
+			return classify(op+": insert into "+job.Dest.String(), err)
+		}
+		if where != "" {
+			if _, err := tx.ExecContext(ctx, "DROP TABLE "+rangesTable); err != nil {
+				return classify(op+": drop partition ranges", err)
+			}
+		}
+		// Bytes read: the Source rows inserted times its row width.
+		var total int64
+		if total, err = w.tableBytes(ctx, tx, op, sr, sschema); err != nil {
+			return err
+		}
+		var all int64
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+tableSQL(sr.ref)).Scan(&all); err != nil {
+			return classify(op+": count rows of "+job.Source.String(), err)
+		}
+		if all > 0 {
+			bytes = total * rows / all
+		}
+		written = dr
+		return nil
+	})
+	res.Duration = time.Since(start)
+	if err != nil {
+		return res, err
+	}
+	w.touch(written)
+	res.RowsWritten, res.BytesProcessed = rows, bytes
+	return res, nil
+}
+
+// rangeFilter loads the ranges of the partitions ids of r into a temporary
+// table and returns the WHERE clause that selects their rows (the same
+// column and bounds in Source, whose partitioning was checked to match).
+func (w *Warehouse) rangeFilter(ctx context.Context, tx *sql.Tx, op string, r *tableRecord, ids []string) (string, error) {
+	if !r.partitioned() {
+		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s is not partitioned: name no partitions to replace it whole", r.ref)
+	}
+	if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+rangesTable+" (_bqb_lo DATE, _bqb_hi DATE)"); err != nil {
+		return "", classify(op+": partition ranges", err)
+	}
+	var vals []string
+	for _, id := range ids {
+		t, lo, hi, err := warehouse.ParsePartitionID(id)
+		if err != nil {
+			return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s: %v", r.ref, err)
+		}
+		if t != r.meta.PartitionType {
+			return "", warehouse.Errorf(warehouse.InvalidArgument, op, "partition %s is a %s partition id but %s is partitioned by %s", id, t, r.ref, r.meta.PartitionType)
+		}
+		vals = append(vals, fmt.Sprintf("(DATE '%s', DATE '%s')", lo, hi))
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+rangesTable+" VALUES "+strings.Join(vals, ", ")); err != nil {
+		return "", classify(op+": partition ranges", err)
+	}
+	f := bqsql.QuoteIdent(r.meta.PartitionField)
+	return fmt.Sprintf(" WHERE EXISTS (SELECT 1 FROM %s AS r WHERE %s >= r._bqb_lo AND %s < r._bqb_hi)", rangesTable, f, f), nil
+}
