@@ -2,8 +2,11 @@ package notify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/bqbackfill/bqbackfill/shared/backoff"
 )
 
 // RetryOptions bounds the retries of one API call (a Slack method, a
@@ -33,21 +36,7 @@ func (o RetryOptions) withDefaults() RetryOptions {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 30 * time.Second
 	}
-	if o.Sleep == nil {
-		o.Sleep = sleep
-	}
 	return o
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // verdict is what a classifier says about one failed attempt.
@@ -64,35 +53,23 @@ const (
 // server asked to wait (0: use the backoff).
 func (o RetryOptions) do(ctx context.Context, what string, fn func() error, classify func(error) (verdict, time.Duration)) error {
 	o = o.withDefaults()
-	backoff := o.InitialBackoff
-	var last error
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		last = err
+	p := backoff.Policy{Attempts: o.MaxAttempts, Initial: o.InitialBackoff, Max: o.MaxBackoff, Sleep: o.Sleep}
+	v := retryable
+	err := p.Do(ctx, func(err error) (bool, time.Duration) {
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			return false, 0
 		}
-		v, after := classify(err)
-		switch v {
-		case permanent:
-			return Permanent(fmt.Errorf("%s: %w", what, err))
-		case transient:
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		if attempt >= o.MaxAttempts {
-			break
-		}
-		wait := backoff
-		if after > 0 {
-			wait = after
-		}
-		if err := o.Sleep(ctx, wait); err != nil {
-			return fmt.Errorf("%s: %w (waiting to retry after: %v)", what, err, last)
-		}
-		backoff = min(2*backoff, o.MaxBackoff)
+		var after time.Duration
+		v, after = classify(err)
+		return v == retryable, after
+	}, func(context.Context) error { return fn() })
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() == nil && v == permanent:
+		return Permanent(fmt.Errorf("%s: %w", what, err))
+	case errors.Is(err, backoff.ErrExhausted):
+		return fmt.Errorf("%s: giving up: %w", what, err)
 	}
-	return fmt.Errorf("%s: giving up after %d attempts: %w", what, o.MaxAttempts, last)
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -18,6 +18,8 @@ import (
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/bqbackfill/bqbackfill/shared/backoff"
 )
 
 // Message is one message to publish.
@@ -124,6 +126,9 @@ type ReceiveOptions struct {
 	AckDeadline time.Duration
 }
 
+// emptyPoll spaces the pulls of an empty subscription.
+var emptyPoll = backoff.Policy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}
+
 // Receive pulls subscription and calls h for each message until ctx ends or
 // the subscription has stayed empty for IdleTimeout with nothing in flight.
 // It returns nil in both cases; an error only for a broken subscription.
@@ -160,7 +165,7 @@ func Receive(ctx context.Context, client *pubsub.Client, subscription string, op
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			backoff := 10 * time.Millisecond
+			empty := 0 // consecutive empty pulls
 			for ctx.Err() == nil {
 				resp, err := admin.Pull(ctx, &pubsubpb.PullRequest{Subscription: sub, MaxMessages: 1, ReturnImmediately: opts.ReturnImmediately})
 				if err != nil {
@@ -177,17 +182,13 @@ func Receive(ctx context.Context, client *pubsub.Client, subscription string, op
 					if idle() {
 						return
 					}
-					select {
-					case <-ctx.Done():
+					empty++
+					if backoff.Sleep(ctx, emptyPoll.Delay(empty)) != nil {
 						return
-					case <-time.After(backoff):
-					}
-					if backoff < 200*time.Millisecond {
-						backoff *= 2
 					}
 					continue
 				}
-				backoff = 10 * time.Millisecond
+				empty = 0
 				rm := resp.ReceivedMessages[0]
 				inFlight.Add(1)
 				out := handleLeased(ctx, admin, sub, rm, opts.AckDeadline, h)

@@ -1,0 +1,116 @@
+// Package backoff is the one capped exponential backoff of the code base:
+// the waits between retries of a call, between polls of a busy resource,
+// and the delay Pub/Sub's retry policy puts on a nacked message (which the
+// local queue reproduces).
+//
+// Which layer retries what is decided per call path (docs/ARCHITECTURE.md,
+// "Retries"): the layer that retries uses a Policy; the layers below it do
+// not retry, so retries never multiply.
+package backoff
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Policy is a capped exponential backoff: the wait before retry n is
+// Initial × Multiplier^(n-1), at most Max.
+type Policy struct {
+	// Attempts is the number of tries Do makes, the first included
+	// (0 means 1: no retry).
+	Attempts int
+	// Initial is the wait before the first retry (0 means 1s).
+	Initial time.Duration
+	// Max caps the wait (0 means no cap).
+	Max time.Duration
+	// Multiplier grows the wait (values below 1, 0 included, mean 2).
+	Multiplier float64
+	// Jitter subtracts a random part of up to half of each wait, so that
+	// many clients retrying at once spread out.
+	Jitter bool
+	// Sleep waits d or until ctx ends (nil: a timer). Tests replace it to
+	// run retries without waiting.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Delay is the wait before retry n (1-based; n < 1 counts as 1).
+func (p Policy) Delay(n int) time.Duration {
+	d := float64(p.Initial)
+	if d <= 0 {
+		d = float64(time.Second)
+	}
+	m := p.Multiplier
+	if m < 1 {
+		m = 2
+	}
+	for i := 1; i < n; i++ {
+		d *= m
+		if p.Max > 0 && d >= float64(p.Max) {
+			break
+		}
+	}
+	if p.Max > 0 && d > float64(p.Max) {
+		d = float64(p.Max)
+	}
+	if p.Jitter {
+		d -= rand.Float64() * d / 2
+	}
+	return time.Duration(d)
+}
+
+// Decide says whether to try again after err and how long to wait first
+// (0: the policy's delay; a server's Retry-After, say, when positive).
+type Decide func(err error) (retry bool, wait time.Duration)
+
+// If retries the errors pred accepts, after the policy's delay.
+func If(pred func(error) bool) Decide {
+	return func(err error) (bool, time.Duration) { return pred(err), 0 }
+}
+
+// ErrExhausted wraps the last error when the attempts ran out.
+var ErrExhausted = errors.New("retries exhausted")
+
+// Do calls fn until it returns nil, decide rejects its error, the attempts
+// run out (the last error is returned wrapped with ErrExhausted) or ctx
+// ends (the last error is returned as is).
+func (p Policy) Do(ctx context.Context, decide Decide, fn func(ctx context.Context) error) error {
+	attempts := max(p.Attempts, 1)
+	for n := 1; ; n++ {
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		retry, wait := decide(err)
+		if !retry || ctx.Err() != nil {
+			return err
+		}
+		if n >= attempts {
+			return fmt.Errorf("%w after %d attempts: %w", ErrExhausted, attempts, err)
+		}
+		if wait <= 0 {
+			wait = p.Delay(n)
+		}
+		sleep := p.Sleep
+		if sleep == nil {
+			sleep = Sleep
+		}
+		if sleep(ctx, wait) != nil {
+			return err
+		}
+	}
+}
+
+// Sleep waits d or until ctx ends, returning ctx's error then.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
