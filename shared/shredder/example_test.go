@@ -196,3 +196,72 @@ func TestExampleResult(t *testing.T) {
 		}
 	}
 }
+
+// TestTypesResult runs the mitigation of a table with a dimension of every
+// type upstream mishandles (FLOAT, NUMERIC, TIMESTAMP, BYTES, NULL in all
+// of them), an added TIMESTAMP dimension, NUMERIC metrics (common and
+// added), a removed dimension still output (country) and an undetermined
+// column (label): the generated query runs on the embedded warehouse,
+// keeps the new rows whole, and both checks pass because every group of
+// the previous version re-sums.
+func TestTypesResult(t *testing.T) {
+	ctx := context.Background()
+	w, err := duckdb.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.EnsureDataset(ctx, "p", "d", 0); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", "types", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	fieldsOf := func(name string) []metadata.Field {
+		s, err := metadata.ParseSchema([]byte(read(name)), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Fields
+	}
+	for _, s := range strings.Split(read("setup.sql"), ";\n") {
+		if strings.TrimSpace(s) != "" {
+			if _, err := w.Query(ctx, warehouse.QueryJob{SQL: s}); err != nil {
+				t.Fatalf("setup %s: %v", s, err)
+			}
+		}
+	}
+	staging := warehouse.TableRef{Project: "p", Dataset: "d", Table: "wide_v2_staging"}
+	m, perr := shredder.Plan(shredder.Input{
+		Previous: warehouse.TableRef{Project: "p", Dataset: "d", Table: "wide_v1"},
+		NewQuery: read("wide_v2.sql"), PreviousQuery: read("wide_v1.sql"),
+		NewSchema: fieldsOf("wide_v2.schema.yaml"), PreviousSchema: fieldsOf("wide_v1.schema.yaml"),
+		PartitionField: "submission_date", PartitionType: warehouse.Day, Param: "submission_date",
+	})
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	sql := m.Query(read("wide_v2.sql"))
+	if _, err := w.Query(ctx, warehouse.QueryJob{SQL: sql, Params: exampleParams, Destination: &staging, Partition: "20240601"}); err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	rows, err := w.Read(ctx, warehouse.QueryJob{SQL: "SELECT channel, fsy, ratio, CAST(amount AS FLOAT64), is_default, CAST(day AS STRING), CAST(ts AS STRING), CAST(b AS STRING), os, CAST(seen AS STRING), country, label, dau, revenue, CAST(money AS FLOAT64), CAST(clicks AS FLOAT64) FROM `p.d.wide_v2_staging`"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rowStrings(rows)
+	wantRows := strings.Split(strings.TrimSpace(read("expected.txt")), "\n")
+	sort.Strings(wantRows)
+	if strings.Join(got, "\n") != strings.Join(wantRows, "\n") {
+		t.Errorf("staging:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
+	}
+	for _, c := range m.Checks(staging) {
+		if _, err := w.Read(ctx, warehouse.QueryJob{SQL: c.SQL, Params: exampleParams}); err != nil {
+			t.Errorf("check %s: %v\n%s", c.Name, err, c.SQL)
+		}
+	}
+}
