@@ -182,6 +182,7 @@ func Validate(t *Table, opts Options) *Result {
 		if e.Status == Initiate {
 			r.Errors = append(r.Errors, customQueryRules(t, e, file, opts)...)
 			r.Errors = append(r.Errors, shredderRules(t, e, file)...)
+			r.Errors = append(r.Errors, checksRule(t, e)...)
 			if e.Reinitialize() && t.HasQueryPy {
 				add(e, "R9", "reinitialize_table", fmt.Sprintf("reinitialize_table is not supported for python-script tables: %s", t.Ref))
 			} else if e.Reinitialize() && !t.QueryUsesIsInit() {

@@ -27,6 +27,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/config"
@@ -103,6 +104,10 @@ func Render(src string, o Options) (string, error) {
 	return out, nil
 }
 
+// invalidCallRE finds the line and the macro's own complaint in gonja's
+// error for a bad macro call.
+var invalidCallRE = regexp.MustCompile(`(?s)at line (\d+):.*?(invalid call to function .*)`)
+
 // environment is plain Jinja: no autoescape, undefined renders empty, no
 // block trimming, the final newline dropped (gonja's defaults match).
 var environment = &exec.Environment{
@@ -143,6 +148,9 @@ func execute(src string, ctx *exec.Context) (out string, err error) {
 // it.
 func cleanErr(err error) error {
 	msg := err.Error()
+	if m := invalidCallRE.FindStringSubmatch(msg); m != nil {
+		msg = "line " + m[1] + ": " + m[2]
+	}
 	if len(msg) > 600 {
 		msg = msg[:600] + "…"
 	}

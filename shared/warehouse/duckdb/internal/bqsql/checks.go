@@ -145,7 +145,8 @@ func (tr *translator) udf() (rewrite, int) {
 	return nil, 0
 }
 
-// callUDF consumes the path (skip tokens before the final name) and the call.
+// callUDF consumes a call: skip tokens of a dotted path before the final
+// name (0 for a plain function), the name and the arguments.
 func (tr *translator) callUDF(fn rewrite, skip int) error {
 	first := tr.peek(0)
 	for k := 0; k < skip; k++ {

@@ -561,19 +561,7 @@ func (tr *translator) callArgs() ([][]Token, error) {
 }
 
 // call rewrites a function call with fn.
-func (tr *translator) call(fn rewrite) error {
-	name := tr.advance()
-	args, err := tr.callArgs()
-	if err != nil {
-		return err
-	}
-	s, err := fn(tr, name, args)
-	if err != nil {
-		return err
-	}
-	tr.emit(name, s)
-	return nil
-}
+func (tr *translator) call(fn rewrite) error { return tr.callUDF(fn, 0) }
 
 // fromUnnest rewrites "UNNEST(arr) [AS] x" in a FROM clause to DuckDB's
 // "UNNEST(arr) AS _unnest_x(x)", which names the element column x, and a
