@@ -307,11 +307,11 @@ func TestQueryFailures(t *testing.T) {
 			job:   warehouse.QueryJob{SQL: "SELECT 1", JobID: "bf-x"}, want: warehouse.Transient, inserts: 3,
 		},
 		{
-			name: "quota on insert retried until attempts run out",
+			name: "long-term quota on insert is not retried",
 			setup: func(e *env) {
 				e.fake.InjectFault(bqfake.Fault{Op: "jobs.insert", Status: 403, Reason: "quotaExceeded"})
 			},
-			job: warehouse.QueryJob{SQL: "SELECT 1"}, want: warehouse.Transient, inserts: 3,
+			job: warehouse.QueryJob{SQL: "SELECT 1"}, want: warehouse.QuotaExceeded, inserts: 1,
 		},
 	}
 	for _, tt := range tests {
