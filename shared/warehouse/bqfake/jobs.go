@@ -510,31 +510,51 @@ func (s *Server) applyQuery(cfg *bq.JobConfigurationQuery, res *Result) *bq.Erro
 	if d == nil {
 		return notFoundDataset(dest)
 	}
+	wd := cfg.WriteDisposition
+	if wd == "" {
+		wd = "WRITE_EMPTY"
+	}
 	t := s.table(dest.ProjectId, dest.DatasetId, base)
+	created := false
 	if t == nil {
 		if cfg.CreateDisposition == "CREATE_NEVER" || part != "" {
 			return notFoundTable(dest, base)
 		}
 		md := &bq.Table{
 			TableReference: &bq.TableReference{ProjectId: dest.ProjectId, DatasetId: dest.DatasetId, TableId: base},
-			Schema:         &bq.TableSchema{Fields: res.Schema},
+			Schema:         &bq.TableSchema{Fields: resultSchema(res.Schema)},
 		}
 		s.applyDatasetDefaults(d, md)
 		t = s.putTable(md)
+		created = true
+	}
+	replaceSchema := part == "" && wd == "WRITE_TRUNCATE"
+	// A handler that gives no schema does not model one: nothing to fit.
+	if !created && !replaceSchema && len(res.Schema) > 0 {
+		var have []*bq.TableFieldSchema
+		if t.meta.Schema != nil {
+			have = t.meta.Schema.Fields
+		}
+		if ep := fitSchema(dest, res.Schema, have, wd == "WRITE_TRUNCATE_DATA"); ep != nil {
+			return ep
+		}
+		if wd == "WRITE_TRUNCATE_DATA" {
+			if ep := requiredNulls(res, have); ep != nil {
+				return ep
+			}
+		}
 	}
 	counts, ep := s.bucket(t, part, res)
 	if ep != nil {
 		return ep
 	}
-	wd := cfg.WriteDisposition
-	if wd == "" {
-		wd = "WRITE_EMPTY"
-	}
 	if ep := writeRows(t, part, counts, wd, dest); ep != nil {
 		return ep
 	}
-	if part == "" && wd == "WRITE_TRUNCATE" && len(res.Schema) > 0 {
-		t.meta.Schema = &bq.TableSchema{Fields: res.Schema}
+	if replaceSchema {
+		// The result's schema replaces the table's, and its constraints go.
+		t.meta.Schema = &bq.TableSchema{Fields: resultSchema(res.Schema)}
+		t.meta.TableConstraints = nil
 	}
 	t.meta.LastModifiedTime = uint64(s.now().UnixMilli())
 	s.refreshNumRows(t)
@@ -557,7 +577,7 @@ func writeRows(t *table, part string, counts map[string]int64, wd string, dest *
 		if existing > 0 {
 			return &bq.ErrorProto{Reason: "duplicate", Message: fmt.Sprintf("Already Exists: Table %s:%s.%s", dest.ProjectId, dest.DatasetId, dest.TableId)}
 		}
-	case "WRITE_TRUNCATE":
+	case "WRITE_TRUNCATE", "WRITE_TRUNCATE_DATA":
 		if part != "" {
 			delete(t.rows, part)
 		} else {
@@ -736,6 +756,10 @@ func (s *Server) applyCopy(cfg *bq.JobConfigurationTableCopy) (int64, *bq.ErrorP
 	default:
 		return 0, invalidJob("Unsupported copy operation type %q", op)
 	}
+	if cfg.WriteDisposition == "WRITE_TRUNCATE_DATA" {
+		// Copy jobs offer WRITE_TRUNCATE, WRITE_APPEND and WRITE_EMPTY only.
+		return 0, invalidJob("Invalid value for writeDisposition: WRITE_TRUNCATE_DATA is not supported for copy jobs")
+	}
 
 	// Rows per partition to write.
 	counts := map[string]int64{}
@@ -791,11 +815,35 @@ func (s *Server) applyCopy(cfg *bq.JobConfigurationTableCopy) (int64, *bq.ErrorP
 	if wd == "" {
 		wd = "WRITE_EMPTY"
 	}
+	if spart != "" && st.rows[spart] == 0 {
+		// What BigQuery does with a copy from an empty (absent) partition
+		// is undocumented (an error, a no-op, or a truncation of the
+		// destination partition): the fake makes it an error so that no
+		// code depends on one answer; callers handle empty partitions
+		// explicitly.
+		return 0, invalidJob("bqfake: copy from the empty partition %s$%s: what BigQuery does is undocumented; handle empty partitions explicitly", tableName(src), spart)
+	}
+	replaceSchema := spart == "" && dpart == "" && wd == "WRITE_TRUNCATE"
+	if !replaceSchema {
+		var have, got []*bq.TableFieldSchema
+		if dt.meta.Schema != nil {
+			have = dt.meta.Schema.Fields
+		}
+		if st.meta.Schema != nil {
+			got = st.meta.Schema.Fields
+		}
+		if ep := fitSchema(dest, got, have, false); ep != nil {
+			return 0, ep
+		}
+	}
 	if ep := writeRows(dt, dpart, counts, wd, dest); ep != nil {
 		return 0, ep
 	}
-	if spart == "" && dpart == "" && wd == "WRITE_TRUNCATE" {
+	if replaceSchema {
+		// A whole-table WRITE_TRUNCATE copy takes the source's schema
+		// (descriptions, modes and policy tags) and constraints.
 		dt.meta.Schema = clone(st.meta.Schema)
+		dt.meta.TableConstraints = clone(st.meta.TableConstraints)
 	}
 	dt.meta.LastModifiedTime = uint64(s.now().UnixMilli())
 	s.refreshNumRows(dt)

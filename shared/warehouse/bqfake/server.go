@@ -17,6 +17,11 @@
 //     a write into a partition of a column-partitioned table fails when a
 //     row belongs to another partition; copy jobs copy partition counts;
 //     CLONE copy jobs create the destination with the source's metadata;
+//   - schema semantics of writes into existing tables (schema.go):
+//     WRITE_TRUNCATE vs WRITE_TRUNCATE_DATA, REQUIRED columns, a result or
+//     source that does not fit the destination's schema is rejected with
+//     BigQuery's message; a copy from an empty partition is an error
+//     (BigQuery's behaviour is undocumented);
 //   - jobs: jobs.insert runs the job at once and stores it; jobs.get and
 //     getQueryResults return it (a failed query job's getQueryResults
 //     answers with the job's error, as BigQuery does); jobs.query (the
