@@ -42,8 +42,8 @@ func TestWriteSchemaSemantics(t *testing.T) {
 	day := civil.Date{Year: 2024, Month: 1, Day: 1}
 	results := map[string]*bqfake.Result{
 		// A query result: NULLABLE columns, no descriptions.
-		"fits": {Schema: []*bq.TableFieldSchema{bqfake.Column("day", "DATE"), bqfake.Column("n", "INTEGER")}, Rows: [][]any{{day, int64(1)}}},
-		"null day": {Schema: []*bq.TableFieldSchema{bqfake.Column("day", "DATE"), bqfake.Column("n", "INTEGER")}, Rows: [][]any{{nil, int64(1)}}},
+		"fits":       {Schema: []*bq.TableFieldSchema{bqfake.Column("day", "DATE"), bqfake.Column("n", "INTEGER")}, Rows: [][]any{{day, int64(1)}}},
+		"null day":   {Schema: []*bq.TableFieldSchema{bqfake.Column("day", "DATE"), bqfake.Column("n", "INTEGER")}, Rows: [][]any{{nil, int64(1)}}},
 		"wrong type": {Schema: []*bq.TableFieldSchema{bqfake.Column("day", "DATE"), bqfake.Column("n", "STRING")}, Rows: [][]any{{day, "x"}}},
 		"extra":      {Schema: []*bq.TableFieldSchema{bqfake.Column("day", "DATE"), bqfake.Column("n", "INTEGER"), bqfake.Column("m", "INTEGER")}, Rows: [][]any{{day, 1, 2}}},
 		"missing":    {Schema: []*bq.TableFieldSchema{bqfake.Column("day", "DATE")}, Rows: [][]any{{day}}},
