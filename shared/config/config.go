@@ -84,6 +84,9 @@ type Settings struct {
 	// MaxBytesPerBackfill refuses to start a backfill whose estimated bytes
 	// processed exceed it (0: no guard).
 	MaxBytesPerBackfill int64
+	// ScriptEnv names the variables of bqbackfill's environment a query.py
+	// receives besides what it needs to run (script_env; see scriptenv.go).
+	ScriptEnv []string
 }
 
 // Target redirects a backfill to a development deployment of the table

@@ -10,6 +10,7 @@ import (
 
 	"cloud.google.com/go/civil"
 
+	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/script"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
@@ -68,6 +69,12 @@ func (p *Pipeline) runScript(ctx context.Context, spec *Spec, part PartitionSpec
 	if err != nil {
 		return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "partition date %q: %v", part.Date, err)
 	}
+	// The tree recorded at start says which variables of this process's
+	// environment its scripts may see (bqbackfill.yaml script_env).
+	settings, err := config.Load(os.DirFS(root))
+	if err != nil {
+		return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "%v", err)
+	}
 	scriptPath := filepath.Join(root, filepath.FromSlash(spec.Script.Path))
 	run := script.Spec{
 		Dir:        filepath.Join(root, filepath.FromSlash(path.Dir(spec.Script.Path))),
@@ -77,6 +84,7 @@ func (p *Pipeline) runScript(ctx context.Context, spec *Spec, part PartitionSpec
 		Date:       date,
 		Args:       spec.Script.Args,
 		DryRunArg:  spec.Script.DryRunArg,
+		Inherit:    settings.ScriptEnv,
 	}
 	if spec.Script.DryRunArg != "" {
 		dry := run

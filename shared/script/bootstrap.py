@@ -8,6 +8,7 @@
 # [SCRIPT, *ARGS].
 import importlib.util
 import os
+import signal
 import sys
 
 MARK = "bqbackfill-bootstrap: "
@@ -20,7 +21,16 @@ def fail(message):
     sys.exit(EXIT_BOOTSTRAP)
 
 
+def end_group(signum, frame):
+    # SIGTERM is the parent-death signal bqbackfill asks Linux for: it died
+    # (even by kill -9). Take everything the script started along; the
+    # group is ours only when we lead it, as bqbackfill starts us.
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
 def run():
+    if hasattr(os, "getpgrp") and os.getpgrp() == os.getpid():
+        signal.signal(signal.SIGTERM, end_group)
     script, entrypoint, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
     sys.dont_write_bytecode = True
     # Import the script's neighbours as `python3 query.py` would: its own

@@ -9,9 +9,11 @@ import (
 )
 
 // setProcessGroup starts the script as the leader of a new process group,
-// so that it and everything it spawns can be killed together.
+// so that it and everything it spawns can be killed together; where the
+// system has one, a parent-death signal tells it when bqbackfill dies.
 func setProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setParentDeathSignal(cmd.SysProcAttr)
 }
 
 // killProcessGroup kills the script's whole process group. It is called

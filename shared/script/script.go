@@ -11,6 +11,13 @@
 // main(args=..., standalone_mode=False), any other callable through
 // sys.argv. The package needs only a python3 on PATH (or Runner.Python),
 // never a pip package, and builds with CGO_ENABLED=0.
+//
+// A script is code from the tree, so it gets a clean environment (BaseEnv,
+// the names its tree allows in bqbackfill.yaml script_env, and Runner.Env),
+// never bqbackfill's secrets, and it does not outlive bqbackfill: it leads
+// a process group of its own that is killed when the run is cancelled or
+// times out, and on Linux when bqbackfill dies, even by SIGKILL (the
+// parent-death signal asks the bootstrap to kill the whole group).
 package script
 
 import (
@@ -23,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -64,9 +72,9 @@ type Runner struct {
 	Python string
 	// Timeout bounds one Run; 0 means only the context bounds it.
 	Timeout time.Duration
-	// Env holds KEY=VALUE entries added to the current environment for the
-	// script (an entry overrides an inherited one of the same key), e.g.
-	// PYTHONPATH to find bigquery_etl or credentials settings.
+	// Env holds KEY=VALUE entries set for every script on top of what it
+	// inherits (an entry overrides an inherited one of the same key), e.g.
+	// the local SQL endpoint's URL and token.
 	Env []string
 	// MaxOutput is how many bytes of stdout, and of stderr, are kept in a
 	// Result (the last ones); 0 means DefaultMaxOutput.
@@ -100,6 +108,10 @@ type Spec struct {
 	DryRunArg string
 	// DryRun runs the script with DryRunArg appended.
 	DryRun bool
+	// Inherit names variables of bqbackfill's environment the script
+	// receives besides BaseEnv (bqbackfill.yaml script_env); nothing else
+	// of that environment reaches it.
+	Inherit []string
 }
 
 // Argv returns the arguments the entrypoint receives:
@@ -198,7 +210,7 @@ func (r *Runner) Run(ctx context.Context, s Spec) (Result, error) {
 	args := append([]string{"-u", "-c", bootstrap, script, s.Entrypoint}, res.Argv...)
 	cmd := exec.Command(pythonPath, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), r.Env...)
+	cmd.Env = append(scriptEnv(os.Environ(), s.Inherit), r.Env...)
 	setProcessGroup(cmd)
 
 	limit := r.MaxOutput
@@ -225,7 +237,7 @@ func (r *Runner) Run(ctx context.Context, s Spec) (Result, error) {
 	cmd.Stdout, cmd.Stderr = outW, errW
 
 	start := time.Now()
-	err = cmd.Start()
+	wait, err := startLocked(cmd)
 	// The child holds its own copies of the write ends; closing ours lets
 	// the readers see EOF once every process of the group has exited.
 	outW.Close()
@@ -246,7 +258,7 @@ func (r *Runner) Run(ctx context.Context, s Spec) (Result, error) {
 		case <-exited:
 		}
 	}()
-	waitErr := cmd.Wait()
+	waitErr := wait()
 	close(exited)
 	res.Duration = time.Since(start)
 	// Whatever the script left running in its process group goes with it.
@@ -289,6 +301,30 @@ func (r *Runner) Run(ctx context.Context, s Spec) (Result, error) {
 		tail = lastLines(res.Stdout, tailLines)
 	}
 	return res, &ExitError{Script: s.Script, Argv: res.Argv, Code: res.ExitCode, Detail: exitErr.Error(), Tail: tail}
+}
+
+// startLocked starts cmd from a goroutine locked to its OS thread and
+// waits for it there. Linux delivers the parent-death signal
+// (setProcessGroup) when the thread that started the child ends, not the
+// process, and the Go runtime may end idle threads: the locked thread lives
+// until the child has exited.
+func startLocked(cmd *exec.Cmd) (wait func() error, err error) {
+	started := make(chan error, 1)
+	waited := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		waited <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return func() error { return <-waited }, nil
 }
 
 // resolvePaths returns the absolute script path and working directory,
