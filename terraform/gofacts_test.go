@@ -328,8 +328,6 @@ type goFacts struct {
 
 	logs map[string][]logCall // message -> call sites
 
-	commands map[string]string   // CLI command name -> its run function
-	cliFlags map[string][]string // CLI command name -> flags its run function defines
 }
 
 // platformSet are variables Cloud Run sets itself.
@@ -383,8 +381,6 @@ func readGoFacts(root string) (*goFacts, error) {
 		launches:     map[string]bool{},
 		logLabelKeys: map[string]bool{},
 		logs:         map[string][]logCall{},
-		commands:     map[string]string{},
-		cliFlags:     map[string][]string{},
 	}
 	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
 	if err != nil {
@@ -504,11 +500,6 @@ func readGoFacts(root string) (*goFacts, error) {
 		pkgs[d].logCalls(g.logs, named)
 	}
 
-	cli, err := load("cmd/bqbackfill")
-	if err != nil {
-		return nil, err
-	}
-	g.readCLI(cli)
 	return g, nil
 }
 
@@ -670,94 +661,6 @@ func (g *goFacts) readComponent(p *goPackage, named map[string]*goPackage) {
 						}
 					}
 				}
-			}
-			return true
-		})
-	}
-}
-
-// readCLI finds register(command{name: "...", run: fn}) and the flags each
-// run function defines (fs.StringVar(&v, "name", ...), also in a loop over
-// a list of spellings).
-func (g *goFacts) readCLI(p *goPackage) {
-	funcs := map[string]*ast.FuncDecl{}
-	for _, f := range p.sortedFiles() {
-		for _, d := range f.Decls {
-			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil {
-				funcs[fd.Name.Name] = fd
-			}
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			c, ok := n.(*ast.CallExpr)
-			if !ok || exprString(c.Fun) != "register" || len(c.Args) != 1 {
-				return true
-			}
-			cl, ok := c.Args[0].(*ast.CompositeLit)
-			if !ok {
-				return true
-			}
-			var name, run string
-			for _, el := range cl.Elts {
-				kv, ok := el.(*ast.KeyValueExpr)
-				if !ok {
-					continue
-				}
-				switch exprString(kv.Key) {
-				case "name":
-					name, _ = literal(kv.Value)
-				case "run":
-					run = exprString(kv.Value)
-				}
-			}
-			if name != "" {
-				g.commands[name] = run
-			}
-			return true
-		})
-	}
-	flagDef := regexp.MustCompile(`^(String|Bool|Int|Int64|Uint|Float64|Duration|Func|Text)?Var$|^(String|Bool|Int|Int64|Uint|Float64|Duration)$`)
-	for cmd, run := range g.commands {
-		fd := funcs[run]
-		if fd == nil {
-			continue
-		}
-		ranges := map[string][]string{} // loop variable -> the spellings it ranges over
-		ast.Inspect(fd.Body, func(n ast.Node) bool {
-			rs, ok := n.(*ast.RangeStmt)
-			if !ok {
-				return true
-			}
-			v, ok := rs.Value.(*ast.Ident)
-			cl, ok2 := rs.X.(*ast.CompositeLit)
-			if ok && ok2 {
-				for _, el := range cl.Elts {
-					if s, ok := literal(el); ok {
-						ranges[v.Name] = append(ranges[v.Name], s)
-					}
-				}
-			}
-			return true
-		})
-		ast.Inspect(fd.Body, func(n ast.Node) bool {
-			c, ok := n.(*ast.CallExpr)
-			if !ok {
-				return true
-			}
-			sel, ok := c.Fun.(*ast.SelectorExpr)
-			if !ok || !flagDef.MatchString(sel.Sel.Name) {
-				return true
-			}
-			arg := 0
-			if strings.HasSuffix(sel.Sel.Name, "Var") {
-				arg = 1
-			}
-			if len(c.Args) <= arg {
-				return true
-			}
-			if s, ok := literal(c.Args[arg]); ok {
-				g.cliFlags[cmd] = append(g.cliFlags[cmd], s)
-			} else if id, ok := c.Args[arg].(*ast.Ident); ok {
-				g.cliFlags[cmd] = append(g.cliFlags[cmd], ranges[id.Name]...)
 			}
 			return true
 		})

@@ -3,60 +3,38 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"cloud.google.com/go/civil"
+	"github.com/spf13/cobra"
 
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/sqltree"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
 func init() {
-	register(command{
-		name:    "create",
-		summary: "add an Initiate entry to a table's backfill.yaml",
-		run:     runCreate,
-	})
+	register(func(io IO) *cobra.Command { return newCreateCmd(io, createRun) })
 }
 
-// filesList is a repeatable string flag.
-type filesList []string
-
-func (l *filesList) String() string { return strings.Join(*l, ",") }
-
-func (l *filesList) Set(v string) error {
-	*l = append(*l, v)
-	return nil
-}
-
-// filesOptInt is an int flag that remembers whether it was given.
-type filesOptInt struct{ v *int }
-
-func (o *filesOptInt) String() string {
-	if o.v == nil {
-		return ""
-	}
-	return strconv.Itoa(*o.v)
-}
-
-func (o *filesOptInt) Set(s string) error {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a whole number", s)
-	}
-	o.v = &n
-	return nil
-}
-
-// createOptions are create's flags.
+// createOptions are create's parsed command line: the entry to add and
+// where.
 type createOptions struct {
-	files                         filesFlags
-	start, end                    string
-	exclude, watchers, scriptArgs filesList
+	IO     IO
+	SQLDir string
+	Today  civil.Date
+	Table  warehouse.TableRef
+	Entry  *backfill.Entry
+}
+
+// createFlags are create's flags as typed, before parsing.
+type createFlags struct {
+	today, start, end             string
+	exclude, watchers, scriptArgs []string
 	reason, customQuery           string
 	entrypoint, dateArg, dryRun   string
 	billingProject                string
@@ -65,46 +43,112 @@ type createOptions struct {
 	overrideEndDate               bool
 	overrideNullPartition         bool
 	reinitialize                  bool
-	batchSize                     filesOptInt
+	batchSize                     int
 }
 
-func (o *createOptions) register(fs *flag.FlagSet) {
-	o.files.register(fs, true)
-	str := func(p *string, usage string, names ...string) {
-		for _, n := range names {
-			fs.StringVar(p, n, "", usage)
+func newCreateCmd(io IO, runF func(context.Context, *createOptions) error) *cobra.Command {
+	o := &createOptions{IO: io}
+	var f createFlags
+	cmd := &cobra.Command{
+		Use:   "create TABLE --start-date D --reason TEXT [flags]",
+		Short: "Add an Initiate entry to a table's backfill.yaml",
+		Example: `  bqbackfill create moz-fx-data-shared-prod.telemetry_derived.clients_daily_v6 \
+    --start-date 2026-01-01 --end-date 2026-01-31 --watcher you@example.com \
+    --reason "Recompute after the upstream fix (https://bugzilla.mozilla.org/...)"`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.Table, err = parseOneTable(args, "create"); err != nil {
+				return err
+			}
+			if o.Today, err = parseToday(f.today); err != nil {
+				return err
+			}
+			var batch *int
+			if cmd.Flags().Changed("reinitialize-sampling-batch-size") {
+				batch = &f.batchSize
+			}
+			if o.Entry, err = f.entry(o.Today, batch); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.SQLDir, "sql-dir", "sql", "the sql tree: the directory holding <project>/<dataset>/<table>/")
+	addToday(fs, &f.today)
+	fs.StringVarP(&f.start, "start-date", "s", "", "first date to recompute, YYYY-MM-DD (required)")
+	fs.StringVarP(&f.end, "end-date", "e", "", "last date to recompute, YYYY-MM-DD (default: today)")
+	fs.StringArrayVarP(&f.exclude, "exclude", "x", nil, "a date to skip (repeatable)")
+	fs.StringArrayVarP(&f.watchers, "watcher", "w", nil, "an email or GitHub identity to notify (repeatable)")
+	fs.StringVar(&f.reason, "reason", "", "why the table is backfilled, with a link to the bug or ticket (required)")
+	fs.StringVar(&f.customQuery, "custom-query-path", "", "a query to run instead of the table's query (path from the repository root)")
+	fs.StringVar(&f.entrypoint, "query-script-entrypoint", "", "the function of query.py to call")
+	fs.StringVar(&f.dateArg, "query-script-date-arg", "", "the script's date argument, without dashes")
+	fs.StringArrayVar(&f.scriptArgs, "query-script-arg", nil, "an extra script argument (repeatable)")
+	fs.StringVar(&f.dryRun, "query-script-dry-run-arg", "", "the script's dry-run argument")
+	fs.StringVar(&f.billingProject, "billing-project", "", "the project that runs and pays for the queries")
+	fs.BoolVar(&f.shredder, "shredder-mitigation", false, "the table has the shredder_mitigation label")
+	fs.BoolVar(&f.noShredder, "no-shredder-mitigation", false, "shredder_mitigation: false (the default)")
+	fs.BoolVar(&f.overrideRetention, "override-retention-range-limit", false, "allow a start date beyond the retention limit (also --override-retention-limit)")
+	fs.BoolVar(&f.overrideEndDate, "override-depends-on-past-end-date", false, "allow an end date before the entry date on a depends_on_past table")
+	fs.BoolVar(&f.overrideNullPartition, "override-depends-on-past-null-partition", false, "run a depends_on_past table with a null date parameter per partition (needs --custom-query-path)")
+	fs.BoolVar(&f.reinitialize, "reinitialize-table", false, "rebuild the whole table from query.sql's is_init() branch")
+	fs.IntVar(&f.batchSize, "reinitialize-sampling-batch-size", 20, "sample_id values per reinitialize job, 1..100")
+	return cmd
+}
+
+// entry builds the entry the flags describe; flag problems are usage
+// errors. The script arguments that depend on the tree's settings are
+// filled in by createRun.
+func (f *createFlags) entry(today civil.Date, batchSize *int) (*backfill.Entry, error) {
+	if f.start == "" {
+		return nil, usagef("--start-date is required")
+	}
+	if strings.TrimSpace(f.reason) == "" {
+		return nil, usagef("--reason is required: say why the table is backfilled and link the bug or ticket")
+	}
+	if f.shredder && f.noShredder {
+		return nil, usagef("--shredder-mitigation and --no-shredder-mitigation contradict each other")
+	}
+	e := &backfill.Entry{
+		EntryDate:                          today,
+		EndDate:                            today,
+		Reason:                             f.reason,
+		Watchers:                           f.watchers,
+		Status:                             backfill.Initiate,
+		CustomQueryPath:                    f.customQuery,
+		ShredderMitigation:                 f.shredder,
+		OverrideRetentionLimit:             f.overrideRetention,
+		OverrideDependsOnPastEndDate:       f.overrideEndDate,
+		OverrideDependsOnPastNullPartition: f.overrideNullPartition,
+		BillingProject:                     f.billingProject,
+		QueryScriptEntrypoint:              f.entrypoint,
+		QueryScriptDateArg:                 f.dateArg,
+		QueryScriptDryRunArg:               f.dryRun,
+		QueryScriptArgs:                    f.scriptArgs,
+		ReinitializeSamplingBatchSize:      batchSize,
+	}
+	var err error
+	if e.StartDate, err = parseDate(f.start, "--start-date"); err != nil {
+		return nil, err
+	}
+	if f.end != "" {
+		if e.EndDate, err = parseDate(f.end, "--end-date"); err != nil {
+			return nil, err
 		}
 	}
-	boolean := func(p *bool, usage string, names ...string) {
-		for _, n := range names {
-			fs.BoolVar(p, n, false, usage)
+	for _, x := range f.exclude {
+		d, err := parseDate(x, "--exclude")
+		if err != nil {
+			return nil, err
 		}
+		e.ExcludedDates = append(e.ExcludedDates, d)
 	}
-	list := func(p *filesList, usage string, names ...string) {
-		for _, n := range names {
-			fs.Var(p, n, usage)
-		}
+	if f.reinitialize {
+		t := true
+		e.ReinitializeTable = &t
 	}
-	str(&o.start, "first date to recompute, YYYY-MM-DD (required)", "start-date", "start_date", "s")
-	str(&o.end, "last date to recompute, YYYY-MM-DD (default: today)", "end-date", "end_date", "e")
-	list(&o.exclude, "a date to skip (repeatable)", "exclude", "x")
-	list(&o.watchers, "an email or GitHub identity to notify (repeatable)", "watcher", "w")
-	str(&o.reason, "why the table is backfilled, with a link to the bug or ticket (required)", "reason")
-	str(&o.customQuery, "a query to run instead of the table's query (path from the repository root)", "custom-query-path", "custom_query_path")
-	str(&o.entrypoint, "the function of query.py to call", "query-script-entrypoint", "query_script_entrypoint")
-	str(&o.dateArg, "the script's date argument, without dashes", "query-script-date-arg", "query_script_date_arg")
-	list(&o.scriptArgs, "an extra script argument (repeatable)", "query-script-arg", "query_script_arg")
-	str(&o.dryRun, "the script's dry-run argument", "query-script-dry-run-arg", "query_script_dry_run_arg")
-	str(&o.billingProject, "the project that runs and pays for the queries", "billing-project", "billing_project")
-	boolean(&o.shredder, "the table has the shredder_mitigation label", "shredder-mitigation", "shredder_mitigation")
-	boolean(&o.noShredder, "shredder_mitigation: false (the default)", "no-shredder-mitigation", "no_shredder_mitigation")
-	boolean(&o.overrideRetention, "allow a start date beyond the retention limit", "override-retention-range-limit", "override_retention_range_limit", "override-retention-limit", "override_retention_limit")
-	boolean(&o.overrideEndDate, "allow an end date before the entry date on a depends_on_past table", "override-depends-on-past-end-date", "override_depends_on_past_end_date")
-	boolean(&o.overrideNullPartition, "run a depends_on_past table with a null date parameter per partition (needs --custom-query-path)", "override-depends-on-past-null-partition", "override_depends_on_past_null_partition")
-	boolean(&o.reinitialize, "rebuild the whole table from query.sql's is_init() branch", "reinitialize-table", "reinitialize_table")
-	for _, n := range []string{"reinitialize-sampling-batch-size", "reinitialize_sampling_batch_size"} {
-		fs.Var(&o.batchSize, n, "sample_id values per reinitialize job, 1..100 (default 20)")
-	}
+	return e, nil
 }
 
 // Comment lines bqetl's create appends for a query.py entry (reference §1.2).
@@ -113,72 +157,9 @@ const (
 	createScriptDest    = "# Destination table should be %s in order for the copy to production to work."
 )
 
-func runCreate(ctx context.Context, args []string, io IO) error {
-	fs := filesFlagSet("create", "create TABLE --start-date D [--end-date D] [--exclude D]... [--watcher E]... --reason TEXT [entry options]", io)
-	var o createOptions
-	o.register(fs)
-	pos, err := filesParse(fs, args)
-	if err != nil {
-		return filesRun(err)
-	}
-	if len(pos) != 1 {
-		return usagef("create takes exactly one TABLE (project.dataset.table)")
-	}
-	ref, err := filesTableArg(pos[0])
-	if err != nil {
-		return err
-	}
-	if o.start == "" {
-		return usagef("--start-date is required")
-	}
-	if strings.TrimSpace(o.reason) == "" {
-		return usagef("--reason is required: say why the table is backfilled and link the bug or ticket")
-	}
-	if o.shredder && o.noShredder {
-		return usagef("--shredder-mitigation and --no-shredder-mitigation contradict each other")
-	}
-	today, err := filesToday(o.files.today)
-	if err != nil {
-		return err
-	}
-	e := &backfill.Entry{
-		EntryDate:                          today,
-		EndDate:                            today,
-		Reason:                             o.reason,
-		Watchers:                           []string(o.watchers),
-		Status:                             backfill.Initiate,
-		CustomQueryPath:                    o.customQuery,
-		ShredderMitigation:                 o.shredder,
-		OverrideRetentionLimit:             o.overrideRetention,
-		OverrideDependsOnPastEndDate:       o.overrideEndDate,
-		OverrideDependsOnPastNullPartition: o.overrideNullPartition,
-		BillingProject:                     o.billingProject,
-		QueryScriptEntrypoint:              o.entrypoint,
-		QueryScriptDateArg:                 o.dateArg,
-		QueryScriptDryRunArg:               o.dryRun,
-		ReinitializeSamplingBatchSize:      o.batchSize.v,
-	}
-	if e.StartDate, err = filesDate(o.start, "--start-date"); err != nil {
-		return err
-	}
-	if o.end != "" {
-		if e.EndDate, err = filesDate(o.end, "--end-date"); err != nil {
-			return err
-		}
-	}
-	for _, x := range o.exclude {
-		d, err := filesDate(x, "--exclude")
-		if err != nil {
-			return err
-		}
-		e.ExcludedDates = append(e.ExcludedDates, d)
-	}
-	if o.reinitialize {
-		t := true
-		e.ReinitializeTable = &t
-	}
-
-	tree, settings, err := filesOpen(o.files.sqlDir)
+func createRun(ctx context.Context, o *createOptions) error {
+	io, ref, today, e := o.IO, o.Table, o.Today, o.Entry
+	tree, settings, err := openTree(o.SQLDir)
 	if err != nil {
 		return err
 	}
@@ -186,10 +167,7 @@ func runCreate(ctx context.Context, args []string, io IO) error {
 		e.Watchers = []string{settings.PlaceholderWatcher}
 	}
 	staging := backfill.StagingTable(ref, today, settings, nil)
-	switch {
-	case len(o.scriptArgs) > 0:
-		e.QueryScriptArgs = []string(o.scriptArgs)
-	case o.entrypoint != "":
+	if len(e.QueryScriptArgs) == 0 && e.QueryScriptEntrypoint != "" {
 		e.QueryScriptArgs = []string{"--destination-table=" + staging.String()}
 	}
 
@@ -243,21 +221,21 @@ func runCreate(ctx context.Context, args []string, io IO) error {
 	if err != nil {
 		return err
 	}
-	if o.entrypoint != "" {
+	if e.QueryScriptEntrypoint != "" {
 		data = append(data, []byte(createScriptWarning+"\n"+fmt.Sprintf(createScriptDest, staging))...)
 	}
-	dir := filepath.Join(o.files.sqlDir, ref.Project, ref.Dataset, ref.Table)
+	dir := filepath.Join(o.SQLDir, ref.Project, ref.Dataset, ref.Table)
 	target := filepath.Join(dir, backfill.FileName)
-	if err := filesWriteAtomic(dir, target, data); err != nil {
+	if err := writeFileAtomic(dir, target, data); err != nil {
 		return err
 	}
 	fmt.Fprintf(io.Out, "Created backfill entry in %s.\n", target)
 	return nil
 }
 
-// filesWriteAtomic writes data to target through a temporary file in dir
+// writeFileAtomic writes data to target through a temporary file in dir
 // and a rename, creating dir if needed.
-func filesWriteAtomic(dir, target string, data []byte) error {
+func writeFileAtomic(dir, target string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +11,9 @@ import (
 	"time"
 
 	"cloud.google.com/go/civil"
+	"github.com/spf13/cobra"
 
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/local"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
@@ -20,23 +21,40 @@ import (
 )
 
 func init() {
-	register(command{name: "demo", summary: "run one backfill from Initiate to Complete on a sample tree and warehouse", run: runDemo})
+	register(func(io IO) *cobra.Command { return newDemoCmd(io, demoRun) })
 }
 
-func runDemo(ctx context.Context, args []string, io IO) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(io.Err)
-	var sf stackFlags
-	sf.register(fs)
-	fs.Lookup("state-dir").DefValue = ""
-	sf.stateDir = ""
-	pos, err := filesParse(fs, args)
-	if err != nil {
-		return filesRun(err)
+// demoOptions are demo's parsed command line.
+type demoOptions struct {
+	IO    IO
+	Stack stackFlags // stateDir "": a new temporary directory
+}
+
+func newDemoCmd(io IO, runF func(context.Context, *demoOptions) error) *cobra.Command {
+	o := &demoOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run one backfill from Initiate to Complete on a sample tree and warehouse",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("demo takes no arguments")
+			}
+			if err := o.Stack.check(); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
 	}
-	if len(pos) > 0 {
-		return usagef("demo takes no arguments")
-	}
+	o.Stack.add(cmd.Flags())
+	// The demo needs a fresh directory: by default a new temporary one.
+	o.Stack.stateDir = ""
+	cmd.Flags().Lookup("state-dir").DefValue = ""
+	cmd.Flags().Lookup("state-dir").Usage = "an empty or new directory for the demo's tree and state (default: a new temporary directory)"
+	return cmd
+}
+
+func demoRun(ctx context.Context, o *demoOptions) error {
+	io, sf := o.IO, &o.Stack
 	dir := sf.stateDir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "bqbackfill-demo-")
@@ -94,7 +112,11 @@ func runDemo(ctx context.Context, args []string, io IO) error {
 	if err := requireState(stack, res, id, ledger.StateProcessed); err != nil {
 		return err
 	}
-	staging, err := dailyTotals(ctx, stack.DuckDB, warehouse.TableRef{Project: "moz-fx-data-shared-prod", Dataset: "backfills_staging_derived", Table: "telemetry_derived__daily_active_users_v1_" + strings.ReplaceAll(today.String(), "-", "_")})
+	_, settings, err := openTree(sqlDir)
+	if err != nil {
+		return err
+	}
+	staging, err := dailyTotals(ctx, stack.DuckDB, backfill.StagingTable(table, today, settings, nil))
 	if err != nil {
 		return err
 	}
@@ -132,7 +154,7 @@ func runDemo(ctx context.Context, args []string, io IO) error {
 		fmt.Fprintf(w, "    %-12s %8d %8s %8d%s\n", d, before.sum[d], st, after.sum[d], mark)
 	}
 	fmt.Fprintf(w, "\nThe backup of production before the swap is kept for 30 days:\n")
-	fmt.Fprintf(w, "    moz-fx-data-shared-prod.backfills_staging_derived.telemetry_derived__daily_active_users_v1_backup_%s\n", strings.ReplaceAll(today.String(), "-", "_"))
+	fmt.Fprintf(w, "    %s\n", backfill.BackupTable(table, today, settings, nil))
 	fmt.Fprintf(w, "\nTry:\n    go run ./cmd/bqbackfill status --state-dir %s\n", sf.stateDir)
 	fmt.Fprintf(w, "    go run ./cmd/bqbackfill sql --state-dir %s \"SELECT * FROM \\`%s\\` ORDER BY 1, 2 LIMIT 6\"\n", sf.stateDir, table)
 	fmt.Fprintf(w, "    go run ./cmd/bqbackfill rollback %s --state-dir %s\n", table, sf.stateDir)

@@ -5,15 +5,47 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
 func init() {
-	register(command{
-		name:    "info",
-		summary: "list the backfill entries of one table or of every table",
-		run:     runInfo,
-	})
+	register(func(io IO) *cobra.Command { return newInfoCmd(io, infoRun) })
+}
+
+// infoOptions are info's parsed command line.
+type infoOptions struct {
+	IO     IO
+	Tree   treeFlags
+	Status backfill.Status // "": every status
+	Tables []warehouse.TableRef
+}
+
+func newInfoCmd(io IO, runF func(context.Context, *infoOptions) error) *cobra.Command {
+	o := &infoOptions{IO: io}
+	var status string
+	cmd := &cobra.Command{
+		Use:   "info [TABLE]",
+		Short: "List the backfill entries of one table or of every table",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := maxArgs(args, 1, "info", "one TABLE"); err != nil {
+				return err
+			}
+			var err error
+			if o.Status, err = parseStatus(status); err != nil {
+				return err
+			}
+			if o.Tables, err = parseTables(args); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
+	}
+	o.Tree.add(cmd.Flags(), true)
+	cmd.Flags().StringVar(&status, "status", "", "only entries with this status: Initiate, Complete or Cancelled (any case)")
+	return cmd
 }
 
 // infoEntry is one element of info --json: the entry's fields plus its
@@ -40,40 +72,13 @@ func (e infoEntry) MarshalJSON() ([]byte, error) {
 	return append(append(head[:len(head)-1], ','), body[1:]...), nil
 }
 
-// filesStatusFlag reads --status in any letter case ("" when unset).
-func filesStatusFlag(s string) (backfill.Status, error) {
-	if s == "" {
-		return "", nil
-	}
-	st, err := backfill.ParseStatus(s)
-	if err != nil {
-		return "", usagef("--status: %v", err)
-	}
-	return st, nil
-}
-
-func runInfo(ctx context.Context, args []string, io IO) error {
-	fs := filesFlagSet("info", "info [TABLE] [--status S] [--json] [--sql-dir DIR] [--project-id P]", io)
-	var ff filesFlags
-	ff.register(fs, false)
-	var status string
-	fs.StringVar(&status, "status", "", "only entries with this status: Initiate, Complete or Cancelled (any case)")
-	pos, err := filesParse(fs, args)
-	if err != nil {
-		return filesRun(err)
-	}
-	if len(pos) > 1 {
-		return usagef("info takes at most one TABLE, got %d", len(pos))
-	}
-	want, err := filesStatusFlag(status)
+func infoRun(ctx context.Context, o *infoOptions) error {
+	io, want := o.IO, o.Status
+	tree, _, err := openTree(o.Tree.sqlDir)
 	if err != nil {
 		return err
 	}
-	tree, _, err := filesOpen(ff.sqlDir)
-	if err != nil {
-		return err
-	}
-	tables, missing, err := filesLoad(ctx, tree, pos, ff.projectID)
+	tables, missing, err := loadTables(ctx, tree, o.Tables, o.Tree.projectID)
 	if err != nil {
 		return err
 	}
@@ -101,7 +106,7 @@ func runInfo(ctx context.Context, args []string, io IO) error {
 			}
 		}
 		total += len(entries)
-		if ff.jsonOut {
+		if o.Tree.json {
 			for _, e := range entries {
 				out = append(out, infoEntry{Table: t.Ref.String(), File: t.File.Path, Entry: e})
 			}
@@ -120,8 +125,8 @@ func runInfo(ctx context.Context, args []string, io IO) error {
 		}
 		fmt.Fprintln(io.Out)
 	}
-	if ff.jsonOut {
-		if err := filesJSON(io.Out, out); err != nil {
+	if o.Tree.json {
+		if err := writeJSON(io.Out, out); err != nil {
 			return err
 		}
 	} else {

@@ -5,16 +5,57 @@ import (
 	"fmt"
 	"strings"
 
+	"cloud.google.com/go/civil"
+	"github.com/spf13/cobra"
+
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
-	"github.com/bqbackfill/bqbackfill/shared/config"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
 func init() {
-	register(command{
-		name:    "plan",
-		summary: "show the partitions, order, seed, staging/backup names and billing project of an entry",
-		run:     runPlan,
-	})
+	register(func(io IO) *cobra.Command { return newPlanCmd(io, planRun) })
+}
+
+// planOptions are plan's parsed command line.
+type planOptions struct {
+	IO        IO
+	Tree      treeFlags
+	Today     civil.Date
+	Target    string
+	EntryDate *civil.Date // nil: the Initiate entry, else the newest
+	Table     warehouse.TableRef
+}
+
+func newPlanCmd(io IO, runF func(context.Context, *planOptions) error) *cobra.Command {
+	o := &planOptions{IO: io}
+	var today, entryDate string
+	cmd := &cobra.Command{
+		Use:   "plan TABLE",
+		Short: "Show the partitions, order, seed, staging/backup names and billing project of an entry",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.Table, err = parseOneTable(args, "plan"); err != nil {
+				return err
+			}
+			if o.Today, err = parseToday(today); err != nil {
+				return err
+			}
+			if entryDate != "" {
+				d, err := parseDate(entryDate, "--entry-date")
+				if err != nil {
+					return err
+				}
+				o.EntryDate = &d
+			}
+			return runF(cmd.Context(), o)
+		},
+	}
+	fs := cmd.Flags()
+	o.Tree.add(fs, false)
+	addToday(fs, &today)
+	fs.StringVar(&o.Target, "target", "", "plan against this target of bqbackfill.yaml (staging in its project, the target-deployed table swapped)")
+	fs.StringVar(&entryDate, "entry-date", "", "the entry to plan (default: the Initiate entry, else the newest)")
+	return cmd
 }
 
 // planOutput is plan --json: the plan's fields plus the entry's validation.
@@ -33,24 +74,12 @@ func (o planOutput) MarshalJSON() ([]byte, error) {
 		return nil, err
 	}
 	type extra planOutput
-	return filesMergeJSON(base, extra(o))
+	return mergeJSONObjects(base, extra(o))
 }
 
-// filesTarget resolves --target (nil when unset).
-func filesTarget(s config.Settings, name string) (*config.Target, error) {
-	if name == "" {
-		return nil, nil
-	}
-	t, err := s.Target(name)
-	if err != nil {
-		return nil, usagef("--target: %v", err)
-	}
-	return t, nil
-}
-
-// filesPickEntry chooses the entry to plan: the given date, else the Initiate
+// pickEntry chooses the entry to plan: the given date, else the Initiate
 // entry, else the newest.
-func filesPickEntry(t *backfill.Table, date string) (*backfill.Entry, error) {
+func pickEntry(t *backfill.Table, date *civil.Date) (*backfill.Entry, error) {
 	f := t.File
 	if f == nil || len(f.Entries) == 0 {
 		if len(t.FileErrors) > 0 {
@@ -58,15 +87,11 @@ func filesPickEntry(t *backfill.Table, date string) (*backfill.Entry, error) {
 		}
 		return nil, fmt.Errorf("%s has no backfill entries (%s)", t.Ref, t.Path(backfill.FileName))
 	}
-	if date != "" {
-		d, err := filesDate(date, "--entry-date")
-		if err != nil {
-			return nil, err
-		}
-		if e := f.Entry(d); e != nil {
+	if date != nil {
+		if e := f.Entry(*date); e != nil {
 			return e, nil
 		}
-		return nil, fmt.Errorf("%s has no entry with entry date %s", t.Path(backfill.FileName), d)
+		return nil, fmt.Errorf("%s has no entry with entry date %s", t.Path(backfill.FileName), *date)
 	}
 	if in := f.WithStatus(backfill.Initiate); len(in) > 0 {
 		return in[0], nil
@@ -74,35 +99,17 @@ func filesPickEntry(t *backfill.Table, date string) (*backfill.Entry, error) {
 	return f.Entries[0], nil
 }
 
-func runPlan(ctx context.Context, args []string, io IO) error {
-	fs := filesFlagSet("plan", "plan TABLE [--entry-date D] [--target NAME] [--json] [--today YYYY-MM-DD] [--sql-dir DIR]", io)
-	var ff filesFlags
-	ff.register(fs, true)
-	var target, entryDate string
-	fs.StringVar(&target, "target", "", "plan against this target of bqbackfill.yaml (staging in its project, the target-deployed table swapped)")
-	for _, n := range []string{"entry-date", "entry_date"} {
-		fs.StringVar(&entryDate, n, "", "the entry to plan (default: the Initiate entry, else the newest)")
-	}
-	pos, err := filesParse(fs, args)
-	if err != nil {
-		return filesRun(err)
-	}
-	if len(pos) != 1 {
-		return usagef("plan takes exactly one TABLE (project.dataset.table)")
-	}
-	today, err := filesToday(ff.today)
+func planRun(ctx context.Context, o *planOptions) error {
+	io, today := o.IO, o.Today
+	tree, settings, err := openTree(o.Tree.sqlDir)
 	if err != nil {
 		return err
 	}
-	tree, settings, err := filesOpen(ff.sqlDir)
+	tgt, err := lookupTarget(settings, o.Target)
 	if err != nil {
 		return err
 	}
-	tgt, err := filesTarget(settings, target)
-	if err != nil {
-		return err
-	}
-	tables, missing, err := filesLoad(ctx, tree, pos, "")
+	tables, missing, err := loadTables(ctx, tree, []warehouse.TableRef{o.Table}, "")
 	if err != nil {
 		return err
 	}
@@ -110,7 +117,7 @@ func runPlan(ctx context.Context, args []string, io IO) error {
 		return fmt.Errorf("%s does not exist under %s", missing[0], tree.Display(""))
 	}
 	t := tables[0]
-	e, err := filesPickEntry(t, entryDate)
+	e, err := pickEntry(t, o.EntryDate)
 	if err != nil {
 		return err
 	}
@@ -129,7 +136,7 @@ func runPlan(ctx context.Context, args []string, io IO) error {
 		}
 		return planErr
 	}
-	if ff.jsonOut {
+	if o.Tree.json {
 		out := planOutput{Plan: p, Valid: len(errs) == 0, Errors: errs, Warnings: warns}
 		if out.Errors == nil {
 			out.Errors = []backfill.Error{}
@@ -137,11 +144,11 @@ func runPlan(ctx context.Context, args []string, io IO) error {
 		if out.Warnings == nil {
 			out.Warnings = []backfill.Error{}
 		}
-		if err := filesJSON(io.Out, out); err != nil {
+		if err := writeJSON(io.Out, out); err != nil {
 			return err
 		}
 	} else {
-		filesPrintPlan(io, p)
+		printPlan(io, p)
 		for _, w := range warns {
 			fmt.Fprintln(io.Out, "warning: "+w.Error())
 		}
@@ -158,7 +165,7 @@ func runPlan(ctx context.Context, args []string, io IO) error {
 	return nil
 }
 
-func filesPrintPlan(io IO, p *backfill.Plan) {
+func printPlan(io IO, p *backfill.Plan) {
 	w := io.Out
 	row := func(k, v string) { fmt.Fprintf(w, "  %-18s %s\n", k+":", v) }
 	fmt.Fprintf(w, "Plan for %s, entry %s (%s)\n", p.Table, p.EntryDate, p.Status)

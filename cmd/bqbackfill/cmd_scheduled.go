@@ -4,15 +4,60 @@ import (
 	"context"
 	"fmt"
 
+	"cloud.google.com/go/civil"
+	"github.com/spf13/cobra"
+
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
 func init() {
-	register(command{
-		name:    "scheduled",
-		summary: "list the entries that require processing, as far as the files tell",
-		run:     runScheduled,
-	})
+	register(func(io IO) *cobra.Command { return newScheduledCmd(io, scheduledRun) })
+}
+
+// scheduledOptions are scheduled's parsed command line.
+type scheduledOptions struct {
+	IO                    IO
+	Tree                  treeFlags
+	Today                 civil.Date
+	Status                backfill.Status
+	Target                string
+	IgnoreOldEntries      bool
+	IgnoreMissingMetadata bool
+	Tables                []warehouse.TableRef
+}
+
+func newScheduledCmd(io IO, runF func(context.Context, *scheduledOptions) error) *cobra.Command {
+	o := &scheduledOptions{IO: io}
+	var today, status string
+	cmd := &cobra.Command{
+		Use:   "scheduled [TABLE]",
+		Short: "List the entries that require processing, as far as the files tell",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := maxArgs(args, 1, "scheduled", "one TABLE"); err != nil {
+				return err
+			}
+			var err error
+			if o.Status, err = parseStatus(status); err != nil {
+				return err
+			}
+			if o.Today, err = parseToday(today); err != nil {
+				return err
+			}
+			if o.Tables, err = parseTables(args); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
+	}
+	fs := cmd.Flags()
+	o.Tree.add(fs, true)
+	addToday(fs, &today)
+	fs.StringVar(&status, "status", "Initiate", "the status to schedule: Initiate or Complete (any case)")
+	fs.StringVar(&o.Target, "target", "", "name staging and backup tables in this target's project")
+	fs.BoolVar(&o.IgnoreOldEntries, "ignore-old-entries", false, "skip entries older than the maximum entry age (28 days)")
+	fs.BoolVar(&o.IgnoreMissingMetadata, "ignore-missing-metadata", false, "skip tables that have no metadata.yaml")
+	return cmd
 }
 
 // scheduledEntry is one element of scheduled --json: the fields of the
@@ -27,44 +72,17 @@ type scheduledEntry struct {
 	EntryHash string   `json:"entry_hash"`
 }
 
-func runScheduled(ctx context.Context, args []string, io IO) error {
-	fs := filesFlagSet("scheduled", "scheduled [TABLE] [--status S] [--json] [--today YYYY-MM-DD] [--target NAME] [--ignore-old-entries] [--ignore-missing-metadata] [--sql-dir DIR] [--project-id P]", io)
-	var ff filesFlags
-	ff.register(fs, true)
-	status, target := "Initiate", ""
-	var ignoreOld, ignoreMissing bool
-	fs.StringVar(&status, "status", "Initiate", "the status to schedule: Initiate or Complete (any case)")
-	fs.StringVar(&target, "target", "", "name staging and backup tables in this target's project")
-	for _, n := range []string{"ignore-old-entries", "ignore_old_entries"} {
-		fs.BoolVar(&ignoreOld, n, false, "skip entries older than the maximum entry age (28 days)")
-	}
-	for _, n := range []string{"ignore-missing-metadata", "ignore_missing_metadata"} {
-		fs.BoolVar(&ignoreMissing, n, false, "skip tables that have no metadata.yaml")
-	}
-	pos, err := filesParse(fs, args)
-	if err != nil {
-		return filesRun(err)
-	}
-	if len(pos) > 1 {
-		return usagef("scheduled takes at most one TABLE, got %d", len(pos))
-	}
-	want, err := filesStatusFlag(status)
+func scheduledRun(ctx context.Context, o *scheduledOptions) error {
+	io, want, today, ignoreOld, ignoreMissing := o.IO, o.Status, o.Today, o.IgnoreOldEntries, o.IgnoreMissingMetadata
+	tree, settings, err := openTree(o.Tree.sqlDir)
 	if err != nil {
 		return err
 	}
-	today, err := filesToday(ff.today)
+	tgt, err := lookupTarget(settings, o.Target)
 	if err != nil {
 		return err
 	}
-	tree, settings, err := filesOpen(ff.sqlDir)
-	if err != nil {
-		return err
-	}
-	tgt, err := filesTarget(settings, target)
-	if err != nil {
-		return err
-	}
-	tables, missing, err := filesLoad(ctx, tree, pos, ff.projectID)
+	tables, missing, err := loadTables(ctx, tree, o.Tables, o.Tree.projectID)
 	if err != nil {
 		return err
 	}
@@ -75,6 +93,9 @@ func runScheduled(ctx context.Context, args []string, io IO) error {
 	out := []scheduledEntry{}
 	problems := 0
 	for _, t := range tables {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		var matching []*backfill.Entry
 		if t.File != nil && want != backfill.Cancelled {
 			matching = t.File.WithStatus(want)
@@ -121,12 +142,12 @@ func runScheduled(ctx context.Context, args []string, io IO) error {
 			Status:    string(e.Status),
 			EntryHash: e.Hash(),
 		})
-		if !ff.jsonOut {
+		if !o.Tree.json {
 			fmt.Fprintf(io.Out, "Backfill scheduled for %s:\n%s\n", t.Ref, e.String())
 		}
 	}
-	if ff.jsonOut {
-		if err := filesJSON(io.Out, out); err != nil {
+	if o.Tree.json {
+		if err := writeJSON(io.Out, out); err != nil {
 			return err
 		}
 	} else {

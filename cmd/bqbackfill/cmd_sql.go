@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -17,26 +16,58 @@ import (
 	"unicode/utf8"
 
 	"cloud.google.com/go/civil"
+	"github.com/spf13/cobra"
 
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse/duckdb"
 )
 
 func init() {
-	register(command{
-		name:    "sql",
-		summary: "run BigQuery SQL against the local DuckDB warehouse and print the result",
-		run:     runSQL,
-	})
+	register(func(io IO) *cobra.Command { return newSQLCmd(io, sqlRun) })
 }
 
-// sqlOptions are the sql command's flags.
+// sqlOptions are the sql command's parsed command line.
 type sqlOptions struct {
-	stateDir string
-	format   string
-	params   paramList
-	project  string
-	dataset  string
+	IO       IO
+	StateDir string
+	Format   string
+	Params   paramList
+	Project  string
+	Dataset  string
+	SQL      string // "-": read standard input
+}
+
+func newSQLCmd(io IO, runF func(context.Context, *sqlOptions) error) *cobra.Command {
+	o := &sqlOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   `sql "SQL"`,
+		Short: "Run BigQuery SQL against the local DuckDB warehouse and print the result",
+		Long: `Runs one or more statements (separated by ;) in the BigQuery dialect subset of
+docs/duckdb-sql.md against the local warehouse and prints the last statement's
+result. SQL "-" reads the statements from standard input.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("sql takes exactly one SQL argument (quote it; use - to read standard input)")
+			}
+			switch o.Format {
+			case "table", "json", "csv":
+			default:
+				return usagef("--format %q: want table, json or csv", o.Format)
+			}
+			if o.Dataset != "" && o.Project == "" {
+				return usagef("--dataset needs --project")
+			}
+			o.SQL = args[0]
+			return runF(cmd.Context(), o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.StateDir, "state-dir", ".bqbackfill", "the state directory of bqbackfill run (its warehouse/ subdirectory is used), or a warehouse directory itself")
+	fs.StringVar(&o.Format, "format", "table", "output format: table, json (an array of row objects) or csv")
+	fs.Var(&o.Params, "param", "a query parameter name:TYPE:value, bound as @name (repeatable)")
+	fs.StringVar(&o.Project, "project", "", "default project for dataset.table names")
+	fs.StringVar(&o.Dataset, "dataset", "", "default dataset for unqualified table names (needs --project)")
+	return cmd
 }
 
 // paramList is the repeatable --param name:TYPE:value flag.
@@ -49,6 +80,9 @@ func (l *paramList) String() string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// Type names the value in help.
+func (l *paramList) Type() string { return "name:TYPE:value" }
 
 // Set parses name:TYPE:value; an empty TYPE (name::value) means STRING,
 // as in bq's --parameter. The value may contain colons.
@@ -68,40 +102,9 @@ func (l *paramList) Set(s string) error {
 	return nil
 }
 
-func (o *sqlOptions) register(fs *flag.FlagSet) {
-	for _, n := range []string{"state-dir", "state_dir"} {
-		fs.StringVar(&o.stateDir, n, ".bqbackfill", "the state directory of bqbackfill run (its warehouse/ subdirectory is used), or a warehouse directory itself")
-	}
-	fs.StringVar(&o.format, "format", "table", "output format: table, json (an array of row objects) or csv")
-	fs.Var(&o.params, "param", "a query parameter name:TYPE:value, bound as @name (repeatable)")
-	fs.StringVar(&o.project, "project", "", "default project for dataset.table names")
-	fs.StringVar(&o.dataset, "dataset", "", "default dataset for unqualified table names (needs --project)")
-}
-
-func runSQL(ctx context.Context, args []string, io IO) error {
-	fs := filesFlagSet("sql", `sql [--state-dir DIR] [--format table|json|csv] [--param name:TYPE:value]... [--project P [--dataset D]] "SQL"
-
-Runs one or more statements (separated by ;) in the BigQuery dialect subset of
-docs/duckdb-sql.md against the local warehouse and prints the last statement's
-result. SQL "-" reads the statements from standard input.`, io)
-	var o sqlOptions
-	o.register(fs)
-	pos, err := filesParse(fs, args)
-	if err != nil {
-		return filesRun(err)
-	}
-	if len(pos) != 1 {
-		return usagef("sql takes exactly one SQL argument (quote it; use - to read standard input)")
-	}
-	switch o.format {
-	case "table", "json", "csv":
-	default:
-		return usagef("--format %q: want table, json or csv", o.format)
-	}
-	if o.dataset != "" && o.project == "" {
-		return usagef("--dataset needs --project")
-	}
-	text := pos[0]
+func sqlRun(ctx context.Context, o *sqlOptions) error {
+	io := o.IO
+	text := o.SQL
 	if text == "-" {
 		b, err := readAll(io.In)
 		if err != nil {
@@ -112,18 +115,18 @@ result. SQL "-" reads the statements from standard input.`, io)
 	if strings.TrimSpace(text) == "" {
 		return usagef("the SQL is empty")
 	}
-	w, err := duckdb.Open(warehouseDir(o.stateDir), nil)
+	w, err := duckdb.Open(warehouseDir(o.StateDir), nil)
 	if err != nil {
 		return fmt.Errorf("open the local warehouse: %w", err)
 	}
-	rows, err := w.Read(ctx, warehouse.QueryJob{SQL: text, Params: o.params, DefaultProject: o.project, DefaultDataset: o.dataset})
+	rows, err := w.Read(ctx, warehouse.QueryJob{SQL: text, Params: o.Params, DefaultProject: o.Project, DefaultDataset: o.Dataset})
 	if cerr := w.Close(); err == nil && cerr != nil {
 		return cerr
 	}
 	if err != nil {
 		return err
 	}
-	switch o.format {
+	switch o.Format {
 	case "json":
 		return printRowsJSON(io.Out, rows)
 	case "csv":

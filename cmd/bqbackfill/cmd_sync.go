@@ -2,42 +2,55 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"time"
 
 	"cloud.google.com/go/storage"
+	"github.com/spf13/cobra"
 
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/treestore"
 )
 
 func init() {
-	register(command{name: "sync", summary: "upload a sql/ tree to the sync bucket (its manifest triggers the scanner)", run: runSync})
+	register(func(io IO) *cobra.Command { return newSyncCmd(io, syncRun) })
 }
 
-func runSync(ctx context.Context, args []string, io IO) error {
-	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
-	fs.SetOutput(io.Err)
-	var sf stackFlags
-	sf.register(fs)
-	var sqlDir, bucket, source string
-	for _, n := range []string{"sql-dir", "sql_dir"} {
-		fs.StringVar(&sqlDir, n, "sql", "the sql/ tree to upload")
+// syncOptions are sync's parsed command line.
+type syncOptions struct {
+	IO     IO
+	Stack  stackFlags
+	SQLDir string
+	Bucket string // "": $BQBACKFILL_SQL_BUCKET, else the local state directory
+	Source string
+}
+
+func newSyncCmd(io IO, runF func(context.Context, *syncOptions) error) *cobra.Command {
+	o := &syncOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Upload a sql/ tree to the sync bucket (its manifest triggers the scanner)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("sync takes no arguments, got %q", args)
+			}
+			if err := requireDir(o.SQLDir, "--sql-dir"); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
 	}
-	fs.StringVar(&bucket, "bucket", "", "the production sync bucket (or $"+cloudenv.VarSQLBucket+"); unset means the local state directory")
-	fs.StringVar(&source, "source", "", "what the tree was built from, e.g. a commit id (recorded in the manifest)")
-	pos, err := filesParse(fs, args)
-	if err != nil {
-		return filesRun(err)
-	}
-	if len(pos) > 0 {
-		return usagef("sync takes no arguments, got %q", pos)
-	}
-	if st, err := os.Stat(sqlDir); err != nil || !st.IsDir() {
-		return usagef("--sql-dir %s is not a directory", sqlDir)
-	}
+	fs := cmd.Flags()
+	o.Stack.add(fs)
+	fs.StringVar(&o.SQLDir, "sql-dir", "sql", "the sql/ tree to upload")
+	fs.StringVar(&o.Bucket, "bucket", "", "the production sync bucket (or $"+cloudenv.VarSQLBucket+"); unset means the local state directory")
+	fs.StringVar(&o.Source, "source", "", "what the tree was built from, e.g. a commit id (recorded in the manifest)")
+	return cmd
+}
+
+func syncRun(ctx context.Context, o *syncOptions) error {
+	io, sqlDir, bucket, source, sf := o.IO, o.SQLDir, o.Bucket, o.Source, &o.Stack
 	if source == "" {
 		source = sqlDir
 	}

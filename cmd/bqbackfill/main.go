@@ -2,6 +2,10 @@
 // files of a bigquery-etl style sql/ tree. Run "bqbackfill help" for the
 // commands; exit codes are 0 (ok), 1 (failure, including validation
 // problems), 2 (usage error).
+//
+// main only adapts the process to Main; root.go builds the command tree,
+// flags.go holds the flags and argument parsers the commands share, and
+// each command lives in its own cmd_<name>.go.
 package main
 
 import (
@@ -11,7 +15,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 )
 
@@ -36,24 +39,7 @@ type IO struct {
 	Err io.Writer
 }
 
-// command is one subcommand. run parses its own flags from args.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string, io IO) error
-}
-
-var commands = map[string]command{}
-
-// register adds a command; each command's file calls it from init.
-func register(c command) {
-	if _, dup := commands[c.name]; dup {
-		panic("duplicate command " + c.name)
-	}
-	commands[c.name] = c
-}
-
-// usageError makes Main exit with code 2 and print the message.
+// usageError makes Main exit with code 2 and print the message with a hint.
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
@@ -62,51 +48,42 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// silentError exits 1 without printing anything more: the command already
+// errSilent exits 1 without printing anything more: the command already
 // reported what failed (for example validate's list of problems).
 var errSilent = errors.New("silent failure")
 
-// Main runs the command line args and returns the exit code.
+// errHelpShown exits 2 without a message: the help was printed because the
+// command line said nothing to do.
+var errHelpShown = errors.New("help shown")
+
+// Main runs the command line args and returns the exit code. It is the one
+// place that turns errors into exit codes and messages.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		printHelp(stdout)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
+	root := newRootCmd(IO{In: stdin, Out: stdout, Err: stderr})
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	path := "bqbackfill"
+	if cmd != nil {
+		path = cmd.CommandPath()
 	}
-	c, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "Error: unknown command %q\n\n", args[0])
-		printHelp(stderr)
-		return exitUsage
-	}
-	err := c.run(ctx, args[1:], IO{In: stdin, Out: stdout, Err: stderr})
 	var ue *usageError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errSilent):
 		return exitFailure
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "Error: %s\nRun 'bqbackfill %s -h' for usage.\n", ue.msg, c.name)
+	case errors.Is(err, errHelpShown):
 		return exitUsage
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "Error: %s\nRun '%s --help' for usage.\n", ue.msg, path)
+		return exitUsage
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// A signal, not a failure of the input: say so instead of the
+		// wrapped "context canceled" of whatever step was running.
+		fmt.Fprintf(stderr, "Interrupted: %s stopped before it finished; run it again to resume.\n", path)
+		return exitFailure
 	default:
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 		return exitFailure
 	}
-}
-
-func printHelp(w io.Writer) {
-	fmt.Fprintln(w, "bqbackfill manages BigQuery backfills declared in backfill.yaml files.")
-	fmt.Fprintln(w, "\nUsage: bqbackfill <command> [flags]\n\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprintln(w, "\nExit codes: 0 ok, 1 failure (including validation problems), 2 usage error.")
 }

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
+	"github.com/bqbackfill/bqbackfill/shared/gcp"
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/local"
+	"github.com/bqbackfill/bqbackfill/shared/logging"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// backendFlags select where a ledger command acts: the local state
+// directory (default), or Google Cloud when a ledger bucket is given by flag
+// or by BQBACKFILL_LEDGER_BUCKET (the other resource names come from the
+// same flags or environment variables as the deployed components).
+type backendFlags struct {
+	stackFlags
+	project, ledgerBucket, sqlBucket, partitionsTopic, eventsTopic, workerJob string
+}
+
+func (b *backendFlags) add(fs *pflag.FlagSet) {
+	b.stackFlags.add(fs)
+	fs.StringVar(&b.project, "project", "", "GCP project of the deployment (or $"+cloudenv.VarProject+")")
+	fs.StringVar(&b.ledgerBucket, "ledger-bucket", "", "production ledger bucket (or $"+cloudenv.VarLedgerBucket+"); unset means local mode")
+	fs.StringVar(&b.sqlBucket, "sql-bucket", "", "production sync bucket (or $"+cloudenv.VarSQLBucket+")")
+	fs.StringVar(&b.partitionsTopic, "partitions-topic", "", "partitions topic (or $"+cloudenv.VarPartitionsTopic+")")
+	fs.StringVar(&b.eventsTopic, "events-topic", "", "events topic (or $"+cloudenv.VarEventsTopic+")")
+	fs.StringVar(&b.workerJob, "worker-job", "", "worker Cloud Run job, projects/P/locations/L/jobs/J (or $"+cloudenv.VarWorkerJob+")")
+}
+
+func (b *backendFlags) lookup(name string) (string, bool) {
+	flags := map[string]string{
+		cloudenv.VarProject: b.project, cloudenv.VarLedgerBucket: b.ledgerBucket, cloudenv.VarSQLBucket: b.sqlBucket,
+		cloudenv.VarPartitionsTopic: b.partitionsTopic, cloudenv.VarEventsTopic: b.eventsTopic, cloudenv.VarWorkerJob: b.workerJob,
+	}
+	if v := flags[name]; v != "" {
+		return v, true
+	}
+	return os.LookupEnv(name)
+}
+
+func (b *backendFlags) production() bool {
+	v, _ := b.lookup(cloudenv.VarLedgerBucket)
+	return v != ""
+}
+
+// backend is an opened pipeline plus what to close.
+type backend struct {
+	pipeline *pipeline.Pipeline
+	ledger   *ledger.Store
+	close    func()
+}
+
+func (b *backendFlags) open(ctx context.Context, io IO, needs cloudenv.Requirement) (*backend, error) {
+	if b.production() {
+		env, err := cloudenv.FromEnv(b.lookup, needs)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		st, err := gcp.New(ctx, env, logging.New(io.Err, logLevel(b.verbose)), gcp.Options{Launcher: env.WorkerJob != ""})
+		if err != nil {
+			return nil, err
+		}
+		return &backend{pipeline: st.Pipeline, ledger: ledger.New(st.Storage, env.LedgerBucket), close: st.Close}, nil
+	}
+	stack, err := b.stackFlags.open(ctx, io, io.Out)
+	if err != nil {
+		return nil, err
+	}
+	return &backend{pipeline: stack.Pipeline, ledger: stack.Ledger, close: func() {
+		// Work started by the command (retry) runs to the end before exit.
+		if _, err := stack.Drain(ctx); err != nil {
+			fmt.Fprintf(io.Err, "Error: %v\n", err)
+		}
+		stack.Close()
+	}}, nil
+}
+
+// backfillSummary is one line of run's and status's output (and their
+// JSON, docs/cli-json.md).
+type backfillSummary struct {
+	ID         string `json:"backfill_id"`
+	Table      string `json:"table"`
+	EntryDate  string `json:"entry_date"`
+	State      string `json:"state"`
+	Partitions int    `json:"partitions"`
+	Done       int    `json:"done"`
+	Failed     int    `json:"failed"`
+	Staging    string `json:"staging_table,omitempty"`
+	Backup     string `json:"backup_table,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// summarize reads a backfill's partition counts from the ledger.
+func summarize(ctx context.Context, led *ledger.Store, b *ledger.Backfill) (backfillSummary, error) {
+	sum, err := led.PartitionSummary(ctx, b.ID)
+	if err != nil {
+		return backfillSummary{}, err
+	}
+	return backfillSummary{ID: b.ID, Table: b.Table, EntryDate: b.EntryDate, State: string(b.State), Partitions: b.PartitionCount,
+		Done: sum.Counts[ledger.PartitionDone], Failed: sum.Counts[ledger.PartitionFailed],
+		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError}, nil
+}
+
+// printRunSummary prints what run, initiate and complete did; exit 1 when a
+// backfill failed or was rejected.
+func printRunSummary(ctx context.Context, w io.Writer, stack *local.Stack, res local.Result, asJSON bool) error {
+	rows := []backfillSummary{}
+	for _, b := range res.Backfills {
+		r, err := summarize(ctx, stack.Ledger, b)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	if asJSON {
+		if err := writeJSON(w, rows); err != nil {
+			return err
+		}
+	} else {
+		if len(rows) == 0 {
+			fmt.Fprintln(w, "Nothing to do: no entry requires action.")
+		}
+		for _, r := range rows {
+			fmt.Fprintf(w, "%s  %-10s  %d/%d partitions done", r.ID, r.State, r.Done, r.Partitions)
+			if r.Failed > 0 {
+				fmt.Fprintf(w, ", %d failed", r.Failed)
+			}
+			fmt.Fprintln(w)
+			if r.LastError != "" {
+				fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(r.LastError, "\n", "\n    "))
+			}
+		}
+	}
+	if failed := res.Failed(); len(failed) > 0 {
+		var ids []string
+		for _, b := range failed {
+			ids = append(ids, b.ID+" ("+string(b.State)+")")
+		}
+		if !asJSON {
+			fmt.Fprintf(w, "\n%d backfill(s) failed or were rejected: %s\n", len(failed), strings.Join(ids, ", "))
+		}
+		return errSilent
+	}
+	return nil
+}
+
+// ledgerOpOptions are the parsed command line of retry and rollback: an
+// action on the latest backfill of one table.
+type ledgerOpOptions struct {
+	IO      IO
+	Backend backendFlags
+	Table   warehouse.TableRef
+}
+
+func newLedgerOpCmd(io IO, use, short string, runF func(context.Context, *ledgerOpOptions) error) *cobra.Command {
+	o := &ledgerOpOptions{IO: io}
+	cmd := &cobra.Command{
+		Use:   use + " TABLE",
+		Short: short,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.Table, err = parseOneTable(args, use); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
+	}
+	o.Backend.add(cmd.Flags())
+	return cmd
+}

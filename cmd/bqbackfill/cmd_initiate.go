@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+)
+
+func init() {
+	register(func(io IO) *cobra.Command {
+		return newPhaseCmd(io, "initiate", "Run one table's Initiate entry into staging, in process (local mode)", pipeline.StatusInitiate, localRun)
+	})
+}
+
+// newPhaseCmd builds initiate or complete: one phase (the entries with
+// status) of one table, run in process.
+func newPhaseCmd(io IO, use, short, status string, runF func(context.Context, *localRunOptions) error) *cobra.Command {
+	o := &localRunOptions{IO: io}
+	o.Filter.Status = status
+	cmd := &cobra.Command{
+		Use:   use + " TABLE",
+		Short: short,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := parseOneTable(args, use)
+			if err != nil {
+				return err
+			}
+			o.Filter.Tables = append(o.Filter.Tables[:0], t)
+			if err := o.check(); err != nil {
+				return err
+			}
+			return runF(cmd.Context(), o)
+		},
+	}
+	o.add(cmd.Flags())
+	cmd.Flags().StringVar(&o.Filter.Target, "target", "", "stage into the target project of bqbackfill.yaml and swap the target-deployed copy instead of production")
+	return cmd
+}
