@@ -2,6 +2,8 @@ package shredder
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -122,5 +124,135 @@ func TestClassify(t *testing.T) {
 				t.Errorf("classify:\n%s\nwant\n%s", strings.Join(got, " "), tc.want)
 			}
 		})
+	}
+}
+
+// corpusSchema reads a schema.yaml of the vendored bigquery-etl corpus.
+func corpusSchema(t *testing.T, table string) []metadata.Field {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "testdata", "corpus", "bigquery-etl", "sql", "moz-fx-data-shared-prod", table, "schema.yaml")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := metadata.ParseSchema(b, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Fields
+}
+
+// TestCorpusFeatureUsageMetrics plans the mitigation of a real labelled
+// table, fenix_derived.feature_usage_metrics_v2, against its v1, with their
+// real schema.yaml and queries of the real shapes: v1's only GROUP BY is in
+// a CTE (its final SELECT joins two CTEs USING (submission_date)), v2
+// groups by six aliases after CTEs that group by client.
+func TestCorpusFeatureUsageMetrics(t *testing.T) {
+	v1 := `WITH _metrics_ping_distinct_client_count AS (
+  SELECT submission_date, COUNT(DISTINCT client_id) AS metrics_ping_distinct_client_count
+  FROM metrics WHERE submission_date = @submission_date GROUP BY submission_date
+),
+product_features_agg AS (
+  SELECT
+    submission_date,
+    /*Logins*/
+    --logins deleted
+    COUNT(DISTINCT CASE WHEN logins_deleted > 0 THEN client_id END) AS logins_deleted_users,
+    SUM(logins_deleted) AS logins_deleted,
+  FROM
+    client_product_feature_usage
+  GROUP BY
+    submission_date
+)
+SELECT
+  submission_date,
+  metrics_ping_distinct_client_count,
+/*logins*/
+  logins_deleted_users,
+  logins_deleted
+FROM
+  _metrics_ping_distinct_client_count
+LEFT JOIN
+  product_features_agg
+  USING (submission_date)
+`
+	v2 := `WITH metric_ping_clients_feature_usage AS (
+  SELECT dau_date, client_info.client_id,
+    ARRAY_AGG(normalized_channel ORDER BY submission_timestamp DESC)[SAFE_OFFSET(0)] AS channel,
+    SUM(COALESCE(metrics.counter.logins_deleted, 0)) AS logins_deleted
+  FROM metrics_dau
+  GROUP BY dau_date, client_id
+)
+-- Aggregated feature usage
+SELECT
+  @submission_date AS submission_date,
+  dau_date AS metric_date,
+  COUNT(DISTINCT client_id) AS clients,
+  channel, country, adjust_network, is_default_browser,
+  COUNT(DISTINCT IF(logins_deleted > 0, client_id, NULL)) AS logins_deleted_users,
+  SUM(logins_deleted) AS logins_deleted
+FROM metric_ping_clients_feature_usage
+LEFT JOIN client_attribution USING (client_id)
+WHERE dau_date = DATE_SUB(@submission_date, INTERVAL 4 DAY)
+GROUP BY
+  submission_date,
+  metric_date,
+  channel,
+  country,
+  adjust_network,
+  is_default_browser
+`
+	m, err := Plan(Input{
+		NewQuery: v2, PreviousQuery: v1,
+		NewSchema: corpusSchema(t, "fenix_derived/feature_usage_metrics_v2"), PreviousSchema: corpusSchema(t, "fenix_derived/feature_usage_metrics_v1"),
+		PartitionField: "submission_date", Param: "submission_date",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(m.PreviousGroupBy, ","); got != "submission_date" {
+		t.Errorf("previous GROUP BY %s", got)
+	}
+	names := func(r Role) string {
+		var out []string
+		for _, c := range m.ByRole(r) {
+			out = append(out, c.Name+":"+string(c.Type))
+		}
+		return strings.Join(out, " ")
+	}
+	for role, want := range map[Role]string{
+		CommonDimension: "submission_date:DATE",
+		AddedDimension:  "adjust_network:STRING channel:STRING country:STRING is_default_browser:BOOLEAN metric_date:DATE",
+		Undetermined:    "",
+	} {
+		if got := names(role); got != want {
+			t.Errorf("%s: %s, want %s", role, got, want)
+		}
+	}
+	if got := names(AddedMetric); got != "clients:INTEGER" {
+		t.Errorf("added metrics %s", got)
+	}
+	if n := len(m.ByRole(CommonMetric)); n != 65 {
+		t.Errorf("%d common metrics, want the 65 INTEGER columns v1 also has", n)
+	}
+	sql := m.Query(v2)
+	for _, want := range []string{"CAST(NULL AS BOOL) AS is_default_browser", "CAST(NULL AS DATE) AS metric_date", "CAST(0 AS INT64) AS clients", "previous_agg.logins_deleted - COALESCE(new_agg.logins_deleted, 0) AS logins_deleted"} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("generated query lacks %q", want)
+		}
 	}
 }
