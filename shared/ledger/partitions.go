@@ -165,8 +165,11 @@ func (s *Store) PartitionStates(ctx context.Context, id string) (map[string]Part
 }
 
 // PartitionProgress is PartitionStates plus the time the most recent
-// partition record was written (zero when none was): the backfill's last
-// sign of progress, from the same single listing.
+// partition record reached a final state, done or failed (zero when none
+// did): the backfill's last sign of progress, from the same single listing.
+// A record written for a nacked attempt (still pending) is not progress: a
+// partition failing over and over must not keep the scanner from seeing
+// that nothing moves.
 func (s *Store) PartitionProgress(ctx context.Context, id string) (map[string]PartitionState, time.Time, error) {
 	p, err := backfillPrefix(id)
 	if err != nil {
@@ -188,12 +191,12 @@ func (s *Store) PartitionProgress(ctx context.Context, id string) (map[string]Pa
 		if !strings.HasSuffix(a.Name, ".json") {
 			continue
 		}
-		if a.Updated.After(last) {
-			last = a.Updated
-		}
 		pid := strings.TrimSuffix(path.Base(a.Name), ".json")
-		if st := a.Metadata[stateKey]; st != "" {
-			out[pid] = PartitionState(st)
+		if st := PartitionState(a.Metadata[stateKey]); st != "" {
+			out[pid] = st
+			if (st == PartitionDone || st == PartitionFailed) && a.Updated.After(last) {
+				last = a.Updated
+			}
 		} else {
 			missing = append(missing, pid)
 		}

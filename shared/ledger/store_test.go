@@ -826,3 +826,34 @@ func TestStoreContextCancelled(t *testing.T) {
 		t.Errorf("Update with a cancelled context: %v, want context.Canceled", err)
 	}
 }
+
+// TestStoreProgressIsFinalRecords: a nacked attempt (a pending record) is
+// not progress; only a partition reaching done or failed is. Otherwise a
+// partition failing over and over would keep the scanner from seeing that
+// nothing moves.
+func TestStoreProgressIsFinalRecords(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st *ledger.Store) {
+		ctx := context.Background()
+		if err := st.Create(ctx, newBackfill(bfID)); err != nil {
+			t.Fatal(err)
+		}
+		set := func(pid string, s ledger.PartitionState) {
+			if _, err := st.UpdatePartition(ctx, bfID, pid, func(r *ledger.PartitionRecord) error { r.State = s; r.Attempts++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		set("20261101", ledger.PartitionPending)
+		if _, last, err := st.PartitionProgress(ctx, bfID); err != nil || !last.IsZero() {
+			t.Errorf("after a nacked attempt: last progress %v, %v; want none", last, err)
+		}
+		set("20261102", ledger.PartitionDone)
+		_, done, err := st.PartitionProgress(ctx, bfID)
+		if err != nil || done.IsZero() {
+			t.Fatalf("after a done partition: last progress %v, %v; want its time", done, err)
+		}
+		set("20261101", ledger.PartitionPending)
+		if _, last, err := st.PartitionProgress(ctx, bfID); err != nil || !last.Equal(done) {
+			t.Errorf("after another nacked attempt: last progress %v, %v; want %v (the done partition)", last, err, done)
+		}
+	})
+}

@@ -22,7 +22,8 @@ import (
 // pubsub/v2 client connected to it.
 //
 // pstest keeps messages in memory only, redelivers a nacked message at once
-// (the retry policy's backoff is stored, not applied), adds none of the real
+// (the retry policy's backoff is stored, not applied; the client connection
+// applies it, see retryPolicy), adds none of the real
 // service's CloudPubSubDeadLetterSource* attributes to dead-lettered
 // messages, and never pushes: every subscription is read by pulling.
 type PubSub struct {
@@ -33,6 +34,7 @@ type PubSub struct {
 	Server *pstest.Server
 
 	project   string
+	retry     *retryPolicy
 	conn      *grpc.ClientConn
 	closeOnce sync.Once
 	closeErr  error
@@ -47,7 +49,9 @@ func StartPubSub(ctx context.Context, project string) (*PubSub, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	retry := newRetryPolicy()
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(retry.intercept))
 	if err != nil {
 		srv.Close()
 		return nil, fmt.Errorf("local pubsub: connect to %s: %w", srv.Addr, err)
@@ -58,8 +62,13 @@ func StartPubSub(ctx context.Context, project string) (*PubSub, error) {
 		srv.Close()
 		return nil, fmt.Errorf("local pubsub: client: %w", err)
 	}
-	return &PubSub{Client: c, Server: srv, project: project, conn: conn}, nil
+	return &PubSub{Client: c, Server: srv, project: project, retry: retry, conn: conn}, nil
 }
+
+// SkipBackoff moves the retry policy's clock to when the first message
+// withheld for its retry backoff is released, and reports whether one is
+// withheld.
+func (p *PubSub) SkipBackoff() bool { return p.retry.skip() }
 
 // newPstest starts pstest on an ephemeral 127.0.0.1 port, turning its panic
 // on a failed listen into an error.
@@ -99,6 +108,10 @@ const (
 	maxAckDeadline       = 600 * time.Second
 	defaultMaxDeliveries = 5
 	maxMaxDeliveries     = 100
+	// The retry policy of terraform's partition subscription
+	// (modules/pubsub) and completion push subscription (functions.tf).
+	retryMinBackoff = 30 * time.Second
+	retryMaxBackoff = 600 * time.Second
 )
 
 // EnsureSubscription creates a pull subscription of topic unless one named
@@ -108,8 +121,9 @@ const (
 // 5, as on the real service; pstest would accept any value and, with 0,
 // dead-letter every message at once). ordering delivers messages with the
 // same ordering key one at a time, in publish order (publishers must then
-// set EnableMessageOrdering). The retry policy recorded is 10 s to 600 s of
-// backoff, which pstest ignores.
+// set EnableMessageOrdering). The retry policy is the one terraform gives
+// the partition and completion subscriptions (retryMinBackoff to
+// retryMaxBackoff), applied by the client connection since pstest ignores it.
 func (p *PubSub) EnsureSubscription(ctx context.Context, name, topic string, ackDeadline time.Duration, deadLetterTopic string, maxAttempts int, ordering bool) error {
 	if ackDeadline == 0 {
 		ackDeadline = minAckDeadline
@@ -123,8 +137,8 @@ func (p *PubSub) EnsureSubscription(ctx context.Context, name, topic string, ack
 		AckDeadlineSeconds:    int32(ackDeadline / time.Second),
 		EnableMessageOrdering: ordering,
 		RetryPolicy: &pubsubpb.RetryPolicy{
-			MinimumBackoff: durationpb.New(10 * time.Second),
-			MaximumBackoff: durationpb.New(600 * time.Second),
+			MinimumBackoff: durationpb.New(retryMinBackoff),
+			MaximumBackoff: durationpb.New(retryMaxBackoff),
 		},
 	}
 	if deadLetterTopic != "" {

@@ -366,6 +366,14 @@ func (s *Stack) RunFiltered(ctx context.Context, sqlDir string, filter pipeline.
 		if err != nil {
 			return Result{}, err
 		}
+		// Every task has exited. Messages nacked meanwhile are withheld for
+		// the subscription's retry backoff, as on Google Cloud; nothing else
+		// can happen before the first is released, so skip to it rather than
+		// sit it out (the backoff protects BigQuery's rate limits, which
+		// DuckDB does not have).
+		if s.launcher.idle() {
+			s.PubSub.SkipBackoff()
+		}
 		actions, err := s.Scanner.Scan(ctx)
 		if err != nil {
 			return Result{}, err
@@ -470,6 +478,9 @@ func (l *launcher) Launch(ctx context.Context, backfillID string, partitions int
 	}
 	return fmt.Sprintf("local-%d-tasks", started), nil
 }
+
+// Running reports whether a worker task is running.
+func (l *launcher) Running(context.Context) (bool, error) { return !l.idle(), nil }
 
 func (l *launcher) wait() { l.wg.Wait() }
 

@@ -159,6 +159,13 @@ func (l *launcher) Launch(_ context.Context, id string, partitions int) (string,
 	return "execution-1", nil
 }
 
+// Running: the execution launched runs until the test ends.
+func (l *launcher) Running(context.Context) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.launches) > 0, nil
+}
+
 // contractEnv is the fake BigQuery with the production table, its dataset's
 // access list and its IAM policy, and a pipeline using it.
 type contractEnv struct {

@@ -11,9 +11,12 @@ import (
 )
 
 // Launcher starts worker capacity for a backfill: a Cloud Run job execution
-// in production, goroutines in local mode. It returns an execution name.
+// in production, goroutines in local mode. Launch returns an execution name;
+// Running reports whether worker capacity is still running (or starting),
+// which will pull the partitions' messages.
 type Launcher interface {
 	Launch(ctx context.Context, backfillID string, partitions int) (string, error)
+	Running(ctx context.Context) (bool, error)
 }
 
 // Trees reads synced trees (shared/treestore.Trees implements it).

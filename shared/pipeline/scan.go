@@ -64,6 +64,7 @@ const (
 	DidFinished            Did = "finished"             // every partition final: processed or failed
 	DidRepublished         Did = "republished"          // re-sent messages of a step without progress
 	DidResumed             Did = "resumed"              // took over an interrupted start
+	DidRelaunched          Did = "relaunched"           // started workers for nacked partitions no worker would pull
 )
 
 // Scan reconciles every desired entry with the ledger, concurrently, and
@@ -165,6 +166,13 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (Did, error) {
 			if n > 0 {
 				return DidRepublished, nil
 			}
+		}
+		relaunched, err := p.relaunch(ctx, bf)
+		if err != nil {
+			return did, err
+		}
+		if relaunched {
+			return DidRelaunched, nil
 		}
 	case ledger.StateProcessed:
 		if d.Status == StatusComplete {
@@ -354,6 +362,44 @@ func (p *Pipeline) republish(ctx context.Context, bf *ledger.Backfill) (int, err
 	}
 	p.log().Warn("re-published partitions without progress", "backfill_id", bf.ID, "pending", len(spec.Partitions)-final)
 	return len(spec.Partitions) - final, nil
+}
+
+// relaunch starts worker capacity for the partitions whose messages wait
+// in the subscription, when none is running. A nacked partition (recorded
+// pending) is withheld by Pub/Sub for the retry backoff, 30 s to 600 s,
+// longer than a worker task waits idle: without this, every task could
+// exit while the message waits, and the partition would wait for the
+// stale re-publish. It writes nothing, so it never looks like progress.
+func (p *Pipeline) relaunch(ctx context.Context, bf *ledger.Backfill) (bool, error) {
+	if p.Launcher == nil {
+		return false, nil
+	}
+	states, err := p.Ledger.PartitionStates(ctx, bf.ID)
+	if err != nil {
+		return false, fmt.Errorf("list partitions of %s: %w", bf.ID, err)
+	}
+	waiting := 0
+	for _, st := range states {
+		if st == ledger.PartitionPending {
+			waiting++
+		}
+	}
+	if waiting == 0 {
+		return false, nil
+	}
+	running, err := p.Launcher.Running(ctx)
+	if err != nil {
+		return false, fmt.Errorf("workers of %s: %w", bf.ID, err)
+	}
+	if running {
+		return false, nil
+	}
+	exec, err := p.Launcher.Launch(ctx, bf.ID, waiting)
+	if err != nil {
+		return false, fmt.Errorf("launch workers for %s: %w", bf.ID, err)
+	}
+	p.log().Info("launched workers for waiting partitions", "backfill_id", bf.ID, "waiting", waiting, "execution", exec)
+	return true, nil
 }
 
 // touch records progress so the stale checks restart their clock.

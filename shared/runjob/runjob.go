@@ -68,3 +68,23 @@ func (l *Launcher) Launch(ctx context.Context, backfillID string, partitions int
 	}
 	return exec.GetName(), nil
 }
+
+// Running reports whether the job's latest execution has not finished:
+// then its tasks (or ones about to start) will pull the partition
+// messages. The scanner launches an execution when a backfill has a
+// backlog and none is running, so a partition whose message Pub/Sub
+// withheld for its retry backoff never waits on tasks that have exited.
+// Only the latest execution is looked at (jobs.get, in
+// roles/run.jobsExecutorWithOverrides): an older one still running while a
+// newer one finished is rare, and costs at most one extra execution.
+func (l *Launcher) Running(ctx context.Context) (bool, error) {
+	job, err := l.client.GetJob(ctx, &runpb.GetJobRequest{Name: l.job})
+	if err != nil {
+		return false, fmt.Errorf("get job %s: %w", l.job, err)
+	}
+	last := job.GetLatestCreatedExecution()
+	if last == nil || last.GetName() == "" {
+		return false, nil
+	}
+	return last.GetCompletionTime() == nil && last.GetDeleteTime() == nil, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	run "cloud.google.com/go/run/apiv2"
@@ -12,11 +13,17 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 type fakeJobs struct {
 	runpb.UnimplementedJobsServer
-	got []*runpb.RunJobRequest
+	got    []*runpb.RunJobRequest
+	latest *runpb.ExecutionReference
+}
+
+func (f *fakeJobs) GetJob(ctx context.Context, req *runpb.GetJobRequest) (*runpb.Job, error) {
+	return &runpb.Job{Name: req.Name, LatestCreatedExecution: f.latest}, nil
 }
 
 func (f *fakeJobs) RunJob(ctx context.Context, req *runpb.RunJobRequest) (*longrunningpb.Operation, error) {
@@ -28,7 +35,8 @@ func (f *fakeJobs) RunJob(ctx context.Context, req *runpb.RunJobRequest) (*longr
 	return &longrunningpb.Operation{Name: "operations/op-1", Metadata: md}, nil
 }
 
-func TestLaunch(t *testing.T) {
+func startFake(t *testing.T) (*fakeJobs, *run.JobsClient) {
+	t.Helper()
 	ctx := context.Background()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,7 +46,7 @@ func TestLaunch(t *testing.T) {
 	gs := grpc.NewServer()
 	runpb.RegisterJobsServer(gs, f)
 	go gs.Serve(lis)
-	defer gs.Stop()
+	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -47,9 +55,15 @@ func TestLaunch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
+	t.Cleanup(func() { client.Close() })
+	return f, client
+}
 
-	const job = "projects/p/locations/us-central1/jobs/backfill-worker"
+const job = "projects/p/locations/us-central1/jobs/backfill-worker"
+
+func TestLaunch(t *testing.T) {
+	ctx := context.Background()
+	f, client := startFake(t)
 	l := New(client, job, 32)
 	for _, tc := range []struct {
 		partitions int
@@ -69,6 +83,29 @@ func TestLaunch(t *testing.T) {
 		env := req.Overrides.GetContainerOverrides()[0].GetEnv()[0]
 		if env.GetName() != "BQBACKFILL_LAUNCHED_FOR" || env.GetValue() != "p.d.t/2026-11-01" {
 			t.Errorf("env override = %v", env)
+		}
+	}
+}
+
+func TestRunning(t *testing.T) {
+	ctx := context.Background()
+	f, client := startFake(t)
+	l := New(client, job, 32)
+	done := timestamppb.New(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	for _, tc := range []struct {
+		name   string
+		latest *runpb.ExecutionReference
+		want   bool
+	}{
+		{"never run", nil, false},
+		{"latest running", &runpb.ExecutionReference{Name: job + "/executions/e2"}, true},
+		{"latest finished", &runpb.ExecutionReference{Name: job + "/executions/e2", CompletionTime: done}, false},
+		{"latest deleted", &runpb.ExecutionReference{Name: job + "/executions/e2", DeleteTime: done}, false},
+	} {
+		f.latest = tc.latest
+		got, err := l.Running(ctx)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: Running = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
 	}
 }
