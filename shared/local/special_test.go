@@ -565,7 +565,7 @@ func TestSpecialMirroredPermissions(t *testing.T) {
 		{Role: "WRITER", EntityType: "userByEmail", Entity: "loader@moz-fx-data-shared-prod.iam.gserviceaccount.com"},
 		{Role: "OWNER", EntityType: "groupByEmail", Entity: "data-owners@example.com"},
 		{Role: "READER", EntityType: "domain", Entity: "example.com"},
-		{Role: "roles/bigquery.dataViewer", EntityType: "iamMember", Entity: "workgroup:restricted/readers"},
+		{Role: "roles/bigquery.dataViewer", EntityType: "iamMember", Entity: "group:workgroup-restricted@example.com"},
 		{Role: "READER", EntityType: "specialGroup", Entity: "projectReaders"},
 		{Role: "READER", EntityType: "view", Entity: "moz-fx-data-shared-prod.special.visits"},
 	}
@@ -588,8 +588,8 @@ func TestSpecialMirroredPermissions(t *testing.T) {
 		{Role: "roles/bigquery.dataViewer", Members: []string{
 			"domain:example.com",
 			"group:restricted-readers@example.com",
+			"group:workgroup-restricted@example.com",
 			"user:alice@example.com",
-			"workgroup:restricted/readers",
 		}},
 	}
 	policy := func(table warehouse.TableRef) []warehouse.Binding {

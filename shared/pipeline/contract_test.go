@@ -195,7 +195,7 @@ func newContractEnvGCS(t *testing.T, wrap func(http.RoundTripper) http.RoundTrip
 		{Role: "READER", UserByEmail: "alice@example.com"},
 		{Role: "WRITER", UserByEmail: "loader@moz-fx-data-shared-prod.iam.gserviceaccount.com"},
 		{Role: "OWNER", GroupByEmail: "data-owners@example.com"},
-		{Role: "roles/bigquery.dataViewer", IamMember: "workgroup:restricted/readers"},
+		{Role: "roles/bigquery.dataViewer", IamMember: "group:workgroup-restricted@example.com"},
 		{Role: "READER", SpecialGroup: "projectReaders"},
 	})
 	fake.PutTable(&bq.Table{
@@ -416,7 +416,7 @@ func (e *contractEnv) iamRequest(t *testing.T, op string, ref warehouse.TableRef
 const mirrored = `[
 	{"role": "roles/bigquery.dataEditor", "members": ["serviceAccount:loader@moz-fx-data-shared-prod.iam.gserviceaccount.com"]},
 	{"role": "roles/bigquery.dataOwner", "members": ["group:data-owners@example.com"]},
-	{"role": "roles/bigquery.dataViewer", "members": ["group:restricted-readers@example.com", "user:alice@example.com", "workgroup:restricted/readers"]}
+	{"role": "roles/bigquery.dataViewer", "members": ["group:restricted-readers@example.com", "group:workgroup-restricted@example.com", "user:alice@example.com"]}
 ]`
 
 // checkSetPolicy checks a setIamPolicy request: the mirrored bindings,

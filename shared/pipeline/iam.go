@@ -23,11 +23,16 @@ func (p *Pipeline) mirrorIAM(ctx context.Context, src, dst warehouse.TableRef) e
 	if err != nil {
 		return fmt.Errorf("read IAM policy of %s: %w", dst, err)
 	}
-	merged, added := warehouse.MirrorBindings(pol, access, existing)
+	m := warehouse.MirrorPolicy(pol, access, existing)
+	for _, s := range m.Skipped {
+		// Granted on the source but impossible on a table: left out
+		// rather than failing the whole policy write (and the start).
+		p.log().Warn("IAM binding not mirrored", "table", dst.String(), "source", src.String(), "role", s.Role, "member", s.Member, "reason", s.Reason)
+	}
+	merged, added := m.Merged, m.Added
 	if len(added) == 0 {
 		return nil
 	}
-	merged.ETag = existing.ETag
 	if err := p.Warehouse.SetTableIAM(ctx, dst, merged); err != nil {
 		return fmt.Errorf("set IAM policy of %s: %w", dst, err)
 	}

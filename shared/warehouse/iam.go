@@ -1,6 +1,7 @@
 package warehouse
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -72,24 +73,107 @@ func AccessBinding(e AccessEntry) (role, member string, ok bool) {
 // is deterministic: bindings sorted by role, members sorted within a role.
 // The function is pure: its inputs are not modified.
 func MirrorBindings(table Policy, datasetAccess []AccessEntry, existing Policy) (merged Policy, added []Binding) {
+	m := MirrorPolicy(table, datasetAccess, existing)
+	return m.Merged, m.Added
+}
+
+// Mirror is the outcome of MirrorPolicy.
+type Mirror struct {
+	Merged  Policy    // the policy to write (carries existing's etag)
+	Added   []Binding // per role, the members Merged grants that existing did not
+	Skipped []Skipped // grants of the source that cannot be given to a table
+}
+
+// Skipped is a grant that is not mirrored, and why.
+type Skipped struct {
+	Role, Member, Reason string
+}
+
+// tableRoles are the predefined roles BigQuery lets you grant on a table
+// or view ("Lowest-level resources where you can grant this role: Table",
+// https://cloud.google.com/iam/docs/roles-permissions/bigquery). Dataset-
+// and project-level roles such as roles/bigquery.user or jobUser are
+// refused by tables.setIamPolicy. Custom roles (projects/*/roles/*,
+// organizations/*/roles/*) are passed on: whether their permissions apply
+// to a table is for BigQuery to say.
+var tableRoles = map[string]bool{
+	"roles/bigquery.admin":          true,
+	"roles/bigquery.dataOwner":      true,
+	"roles/bigquery.dataEditor":     true,
+	"roles/bigquery.dataViewer":     true,
+	"roles/bigquery.metadataViewer": true,
+}
+
+// principalPrefixes are the member forms IAM accepts in a table policy.
+var principalPrefixes = []string{"user:", "group:", "serviceAccount:", "domain:", "principal:", "principalSet:"}
+
+// TableGrantable says whether a binding of role to member can be written
+// into a table's IAM policy, and if not, why.
+func TableGrantable(role, member string) (bool, string) {
+	switch {
+	case strings.Contains(role, "_withcond_"):
+		return false, "a conditional binding read as policy version 1; conditions are not mirrored"
+	case strings.HasPrefix(role, "projects/") || strings.HasPrefix(role, "organizations/"):
+	case !tableRoles[role]:
+		return false, "the role cannot be granted on a table (only on a dataset or project)"
+	}
+	if member == "allUsers" || member == "allAuthenticatedUsers" {
+		return true, ""
+	}
+	for _, p := range principalPrefixes {
+		if strings.HasPrefix(member, p) {
+			return true, ""
+		}
+	}
+	return false, "not a principal IAM accepts in a table policy"
+}
+
+// MirrorPolicy is MirrorBindings that also reports what it leaves out:
+// conditional bindings of the source table (their conditions are not
+// copied, and granting them without would widen access), roles that cannot
+// be granted on a table, and members IAM does not accept there. Left out,
+// they cannot fail the whole write; the caller says so. The destination's
+// own conditional bindings are kept as they are.
+func MirrorPolicy(table Policy, datasetAccess []AccessEntry, existing Policy) Mirror {
+	var out Mirror
 	have := newRoleSet()
+	var keepConditional []Binding
 	for _, b := range existing.Bindings {
+		if b.Condition != nil {
+			keepConditional = append(keepConditional, b)
+			continue
+		}
 		for _, m := range b.Members {
 			have.add(b.Role, m)
 		}
 	}
 	want := newRoleSet()
+	consider := func(role, member, conditional string) {
+		if conditional != "" {
+			out.Skipped = append(out.Skipped, Skipped{Role: role, Member: member, Reason: conditional})
+			return
+		}
+		if ok, why := TableGrantable(role, member); !ok {
+			out.Skipped = append(out.Skipped, Skipped{Role: role, Member: member, Reason: why})
+			return
+		}
+		want.add(role, member)
+	}
 	for _, b := range table.Bindings {
+		cond := ""
+		if b.Condition != nil {
+			cond = fmt.Sprintf("a conditional binding (%q); conditions are not mirrored", b.Condition.Title)
+		}
 		for _, m := range b.Members {
 			if strings.HasPrefix(m, "deleted:") {
 				continue
 			}
-			want.add(b.Role, m)
+			consider(b.Role, m, cond)
 		}
 	}
 	for _, e := range datasetAccess {
 		if role, member, ok := AccessBinding(e); ok {
-			want.add(role, member)
+			consider(role, member, "")
 		}
 	}
 
@@ -108,7 +192,9 @@ func MirrorBindings(table Policy, datasetAccess []AccessEntry, existing Policy) 
 			}
 		}
 	}
-	return Policy{Bindings: all.bindings(), ETag: existing.ETag}, fresh.bindings()
+	out.Merged = Policy{Bindings: append(all.bindings(), keepConditional...), ETag: existing.ETag}
+	out.Added = fresh.bindings()
+	return out
 }
 
 // roleSet is a set of members per role that remembers the first spelling of

@@ -56,7 +56,7 @@ func TestMirrorBindings(t *testing.T) {
 			name: "union of table bindings and dataset access, grouped and sorted",
 			table: warehouse.Policy{Bindings: []warehouse.Binding{
 				{Role: viewer, Members: []string{"user:z@example.com", "group:g@example.com"}},
-				{Role: "roles/custom", Members: []string{"user:c@example.com"}},
+				{Role: "projects/p/roles/custom", Members: []string{"user:c@example.com"}},
 			}},
 			access: []warehouse.AccessEntry{
 				{Role: "READER", EntityType: "userByEmail", Entity: "a@example.com"},
@@ -66,14 +66,14 @@ func TestMirrorBindings(t *testing.T) {
 				{EntityType: "view", Entity: "p.d.v"},
 			},
 			wantMerged: warehouse.Policy{Bindings: []warehouse.Binding{
+				{Role: "projects/p/roles/custom", Members: []string{"user:c@example.com"}},
 				{Role: editor, Members: []string{"serviceAccount:sa@p.iam.gserviceaccount.com"}},
 				{Role: viewer, Members: []string{"group:g@example.com", "user:a@example.com", "user:z@example.com"}},
-				{Role: "roles/custom", Members: []string{"user:c@example.com"}},
 			}},
 			wantAdded: []warehouse.Binding{
+				{Role: "projects/p/roles/custom", Members: []string{"user:c@example.com"}},
 				{Role: editor, Members: []string{"serviceAccount:sa@p.iam.gserviceaccount.com"}},
 				{Role: viewer, Members: []string{"group:g@example.com", "user:a@example.com", "user:z@example.com"}},
-				{Role: "roles/custom", Members: []string{"user:c@example.com"}},
 			},
 		},
 		{
@@ -155,5 +155,52 @@ func TestMirrorBindingsDoesNotModifyInputs(t *testing.T) {
 	merged.Bindings[0].Members[0] = "changed"
 	if existing.Bindings[0].Members[0] == "changed" || table.Bindings[0].Members[0] == "changed" {
 		t.Error("merged shares memory with an input")
+	}
+}
+
+// F8: what cannot be granted on a table is left out and reported, so that
+// one such grant does not fail the whole policy write: a conditional
+// binding (read as version 3, or as a version-1 "_withcond_" role), a
+// dataset- or project-level role, a member IAM does not accept. allUsers
+// and allAuthenticatedUsers are accepted, as BigQuery does. The
+// destination's own conditional bindings are kept.
+func TestMirrorPolicySkips(t *testing.T) {
+	cond := &warehouse.Condition{Title: "until 2025", Expression: `request.time < timestamp("2025-01-01T00:00:00Z")`}
+	table := warehouse.Policy{Bindings: []warehouse.Binding{
+		{Role: "roles/bigquery.dataViewer", Members: []string{"allUsers", "user:a@example.com"}},
+		{Role: "roles/bigquery.dataViewer", Members: []string{"user:temp@example.com"}, Condition: cond},
+		{Role: "roles/bigquery.dataViewer_withcond_6d1c0f5e", Members: []string{"user:old@example.com"}},
+	}}
+	access := []warehouse.AccessEntry{
+		{Role: "roles/bigquery.user", EntityType: "userByEmail", Entity: "u@example.com"},
+		{Role: "READER", EntityType: "iamMember", Entity: "workgroup:restricted/readers"},
+		{Role: "READER", EntityType: "iamMember", Entity: "allAuthenticatedUsers"},
+	}
+	existing := warehouse.Policy{ETag: "e1", Bindings: []warehouse.Binding{
+		{Role: "roles/bigquery.dataEditor", Members: []string{"user:dst@example.com"}, Condition: cond},
+	}}
+	m := warehouse.MirrorPolicy(table, access, existing)
+	wantMerged := warehouse.Policy{ETag: "e1", Bindings: []warehouse.Binding{
+		{Role: "roles/bigquery.dataViewer", Members: []string{"allAuthenticatedUsers", "allUsers", "user:a@example.com"}},
+		{Role: "roles/bigquery.dataEditor", Members: []string{"user:dst@example.com"}, Condition: cond},
+	}}
+	if !reflect.DeepEqual(m.Merged, wantMerged) {
+		t.Errorf("merged = %+v\nwant     %+v", m.Merged, wantMerged)
+	}
+	var skipped []string
+	for _, s := range m.Skipped {
+		skipped = append(skipped, s.Role+" "+s.Member)
+		if s.Reason == "" {
+			t.Errorf("skipped %s %s without a reason", s.Role, s.Member)
+		}
+	}
+	want := []string{
+		"roles/bigquery.dataViewer user:temp@example.com",
+		"roles/bigquery.dataViewer_withcond_6d1c0f5e user:old@example.com",
+		"roles/bigquery.user user:u@example.com",
+		"roles/bigquery.dataViewer workgroup:restricted/readers",
+	}
+	if !reflect.DeepEqual(skipped, want) {
+		t.Errorf("skipped = %q\nwant      %q", skipped, want)
 	}
 }

@@ -109,8 +109,13 @@ type Partition struct {
 type WriteDisposition string
 
 const (
-	// WriteTruncate replaces the destination (the whole table, or exactly the
-	// one partition named by the job).
+	// WriteTruncate replaces the rows of the destination (the whole table,
+	// or exactly the one partition named by the job). An existing
+	// destination keeps its schema (column order, modes, descriptions,
+	// policy tags) and constraints: a backfill never means to change a
+	// table's schema. (BigQuery's own WRITE_TRUNCATE of a whole table would
+	// replace them; the BigQuery warehouse uses WRITE_TRUNCATE_DATA for
+	// queries and restores the schema after copies.)
 	WriteTruncate WriteDisposition = "WRITE_TRUNCATE"
 	// WriteAppend adds rows.
 	WriteAppend WriteDisposition = "WRITE_APPEND"
@@ -184,6 +189,16 @@ type Rows struct {
 type Binding struct {
 	Role    string
 	Members []string
+	// Condition, when set, limits the grant (IAM conditions; policy
+	// version 3).
+	Condition *Condition
+}
+
+// Condition is an IAM condition (a CEL expression).
+type Condition struct {
+	Title       string
+	Description string
+	Expression  string
 }
 
 // Policy is a table's IAM policy.

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	bqapi "google.golang.org/api/bigquery/v2"
 	"google.golang.org/api/option"
 
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -128,6 +129,22 @@ type Warehouse struct {
 
 	mu      sync.Mutex
 	clients map[string]*bigquery.Client
+	rest    *bqapi.Service // for what the client library cannot do (IAM policy version 3)
+}
+
+// restService returns the (cached) REST service of the BigQuery API.
+func (w *Warehouse) restService(op string) (*bqapi.Service, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.rest != nil {
+		return w.rest, nil
+	}
+	svc, err := bqapi.NewService(w.base, w.opts...)
+	if err != nil {
+		return nil, &warehouse.Error{Code: warehouse.Unknown, Op: op, Err: fmt.Errorf("bigquery REST service: %w", err)}
+	}
+	w.rest = svc
+	return svc, nil
 }
 
 // New returns a warehouse whose default project is project, with default

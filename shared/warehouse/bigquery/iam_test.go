@@ -26,7 +26,7 @@ func TestTableIAMRoundTrip(t *testing.T) {
 	if len(get) != 1 || get[0].Path != "/projects/prod-proj/datasets/derived/tables/daily_v1:getIamPolicy" {
 		t.Fatalf("getIamPolicy: %v", paths(get))
 	}
-	jsonEqual(t, "getIamPolicy body", jsonBody(t, get[0]), map[string]any{"options": map[string]any{"requestedPolicyVersion": 1.0}})
+	jsonEqual(t, "getIamPolicy body", jsonBody(t, get[0]), map[string]any{"options": map[string]any{"requestedPolicyVersion": 3.0}})
 	want := warehouse.Policy{ETag: e.fake.TableIAM(prod).Etag, Bindings: []warehouse.Binding{
 		{Role: "roles/bigquery.dataEditor", Members: []string{"serviceAccount:etl@p.iam.gserviceaccount.com"}},
 		{Role: "roles/bigquery.dataViewer", Members: []string{"group:g@example.com", "user:z@example.com"}},
@@ -138,4 +138,32 @@ func jsonBody(t *testing.T, r bqfake.Request) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// F8: policies are read as version 3, so a conditional binding comes back
+// with its condition instead of as an unwritable "_withcond_" role; a
+// policy keeping a conditional binding is written as version 3.
+func TestTableIAMConditions(t *testing.T) {
+	e := newEnv(t)
+	cond := &bq.Expr{Title: "until 2025", Expression: `request.time < timestamp("2025-01-01T00:00:00Z")`}
+	if err := e.fake.SetTableIAM(staging, &bq.Policy{Version: 3, Bindings: []*bq.Binding{
+		{Role: "roles/bigquery.dataViewer", Members: []string{"user:temp@example.com"}, Condition: cond},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := e.w.TableIAM(e.ctx, staging)
+	if err != nil {
+		t.Fatalf("TableIAM: %v", err)
+	}
+	if len(pol.Bindings) != 1 || pol.Bindings[0].Role != "roles/bigquery.dataViewer" || pol.Bindings[0].Condition == nil || pol.Bindings[0].Condition.Expression != cond.Expression {
+		t.Fatalf("TableIAM = %+v, want the conditional binding with its condition", pol)
+	}
+	m := warehouse.MirrorPolicy(warehouse.Policy{Bindings: []warehouse.Binding{{Role: "roles/bigquery.dataViewer", Members: []string{"allUsers"}}}}, nil, pol)
+	if err := e.w.SetTableIAM(e.ctx, staging, m.Merged); err != nil {
+		t.Fatalf("SetTableIAM of a policy with a conditional binding: %v", err)
+	}
+	got := e.fake.TableIAM(staging)
+	if got.Version != 3 || len(got.Bindings) != 2 {
+		t.Errorf("stored policy version %d with %d bindings, want version 3 with 2", got.Version, len(got.Bindings))
+	}
 }

@@ -2,8 +2,10 @@ package bigquery
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -198,6 +200,13 @@ func (w *Warehouse) buildQuery(job warehouse.QueryJob, subject string) (*bigquer
 	if d := job.Destination; d != nil {
 		q.Dst = c.DatasetInProject(d.Project, d.Dataset).Table(decoratedID(d.Table, job.Partition))
 		q.WriteDisposition = bigquery.TableWriteDisposition(write)
+		if write == warehouse.WriteTruncate && job.Partition == "" {
+			// A whole-table WRITE_TRUNCATE would replace the table's schema
+			// with the result's (losing descriptions, REQUIRED modes and
+			// policy tags) and drop its constraints; WRITE_TRUNCATE_DATA
+			// replaces the rows only (warehouse.WriteTruncate).
+			q.WriteDisposition = bigquery.WriteTruncateData
+		}
 		q.CreateDisposition = bigquery.CreateIfNeeded
 		if job.Partition != "" {
 			q.CreateDisposition = bigquery.CreateNever
@@ -264,7 +273,8 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 	if err != nil {
 		return res, &warehouse.Error{Code: warehouse.Unknown, Op: op, Err: err}
 	}
-	if err := w.checkCopyTarget(ctx, job, subject); err != nil {
+	keep, err := w.checkCopyTarget(ctx, job, subject)
+	if err != nil {
 		return res, err
 	}
 	src := c.DatasetInProject(job.Source.Project, job.Source.Dataset).Table(decoratedID(job.Source.Table, job.SourcePartition))
@@ -290,8 +300,55 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 		return res, err
 	}
 	fillResult(&res, j, st)
+	if keep != nil && write == warehouse.WriteTruncate && job.SourcePartition == "" && job.DestPartition == "" {
+		if err := w.restoreSchema(ctx, job.Dest, keep, subject); err != nil {
+			return res, err
+		}
+	}
 	res.RowsWritten = w.rowsIn(ctx, c, job.Dest, job.DestPartition)
 	return res, nil
+}
+
+// restoreSchema puts the destination's schema (descriptions, modes, policy
+// tags and other column options) and constraints back after a whole-table
+// WRITE_TRUNCATE copy, which gives it the source's: copy jobs offer no
+// WRITE_TRUNCATE_DATA. When the source was created like the destination
+// (staging is), nothing differs and nothing is written. The schemas were
+// checked compatible before the copy, so the patch only relaxes modes and
+// resets column options.
+func (w *Warehouse) restoreSchema(ctx context.Context, ref warehouse.TableRef, keep *bigquery.TableMetadata, subject string) error {
+	const op = "copy"
+	c, err := w.defaultClient(op)
+	if err != nil {
+		return err
+	}
+	t := w.table(c, ref)
+	var now *bigquery.TableMetadata
+	if err := w.do(ctx, op, ref.String(), func(ctx context.Context) error {
+		var err error
+		now, err = t.Metadata(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if sameSchema(now.Schema, keep.Schema) && reflect.DeepEqual(now.TableConstraints, keep.TableConstraints) {
+		return nil
+	}
+	upd := bigquery.TableMetadataToUpdate{Schema: keep.Schema, TableConstraints: keep.TableConstraints}
+	if keep.TableConstraints == nil {
+		upd.TableConstraints = &bigquery.TableConstraints{}
+	}
+	return w.do(ctx, op, subject+": restore the schema of "+ref.String(), func(ctx context.Context) error {
+		_, err := t.Update(ctx, upd, now.ETag)
+		return err
+	})
+}
+
+// sameSchema compares two schemas with every column option.
+func sameSchema(a, b bigquery.Schema) bool {
+	ja, erra := json.Marshal(a)
+	jb, errb := json.Marshal(b)
+	return erra == nil && errb == nil && string(ja) == string(jb)
 }
 
 // checkCopyTarget refuses, with FailedPrecondition, a copy onto an
@@ -303,26 +360,30 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 // backfill never means to change a table's schema by copying. A missing
 // source is NotFound; a missing destination is left to the copy job (it
 // creates a whole table, and fails NotFound for a partition).
-func (w *Warehouse) checkCopyTarget(ctx context.Context, job warehouse.CopyJob, subject string) error {
+//
+// It returns the destination's raw metadata (nil if it does not exist),
+// whose schema a whole-table copy keeps (restoreSchema).
+func (w *Warehouse) checkCopyTarget(ctx context.Context, job warehouse.CopyJob, subject string) (*bigquery.TableMetadata, error) {
 	srcMD, err := w.Table(ctx, job.Source)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	dstMD, err := w.Table(ctx, job.Dest)
+	raw, err := w.rawTable(ctx, job.Dest)
 	if warehouse.IsNotFound(err) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
+	dstMD := fromTableMetadata(job.Dest, raw)
 	if err := warehouse.CompatibleSchemas(srcMD.Schema, dstMD.Schema); err != nil {
-		return warehouse.Errorf(warehouse.FailedPrecondition, "copy", "%s: schemas differ: %v", subject, err)
+		return nil, warehouse.Errorf(warehouse.FailedPrecondition, "copy", "%s: schemas differ: %v", subject, err)
 	}
 	if srcMD.PartitionType != dstMD.PartitionType || !strings.EqualFold(srcMD.PartitionField, dstMD.PartitionField) {
-		return warehouse.Errorf(warehouse.FailedPrecondition, "copy", "%s: partitioning differs: source %s %q, destination %s %q",
+		return nil, warehouse.Errorf(warehouse.FailedPrecondition, "copy", "%s: partitioning differs: source %s %q, destination %s %q",
 			subject, partitioningName(srcMD.PartitionType), srcMD.PartitionField, partitioningName(dstMD.PartitionType), dstMD.PartitionField)
 	}
-	return nil
+	return raw, nil
 }
 
 func partitioningName(t warehouse.PartitionType) string {

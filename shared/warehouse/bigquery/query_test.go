@@ -61,12 +61,12 @@ func TestQueryJobConfiguration(t *testing.T) {
 			rowsAfter: 2,
 		},
 		{
-			name:       "whole table, default disposition is truncate, may create",
+			name:       "whole table, default disposition is truncate (the rows only: WRITE_TRUNCATE_DATA), may create",
 			job:        warehouse.QueryJob{SQL: "SELECT 2", Destination: &plain, DefaultDataset: "derived"},
 			rows:       4,
 			jobProject: "prod-proj",
 			want: bq.JobConfigurationQuery{
-				Query: "SELECT 2", DestinationTable: tref(plain, ""), WriteDisposition: "WRITE_TRUNCATE", CreateDisposition: "CREATE_IF_NEEDED",
+				Query: "SELECT 2", DestinationTable: tref(plain, ""), WriteDisposition: "WRITE_TRUNCATE_DATA", CreateDisposition: "CREATE_IF_NEEDED",
 				DefaultDataset: &bq.DatasetReference{ProjectId: "prod-proj", DatasetId: "derived"}, UseLegacySql: &f,
 			},
 			rowsAfter: 4,

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"cloud.google.com/go/bigquery"
-	"cloud.google.com/go/iam"
-	"cloud.google.com/go/iam/apiv1/iampb"
+	bqapi "google.golang.org/api/bigquery/v2"
 
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
@@ -23,6 +23,16 @@ func (w *Warehouse) table(c *bigquery.Client, ref warehouse.TableRef) *bigquery.
 // expiration, numRows, creation and modification times. Read-only; retried
 // on transient failures. NotFound if the table (or dataset) is missing.
 func (w *Warehouse) Table(ctx context.Context, ref warehouse.TableRef) (*warehouse.TableMetadata, error) {
+	tm, err := w.rawTable(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return fromTableMetadata(ref, tm), nil
+}
+
+// rawTable is tables.get with everything the client reads (policy tags
+// and other column options, constraints, the etag).
+func (w *Warehouse) rawTable(ctx context.Context, ref warehouse.TableRef) (*bigquery.TableMetadata, error) {
 	const op = "table"
 	c, err := w.defaultClient(op)
 	if err != nil {
@@ -34,10 +44,7 @@ func (w *Warehouse) Table(ctx context.Context, ref warehouse.TableRef) (*warehou
 		tm, err = w.table(c, ref).Metadata(ctx)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return fromTableMetadata(ref, tm), nil
+	return tm, err
 }
 
 // Partitions lists a table's partitions with their row counts in ascending
@@ -122,37 +129,74 @@ func (w *Warehouse) CreateTable(ctx context.Context, md warehouse.TableMetadata)
 	})
 }
 
-// CreateTableLike creates dst with src's schema (column order kept), time
+// maxLabels is BigQuery's limit of labels per resource.
+const maxLabels = 64
+
+// CreateTableLike creates dst with src's whole schema (column order,
+// modes, descriptions, policy tags, max length, precision and scale,
+// default value expressions, collation, rounding mode, range element
+// types), default collation, table constraints, time or range
 // partitioning (type, field, partition expiration), clustering and labels
 // (opts.Labels merged over them), expiring at opts.Expiration (zero: no
-// table expiration beyond the dataset's default). Description and
+// table expiration beyond the dataset's default). Policy tags matter most:
+// without them staging would expose column-level-secured data to everyone
+// who can read the staging dataset. Description and
 // requirePartitionFilter are not copied: staging must be queryable
-// without a partition filter. NotFound if src is missing; AlreadyExists
-// if dst exists. Retried on transient failures.
+// without a partition filter. Labels are capped at BigQuery's 64: opts
+// labels first, then the source's in key order. NotFound if src is
+// missing; AlreadyExists if dst exists. Retried on transient failures.
 func (w *Warehouse) CreateTableLike(ctx context.Context, src, dst warehouse.TableRef, opts warehouse.CreateLikeOptions) error {
-	smd, err := w.Table(ctx, src)
+	const op = "create table"
+	stm, err := w.rawTable(ctx, src)
 	if err != nil {
 		return err
 	}
-	md := warehouse.TableMetadata{
-		Ref:                 dst,
-		Schema:              smd.Schema,
-		PartitionType:       smd.PartitionType,
-		PartitionField:      smd.PartitionField,
-		PartitionExpiration: smd.PartitionExpiration,
-		Clustering:          smd.Clustering,
-		Expiration:          opts.Expiration,
+	tm := &bigquery.TableMetadata{
+		Schema:            stm.Schema,
+		DefaultCollation:  stm.DefaultCollation,
+		TableConstraints:  stm.TableConstraints,
+		RangePartitioning: stm.RangePartitioning,
+		Clustering:        stm.Clustering,
+		ExpirationTime:    opts.Expiration,
+		Labels:            mergeLabels(opts.Labels, stm.Labels),
 	}
-	if len(smd.Labels)+len(opts.Labels) > 0 {
-		md.Labels = map[string]string{}
-		for k, v := range smd.Labels {
-			md.Labels[k] = v
+	if tp := stm.TimePartitioning; tp != nil {
+		tm.TimePartitioning = &bigquery.TimePartitioning{Type: tp.Type, Field: tp.Field, Expiration: tp.Expiration}
+	}
+	c, err := w.defaultClient(op)
+	if err != nil {
+		return err
+	}
+	t := w.table(c, dst)
+	return w.do(ctx, op, dst.String(), func(ctx context.Context) error {
+		return t.Create(ctx, tm)
+	})
+}
+
+// mergeLabels is first merged over second, at most maxLabels: all of
+// first's (it is the caller's), then second's in key order.
+func mergeLabels(first, second map[string]string) map[string]string {
+	if len(first)+len(second) == 0 {
+		return nil
+	}
+	out := make(map[string]string, min(len(first)+len(second), maxLabels))
+	for k, v := range first {
+		out[k] = v
+	}
+	keys := make([]string, 0, len(second))
+	for k := range second {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if len(out) >= maxLabels {
+			break
 		}
-		for k, v := range opts.Labels {
-			md.Labels[k] = v
+		if _, ok := out[k]; !ok {
+			out[k] = second[k]
 		}
 	}
-	return w.CreateTable(ctx, md)
+	return out
 }
 
 // Delete drops a table. NotFound if it does not exist (a caller cleaning up
@@ -169,39 +213,44 @@ func (w *Warehouse) Delete(ctx context.Context, ref warehouse.TableRef) error {
 	})
 }
 
-// TableIAM reads a table's IAM policy (tables.getIamPolicy, policy version
-// 1): bindings sorted by role, members sorted, and the etag. IAM
-// conditions are not represented (the client library drops them).
+// TableIAM reads a table's IAM policy (tables.getIamPolicy) as policy
+// version 3, so that conditional bindings come back with their conditions
+// (version 1 shows them as "<role>_withcond_<hash>" roles, which no one can
+// write back): bindings sorted by role, members sorted, and the etag. The
+// client library reads version 1 only, so this uses the REST service.
 // Read-only; retried on transient failures. NotFound if the table is
 // missing.
 func (w *Warehouse) TableIAM(ctx context.Context, ref warehouse.TableRef) (warehouse.Policy, error) {
 	const op = "table iam"
-	c, err := w.defaultClient(op)
+	svc, err := w.restService(op)
 	if err != nil {
 		return warehouse.Policy{}, err
 	}
-	h := w.table(c, ref).IAM()
-	var pol *iam.Policy
+	var pol *bqapi.Policy
 	err = w.do(ctx, op, ref.String(), func(ctx context.Context) error {
 		var err error
-		pol, err = h.Policy(ctx)
+		pol, err = svc.Tables.GetIamPolicy(tableResource(ref), &bqapi.GetIamPolicyRequest{
+			Options: &bqapi.GetPolicyOptions{RequestedPolicyVersion: 3},
+		}).Context(ctx).Do()
 		return err
 	})
 	if err != nil {
 		return warehouse.Policy{}, err
 	}
-	out := warehouse.Policy{}
-	if pol.InternalProto != nil {
-		out.ETag = string(pol.InternalProto.Etag)
-		for _, b := range pol.InternalProto.Bindings {
-			out.Bindings = append(out.Bindings, warehouse.Binding{Role: b.Role, Members: append([]string(nil), b.Members...)})
+	out := warehouse.Policy{ETag: pol.Etag}
+	for _, b := range pol.Bindings {
+		wb := warehouse.Binding{Role: b.Role, Members: append([]string(nil), b.Members...)}
+		if c := b.Condition; c != nil {
+			wb.Condition = &warehouse.Condition{Title: c.Title, Description: c.Description, Expression: c.Expression}
 		}
+		out.Bindings = append(out.Bindings, wb)
 	}
 	sortBindings(out.Bindings)
 	return out, nil
 }
 
-// SetTableIAM replaces a table's IAM policy with p (tables.setIamPolicy).
+// SetTableIAM replaces a table's IAM policy with p (tables.setIamPolicy),
+// as version 3 when a binding has a condition and version 1 otherwise.
 // With p.ETag set the write is a compare-and-swap: FailedPrecondition if
 // the policy changed since it was read (HTTP 409 or 412); re-read, merge
 // and retry. With an empty ETag it overwrites unconditionally. Retried on
@@ -210,20 +259,25 @@ func (w *Warehouse) TableIAM(ctx context.Context, ref warehouse.TableRef) (wareh
 // missing.
 func (w *Warehouse) SetTableIAM(ctx context.Context, ref warehouse.TableRef, p warehouse.Policy) error {
 	const op = "set table iam"
-	c, err := w.defaultClient(op)
+	svc, err := w.restService(op)
 	if err != nil {
 		return err
 	}
-	proto := &iampb.Policy{Version: 1, Etag: []byte(p.ETag)}
+	pol := &bqapi.Policy{Version: 1, Etag: p.ETag}
 	for _, b := range p.Bindings {
 		if b.Role == "" || len(b.Members) == 0 {
 			continue
 		}
-		proto.Bindings = append(proto.Bindings, &iampb.Binding{Role: b.Role, Members: append([]string(nil), b.Members...)})
+		rb := &bqapi.Binding{Role: b.Role, Members: append([]string(nil), b.Members...)}
+		if c := b.Condition; c != nil {
+			rb.Condition = &bqapi.Expr{Title: c.Title, Description: c.Description, Expression: c.Expression}
+			pol.Version = 3
+		}
+		pol.Bindings = append(pol.Bindings, rb)
 	}
-	h := w.table(c, ref).IAM()
 	err = w.do(ctx, op, ref.String(), func(ctx context.Context) error {
-		return h.SetPolicy(ctx, &iam.Policy{InternalProto: proto})
+		_, err := svc.Tables.SetIamPolicy(tableResource(ref), &bqapi.SetIamPolicyRequest{Policy: pol}).Context(ctx).Do()
+		return err
 	})
 	var we *warehouse.Error
 	if errors.As(err, &we) && we.Code == warehouse.AlreadyExists {
@@ -231,6 +285,11 @@ func (w *Warehouse) SetTableIAM(ctx context.Context, ref warehouse.TableRef, p w
 		return &warehouse.Error{Code: warehouse.FailedPrecondition, Op: we.Op, Err: we.Err}
 	}
 	return err
+}
+
+// tableResource is a table's IAM resource name.
+func tableResource(ref warehouse.TableRef) string {
+	return "projects/" + ref.Project + "/datasets/" + ref.Dataset + "/tables/" + ref.Table
 }
 
 // DatasetAccess reads a dataset's access entries (datasets.get) in the

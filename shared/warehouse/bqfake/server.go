@@ -27,7 +27,11 @@
 //     answers with the job's error, as BigQuery does); jobs.query (the
 //     client's fast path for reads) runs the query synchronously; dry runs
 //     return bytes without storing a job;
-//   - table IAM policies (getIamPolicy, setIamPolicy with etag checks);
+//   - table IAM policies (getIamPolicy, setIamPolicy with etag checks):
+//     policy versions (a conditional binding reads as "<role>_withcond_<hash>"
+//     below version 3, a conditional policy needs version 3 to be written),
+//     only roles grantable on a table, allUsers / allAuthenticatedUsers
+//     accepted as BigQuery does;
 //   - INFORMATION_SCHEMA.PARTITIONS queries of the form the bigquery
 //     adapter sends (see partitionsHandler);
 //   - injected HTTP errors (InjectFault) and failed jobs (FailJobs).
@@ -365,7 +369,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	case "tables.delete":
 		resp, herr = s.tablesDelete(rt)
 	case "tables.getIamPolicy":
-		resp, herr = s.getIamPolicy(rt)
+		resp, herr = s.getIamPolicy(rt, body)
 	case "tables.setIamPolicy":
 		resp, herr = s.setIamPolicy(rt, body)
 	default:

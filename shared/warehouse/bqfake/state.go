@@ -1,6 +1,7 @@
 package bqfake
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -498,6 +499,15 @@ func (s *Server) tablesPatch(rt route, body []byte, ifMatch string) (any, *httpE
 	if has("clustering") {
 		md.Clustering = upd.Clustering
 	}
+	if has("tableConstraints") {
+		md.TableConstraints = upd.TableConstraints
+		if c := md.TableConstraints; c != nil && c.PrimaryKey == nil && len(c.ForeignKeys) == 0 {
+			md.TableConstraints = nil
+		}
+	}
+	if has("defaultCollation") {
+		md.DefaultCollation = upd.DefaultCollation
+	}
 	if has("requirePartitionFilter") {
 		md.RequirePartitionFilter = upd.RequirePartitionFilter
 	}
@@ -529,7 +539,21 @@ func (s *Server) tablesDelete(rt route) (any, *httpError) {
 	return nil, nil
 }
 
-func (s *Server) getIamPolicy(rt route) (any, *httpError) {
+// getIamPolicy answers with the policy in the requested version: below 3,
+// a conditional binding appears as the role "<role>_withcond_<hash>"
+// without its condition, as IAM shows it to version-1 readers
+// (https://cloud.google.com/iam/docs/policies#versions).
+func (s *Server) getIamPolicy(rt route, body []byte) (any, *httpError) {
+	var req bq.GetIamPolicyRequest
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, errInvalid("decode getIamPolicy request: %v", err)
+		}
+	}
+	version := int64(1)
+	if req.Options != nil && req.Options.RequestedPolicyVersion > 0 {
+		version = req.Options.RequestedPolicyVersion
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.table(rt.project, rt.dataset, rt.table)
@@ -539,7 +563,39 @@ func (s *Server) getIamPolicy(rt route) (any, *httpError) {
 	if t.policy == nil {
 		t.policy = &bq.Policy{Etag: s.etag(), Version: 1}
 	}
-	return clone(t.policy), nil
+	p := clone(t.policy)
+	if version < 3 {
+		p.Version = 1
+		for _, b := range p.Bindings {
+			if b.Condition != nil {
+				sum := sha256.Sum256([]byte(b.Condition.Expression + "\x00" + b.Condition.Title))
+				b.Role = fmt.Sprintf("%s_withcond_%x", b.Role, sum[:10])
+				b.Condition = nil
+			}
+		}
+	}
+	return p, nil
+}
+
+// tableRoles are the predefined roles BigQuery accepts in a table's policy
+// ("Lowest-level resources where you can grant this role: Table",
+// https://cloud.google.com/iam/docs/roles-permissions/bigquery).
+var tableRoles = map[string]bool{
+	"roles/bigquery.admin": true, "roles/bigquery.dataOwner": true, "roles/bigquery.dataEditor": true,
+	"roles/bigquery.dataViewer": true, "roles/bigquery.metadataViewer": true,
+}
+
+// validMember is an IAM principal a policy may name.
+func validMember(m string) bool {
+	if m == "allUsers" || m == "allAuthenticatedUsers" {
+		return true
+	}
+	for _, p := range []string{"user:", "group:", "serviceAccount:", "domain:", "principal:", "principalSet:", "deleted:"} {
+		if strings.HasPrefix(m, p) && len(m) > len(p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) setIamPolicy(rt route, body []byte) (any, *httpError) {
@@ -556,14 +612,30 @@ func (s *Server) setIamPolicy(rt route, body []byte) (any, *httpError) {
 	if req.Policy.Etag != "" && (t.policy == nil || t.policy.Etag != req.Policy.Etag) {
 		return nil, &httpError{http.StatusConflict, "aborted", "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff."}
 	}
+	conditional := false
 	for _, b := range req.Policy.Bindings {
-		if !strings.HasPrefix(b.Role, "roles/") && !strings.HasPrefix(b.Role, "projects/") && !strings.HasPrefix(b.Role, "organizations/") {
+		custom := strings.HasPrefix(b.Role, "projects/") || strings.HasPrefix(b.Role, "organizations/")
+		if !tableRoles[b.Role] && !custom {
 			return nil, errInvalid("Role %s is not supported for this resource.", b.Role)
 		}
+		if b.Condition != nil {
+			conditional = true
+		}
 		for _, m := range b.Members {
-			if !strings.Contains(m, ":") {
-				return nil, errInvalid("Invalid member %q in binding for %s", m, b.Role)
+			if !validMember(m) {
+				return nil, errInvalid("Invalid principal %q in binding for %s", m, b.Role)
 			}
+		}
+	}
+	if req.Policy.Version < 3 {
+		had := false
+		if t.policy != nil {
+			for _, b := range t.policy.Bindings {
+				had = had || b.Condition != nil
+			}
+		}
+		if conditional || had {
+			return nil, errInvalid("Policy version %d cannot be used with a policy that has conditional role bindings; use version 3.", req.Policy.Version)
 		}
 	}
 	p := clone(req.Policy)
