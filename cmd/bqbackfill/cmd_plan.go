@@ -24,6 +24,9 @@ type planOptions struct {
 	Target    string
 	EntryDate *civil.Date // nil: the Initiate entry, else the newest
 	Table     warehouse.TableRef
+	// ShowQuery prints the SQL each partition runs (the generated query
+	// under shredder mitigation, with its checks).
+	ShowQuery bool
 }
 
 func newPlanCmd(io IO, runF func(context.Context, *planOptions) error) *cobra.Command {
@@ -55,6 +58,7 @@ func newPlanCmd(io IO, runF func(context.Context, *planOptions) error) *cobra.Co
 	addToday(fs, &today)
 	fs.StringVar(&o.Target, "target", "", "plan against this target of bqbackfill.yaml (staging in its project, the target-deployed table swapped)")
 	fs.StringVar(&entryDate, "entry-date", "", "the entry to plan (default: the Initiate entry, else the newest)")
+	fs.BoolVar(&o.ShowQuery, "show-query", false, "print the SQL each partition runs (under shredder mitigation: the generated query and checks)")
 	return cmd
 }
 
@@ -64,6 +68,7 @@ type planOutput struct {
 	Valid    bool             `json:"valid"`
 	Errors   []backfill.Error `json:"errors"`
 	Warnings []backfill.Error `json:"validation_warnings"`
+	Query    *shownQuery      `json:"query_sql,omitempty"`
 }
 
 // MarshalJSON writes the plan's fields followed by valid, errors and
@@ -136,8 +141,14 @@ func planRun(ctx context.Context, o *planOptions) error {
 		}
 		return planErr
 	}
+	var shown *shownQuery
+	if o.ShowQuery {
+		if shown, err = showQuery(t, p); err != nil {
+			return err
+		}
+	}
 	if o.Tree.json {
-		out := planOutput{Plan: p, Valid: len(errs) == 0, Errors: errs, Warnings: warns}
+		out := planOutput{Plan: p, Valid: len(errs) == 0, Errors: errs, Warnings: warns, Query: shown}
 		if out.Errors == nil {
 			out.Errors = []backfill.Error{}
 		}
@@ -149,6 +160,9 @@ func planRun(ctx context.Context, o *planOptions) error {
 		}
 	} else {
 		printPlan(io, p)
+		if shown != nil {
+			printQuery(io, shown)
+		}
 		for _, w := range warns {
 			fmt.Fprintln(io.Out, "warning: "+w.Error())
 		}
@@ -211,8 +225,11 @@ func printPlan(io IO, p *backfill.Plan) {
 	}
 	row("swap", swap)
 	row("billing project", p.BillingProject)
-	if p.ShredderMitigation {
-		row("shredder", "shredder mitigation query and checks are generated at run time")
+	if p.Shredder != nil {
+		row("shredder", "mitigation: the generated query and its two #fail checks run per partition")
+		for _, l := range p.Shredder.Summary() {
+			fmt.Fprintln(w, "    "+l)
+		}
 	}
 	fmt.Fprintln(w, "  partitions:")
 	for _, pt := range p.Partitions {

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestPlanShredder: plan shows that the entry uses mitigation, the
+// previous version and every column's role and type; --show-query prints
+// the generated query and checks (and --json carries both).
+func TestPlanShredder(t *testing.T) {
+	const sqlDir = "testdata/shredder/sql"
+	const table = "moz-fx-data-shared-prod.test_derived.usage_v2"
+	code, out, errOut := runMain(t, "plan", "--sql-dir", sqlDir, "--today", "2026-06-15", "--show-query", table)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{
+		"shredder:          mitigation: the generated query and its two #fail checks run per partition",
+		"previous version: moz-fx-data-shared-prod.test_derived.usage_v1 (partition submission_date = @submission_date)",
+		"new GROUP BY: submission_date, channel, os",
+		"common_dimension   STRING     channel",
+		"added_dimension    STRING     os",
+		"common_metric      INTEGER    clicks",
+		"added_metric       INTEGER    sessions",
+		"-- Query generated using a template for shredder mitigation.",
+		"`moz-fx-data-shared-prod.test_derived.usage_v1`",
+		"FROM\n    `moz-fx-data-shared-prod.backfills_staging_derived.test_derived__usage_v2_2026_06_10`",
+		"#fail\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan --show-query lacks %q:\n%s", want, out)
+		}
+	}
+	// Without --show-query no SQL is printed.
+	if _, out, _ := runMain(t, "plan", "--sql-dir", sqlDir, "--today", "2026-06-15", table); strings.Contains(out, "WITH new_version") {
+		t.Errorf("plan without --show-query printed SQL:\n%s", out)
+	}
+
+	code, out, errOut = runMain(t, "plan", "--sql-dir", sqlDir, "--today", "2026-06-15", "--json", "--show_query", table)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var p struct {
+		Shredder struct {
+			Previous string `json:"previous_version"`
+			Columns  []struct{ Name, Type, Role string }
+		} `json:"shredder"`
+		Query struct {
+			SQL    string `json:"sql"`
+			Checks string `json:"shredder_checks"`
+		} `json:"query_sql"`
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if p.Shredder.Previous != "moz-fx-data-shared-prod.test_derived.usage_v1" || len(p.Shredder.Columns) != 6 ||
+		!strings.HasPrefix(p.Query.SQL, "-- Query generated") || strings.Count(p.Query.Checks, "#fail") != 2 {
+		t.Errorf("plan --json: %+v", p)
+	}
+}
