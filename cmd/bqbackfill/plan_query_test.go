@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -10,7 +12,15 @@ import (
 // previous version and every column's role and type; --show-query prints
 // the generated query and checks (and --json carries both).
 func TestPlanShredder(t *testing.T) {
-	const sqlDir = "testdata/shredder/sql"
+	// The tables of the local end-to-end test, with an Initiate entry.
+	sqlDir := filepath.Join(t.TempDir(), "sql")
+	if err := os.CopyFS(sqlDir, os.DirFS("../../shared/local/testdata/shredder/sql")); err != nil {
+		t.Fatal(err)
+	}
+	entry := "2026-06-10:\n  start_date: 2026-06-01\n  end_date: 2026-06-02\n  reason: New version by os (TEST-2).\n  watchers:\n  - test@example.com\n  status: Initiate\n  shredder_mitigation: true\n"
+	if err := os.WriteFile(filepath.Join(sqlDir, "moz-fx-data-shared-prod", "test_derived", "usage_v2", "backfill.yaml"), []byte(entry), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	const table = "moz-fx-data-shared-prod.test_derived.usage_v2"
 	code, out, errOut := runMain(t, "plan", "--sql-dir", sqlDir, "--today", "2026-06-15", "--show-query", table)
 	if code != 0 {
