@@ -364,7 +364,10 @@ func swapSteps(t *testing.T, s *Stack, id string) []string {
 		if strings.HasPrefix(name, "copy-") {
 			name = "copy"
 		}
-		if st.Done && (name == "backup" || name == "copy" || name == "delete-staging") && !slices.Contains(out, name) {
+		if strings.HasPrefix(name, "atomic-") {
+			name = "atomic"
+		}
+		if st.Done && (name == "backup" || name == "copy" || name == "atomic" || name == "delete-staging") && !slices.Contains(out, name) {
 			out = append(out, name)
 		}
 	}

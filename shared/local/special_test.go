@@ -113,6 +113,9 @@ func decoratedTable(t warehouse.TableRef, partition string) string {
 }
 
 func (r *writeRecorder) Query(ctx context.Context, job warehouse.QueryJob) (warehouse.JobResult, error) {
+	if job.DryRun { // the start's cost estimate writes nothing
+		return r.Warehouse.Query(ctx, job)
+	}
 	w := recordedWrite{op: "query", billing: job.BillingProject, text: "query without destination: " + job.SQL}
 	if job.Destination != nil {
 		w.table = *job.Destination
@@ -135,6 +138,14 @@ func (r *writeRecorder) Copy(ctx context.Context, job warehouse.CopyJob) (wareho
 	r.record(recordedWrite{op: "copy", table: job.Dest, billing: job.BillingProject,
 		text: fmt.Sprintf("copy %s -> %s %s", decoratedTable(job.Source, job.SourcePartition), decoratedTable(job.Dest, job.DestPartition), job.Write)})
 	return r.Warehouse.Copy(ctx, job)
+}
+
+func (r *writeRecorder) ReplacePartitions(ctx context.Context, job warehouse.ReplaceJob) (warehouse.JobResult, error) {
+	r.record(recordedWrite{op: "replace", table: job.Dest, billing: job.BillingProject,
+		text: fmt.Sprintf("replace %s from %s, partitions %v", job.Dest, job.Source, job.Partitions)})
+	return r.Warehouse.(interface {
+		ReplacePartitions(context.Context, warehouse.ReplaceJob) (warehouse.JobResult, error)
+	}).ReplacePartitions(ctx, job)
 }
 
 func (r *writeRecorder) Backup(ctx context.Context, src, dst warehouse.TableRef, expiration time.Time, labels map[string]string) (warehouse.JobResult, error) {

@@ -94,12 +94,12 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		}
 	}
 
-	for _, c := range chunks(spec.Partitions) {
-		name := chunkStep(stepCopyPrefix, c)
+	for _, u := range swapUnits(spec) {
+		name := u.step
 		if done[name] {
 			continue
 		}
-		if err := p.copyChunk(ctx, spec, c, spec.Staging, spec.Dest, "swap_"); err != nil {
+		if err := p.runUnit(ctx, spec, u, spec.Staging, spec.Dest, "swap_"); err != nil {
 			return fmt.Errorf("complete %s: %w", id, err)
 		}
 		if err := p.recordStep(ctx, id, name, ""); err != nil {
@@ -142,14 +142,18 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 // redoing it is harmless.
 const swapChunk = 50
 
-// copyConcurrency bounds the copy jobs of one chunk that run at once.
-const copyConcurrency = 8
+// copyConcurrency bounds the copy jobs of one chunk that run at once;
+// pacedCopyConcurrency when a Pacer spaces them.
+const (
+	copyConcurrency      = 8
+	pacedCopyConcurrency = 32
+)
 
-// chunks splits the partitions into swap steps, in order.
-func chunks(parts []PartitionSpec) [][]PartitionSpec {
+// chunks splits the partitions into swap steps of at most size, in order.
+func chunks(parts []PartitionSpec, size int) [][]PartitionSpec {
 	var out [][]PartitionSpec
 	for len(parts) > 0 {
-		n := min(swapChunk, len(parts))
+		n := min(size, len(parts))
 		out = append(out, parts[:n])
 		parts = parts[n:]
 	}
@@ -168,7 +172,13 @@ func chunkStep(prefix string, c []PartitionSpec) string {
 // that partition), several at once, and returns the first error after all
 // finished.
 func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []PartitionSpec, src, dst warehouse.TableRef, jobPrefix string) error {
-	sem := make(chan struct{}, copyConcurrency)
+	n := copyConcurrency
+	if p.Pacer != nil {
+		// The pacer keeps the rate; enough copies must be in flight to use
+		// it (at 4.5 copies a second and a few seconds a copy).
+		n = pacedCopyConcurrency
+	}
+	sem := make(chan struct{}, n)
 	errs := make([]error, len(c))
 	var wg sync.WaitGroup
 	for i, ps := range c {
@@ -178,6 +188,9 @@ func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []PartitionSpec,
 			defer wg.Done()
 			defer func() { <-sem }()
 			err := p.withRetry(ctx, func() error {
+				if err := p.pace(ctx, dst); err != nil {
+					return err
+				}
 				_, err := p.Warehouse.Copy(ctx, warehouse.CopyJob{
 					Source: src, SourcePartition: ps.Dest,
 					Dest: dst, DestPartition: ps.Dest,

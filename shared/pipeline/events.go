@@ -27,9 +27,14 @@ func baseEvent(spec *Spec, kind notify.Kind) notify.Event {
 
 func eventStarted(spec *Spec) notify.Event {
 	e := baseEvent(spec, notify.KindStarted)
-	if len(spec.Warnings) > 0 {
-		e.Text = "Warnings: " + strings.Join(spec.Warnings, "; ")
+	var lines []string
+	if spec.Estimate != nil {
+		lines = append(lines, EstimateText(spec.Estimate))
 	}
+	if len(spec.Warnings) > 0 {
+		lines = append(lines, "Warnings: "+strings.Join(spec.Warnings, "; "))
+	}
+	e.Text = strings.Join(lines, "\n")
 	return e
 }
 

@@ -159,17 +159,17 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 		done[s.Name] = s.Done
 	}
 	restored := 0
-	for _, c := range chunks(spec.Partitions) {
-		if !done[chunkStep(stepCopyPrefix, c)] || done[chunkStep(stepRollbackPrefix, c)] {
+	for _, u := range swapUnits(spec) {
+		if !done[u.step] || done[u.rollbackStep()] {
 			continue
 		}
-		if err := p.copyChunk(ctx, spec, c, spec.Backup, spec.Dest, "rollback_"); err != nil {
+		if err := p.runUnit(ctx, spec, u, spec.Backup, spec.Dest, "rollback_"); err != nil {
 			return "", restored, fmt.Errorf("rollback %s: %w", bf.ID, err)
 		}
-		if err := p.recordStep(ctx, bf.ID, chunkStep(stepRollbackPrefix, c), ""); err != nil {
+		if err := p.recordStep(ctx, bf.ID, u.rollbackStep(), ""); err != nil {
 			return "", restored, err
 		}
-		restored += len(c)
+		restored += len(u.parts)
 	}
 	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateCompleted}, ledger.StateRolledBack, func(b *ledger.Backfill) error {
 		b.UpdatedAt = p.now()

@@ -4,9 +4,10 @@ import (
 	"context"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
+	"github.com/bqbackfill/bqbackfill/shared/clock"
+	"github.com/bqbackfill/bqbackfill/shared/pacing"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -48,11 +49,15 @@ type Options struct {
 	StateCacheTTL time.Duration
 }
 
-// Retry is a capped exponential backoff with jitter.
+// Retry is a capped exponential backoff with jitter for transient errors,
+// and long waits for quotaExceeded [QuotaWait 10 minutes, QuotaWaits 36:
+// six hours, within which BigQuery's daily quotas refill].
 type Retry struct {
-	Attempts int
-	Initial  time.Duration
-	Max      time.Duration
+	Attempts   int
+	Initial    time.Duration
+	Max        time.Duration
+	QuotaWait  time.Duration
+	QuotaWaits int
 }
 
 func (o Options) withDefaults() Options {
@@ -67,6 +72,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Retry.Max <= 0 {
 		o.Retry.Max = 30 * time.Second
+	}
+	if o.Retry.QuotaWait <= 0 {
+		o.Retry.QuotaWait = warehouse.QuotaRetryAfter
+	}
+	if o.Retry.QuotaWaits <= 0 {
+		o.Retry.QuotaWaits = 36
 	}
 	if o.StagingExpiry <= 0 {
 		o.StagingExpiry = 30 * 24 * time.Hour
@@ -97,6 +108,11 @@ type Pipeline struct {
 	// Cache lets workers reuse a backfill's state for a while (nil: read
 	// the ledger for every message).
 	Cache *StateCache
+	// Pacer spaces the jobs that write one table (nil: no pacing).
+	Pacer Pacer
+	// Clock sleeps between retries (clock.Real when nil; a virtual clock
+	// in benchmarks).
+	Clock clock.Clock
 	// Now is the clock (time.Now when nil).
 	Now     func() time.Time
 	Options Options
@@ -118,25 +134,48 @@ func (p *Pipeline) log() *slog.Logger {
 
 func (p *Pipeline) opts() Options { return p.Options.withDefaults() }
 
-// withRetry runs fn, retrying transient warehouse errors with backoff.
+// withRetry runs fn, retrying warehouse errors as pacing.Backoff says:
+// transient ones (rateLimitExceeded among them) with jittered exponential
+// backoff, up to Retry.Attempts tries; quotaExceeded after a long wait
+// (Retry.QuotaWait) that does not count as a try, up to Retry.QuotaWaits
+// times, and only when the wait ends before ctx's deadline (a push
+// request's deadline, say: the error is returned and the request retried
+// later instead).
 func (p *Pipeline) withRetry(ctx context.Context, fn func() error) error {
 	r := p.opts().Retry
-	delay := r.Initial
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = fn()
-		if err == nil || !warehouse.IsTransient(err) || attempt >= r.Attempts {
+	b := pacing.Backoff{Initial: r.Initial, Max: r.Max, QuotaWait: r.QuotaWait}
+	tries, quotaWaits := 1, 0
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		wait, counts, ok := b.Wait(err, tries)
+		switch {
+		case !ok:
+			return err
+		case counts && tries >= r.Attempts:
+			return err
+		case !counts && quotaWaits >= r.QuotaWaits:
 			return err
 		}
-		sleep := delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
-		select {
-		case <-ctx.Done():
+		if dl, has := ctx.Deadline(); has && time.Until(dl) < wait {
 			return err
-		case <-time.After(sleep):
 		}
-		delay *= 2
-		if delay > r.Max {
-			delay = r.Max
+		if counts {
+			tries++
+		} else {
+			quotaWaits++
+		}
+		if p.clock().Sleep(ctx, wait) != nil {
+			return err
 		}
 	}
+}
+
+func (p *Pipeline) clock() clock.Clock {
+	if p.Clock != nil {
+		return p.Clock
+	}
+	return clock.Real{}
 }

@@ -38,6 +38,10 @@ type Desired struct {
 	// Plan computes the Spec; called only when the backfill starts. An
 	// error is a problem with the entry, reported as a rejection.
 	Plan func(ctx context.Context) (*Spec, error)
+	// PricePerTiBUSD prices the estimate made at the start; MaxBytes (0:
+	// none) refuses a backfill estimated to process more (bqbackfill.yaml).
+	PricePerTiBUSD float64
+	MaxBytes       int64
 }
 
 // ID is the entry's backfill id.
@@ -201,6 +205,8 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (Did, error) {
 		spec, err = d.Plan(ctx)
 		if err != nil {
 			problems = append(problems, notify.RuleViolation{Rule: "PLAN", Message: err.Error()})
+		} else {
+			problems = append(problems, p.estimate(ctx, spec, d.PricePerTiBUSD, d.MaxBytes)...)
 		}
 	}
 	if spec == nil {

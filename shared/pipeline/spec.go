@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bqbackfill/bqbackfill/shared/config"
+	"github.com/bqbackfill/bqbackfill/shared/estimate"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -58,6 +60,12 @@ type Spec struct {
 	Script *ScriptSpec `json:"script,omitempty"`
 	// Tree is the synced tree object the backfill started from.
 	Tree string `json:"tree,omitempty"`
+
+	// Promotion is copy or atomic (bqbackfill.yaml promotion:); "" is copy.
+	Promotion config.PromotionMode `json:"promotion,omitempty"`
+	// Estimate is what the backfill was expected to process and cost when
+	// it started (nil when it could not be estimated).
+	Estimate *estimate.Estimate `json:"estimate,omitempty"`
 
 	Watchers  []string `json:"watchers"`
 	MirrorIAM bool     `json:"mirror_iam,omitempty"`

@@ -122,8 +122,14 @@ func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired,
 					if err != nil {
 						return nil, err
 					}
-					return SpecFromPlan(t, plan, o.Tree)
+					spec, err := SpecFromPlan(t, plan, o.Tree)
+					if err != nil {
+						return nil, err
+					}
+					spec.Promotion = settings.Promotion.Mode(plan.Table)
+					return spec, nil
 				}
+				d.PricePerTiBUSD, d.MaxBytes = settings.PricePerTiBUSD, settings.MaxBytesPerBackfill
 			}
 			out = append(out, d)
 		}

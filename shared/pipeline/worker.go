@@ -241,6 +241,9 @@ func (p *Pipeline) runPartition(ctx context.Context, spec *Spec, part PartitionS
 	}
 	var res warehouse.JobResult
 	err := p.withRetry(ctx, func() error {
+		if err := p.pace(ctx, spec.Staging); err != nil {
+			return err
+		}
 		var err error
 		res, err = p.Warehouse.Query(ctx, warehouse.QueryJob{
 			SQL:            spec.Query,

@@ -1,0 +1,69 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/bqbackfill/bqbackfill/shared/estimate"
+	"github.com/bqbackfill/bqbackfill/shared/notify"
+)
+
+// EstimateInput describes spec to the estimator. A depends_on_past query
+// reads staging, which does not exist before the start; it is dry-run
+// against production instead, which holds the same partitions.
+func EstimateInput(spec *Spec, pricePerTiBUSD float64) estimate.Input {
+	in := estimate.Input{
+		Query: spec.Query, Dest: spec.Dest, WholeTable: spec.WholeTable, Seed: spec.Seed != "",
+		DefaultProject: spec.DefaultProject, DefaultDataset: spec.DefaultDataset, BillingProject: spec.BillingProject,
+		Promotion: spec.Promotion, PricePerTiBUSD: pricePerTiBUSD,
+	}
+	if spec.Sequential {
+		in.Query = strings.ReplaceAll(in.Query, spec.Staging.String(), spec.Source.String())
+	}
+	for _, ps := range spec.Partitions {
+		in.Partitions = append(in.Partitions, estimate.Partition{Dest: ps.Dest, Params: ps.Params})
+	}
+	return in
+}
+
+// estimate checks a planned backfill against the daily partition quota
+// (Q1), estimates its cost into spec.Estimate, and checks the estimate
+// against maxBytes (Q2). An estimate that cannot be made (a dry run
+// failed) is logged, not a refusal: the start reports a missing table
+// itself, and a query that fails its dry run fails its partitions clearly.
+// A guard that cannot be checked refuses, though: max_bytes_per_backfill
+// promises that nothing bigger starts.
+func (p *Pipeline) estimate(ctx context.Context, spec *Spec, pricePerTiBUSD float64, maxBytes int64) []notify.RuleViolation {
+	in := EstimateInput(spec, pricePerTiBUSD)
+	var out []notify.RuleViolation
+	for _, v := range estimate.CheckQuota(in) {
+		out = append(out, notify.RuleViolation{Rule: v.Rule, Message: v.Message})
+	}
+	if p.Warehouse == nil {
+		return out
+	}
+	e, err := estimate.Make(ctx, p.Warehouse, in)
+	if err != nil {
+		p.log().Warn("could not estimate the backfill's cost", "backfill_id", BackfillID(spec.Table, spec.EntryDate), "error", err.Error())
+		if maxBytes > 0 {
+			out = append(out, notify.RuleViolation{Rule: estimate.RuleMaxBytes, Message: fmt.Sprintf("max_bytes_per_backfill is set but the backfill could not be estimated: %v", err)})
+		}
+		return out
+	}
+	spec.Estimate = e
+	for _, v := range estimate.CheckMaxBytes(e, maxBytes) {
+		out = append(out, notify.RuleViolation{Rule: v.Rule, Message: v.Message})
+	}
+	return out
+}
+
+// EstimateText is the estimate in one line for people.
+func EstimateText(e *estimate.Estimate) string {
+	how := ""
+	if e.Sampled {
+		how = fmt.Sprintf(" (sampled: %d partitions dry-run, extrapolated)", e.SampledPartitions)
+	}
+	return fmt.Sprintf("Estimate: %s processed%s, promotion %s reading %s, $%.2f at on-demand prices, %d jobs, at least %s at BigQuery's per-table rate.",
+		estimate.HumanBytes(e.Bytes), how, e.Promotion, estimate.HumanBytes(e.PromotionBytes), e.USD, e.Jobs, estimate.Duration(e.MinDurationS))
+}
