@@ -14,6 +14,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -378,7 +379,11 @@ func TestCompletionStopped(t *testing.T) {
 
 			wh.armed.Store(true)
 			complete(t, sqlDir, sixDays)
-			run(t, s1, sqlDir)
+			// The run says it stopped with the completion open.
+			var unfinished *UnfinishedError
+			if _, err := s1.Run(context.Background(), sqlDir); !errors.As(err, &unfinished) || !strings.Contains(err.Error(), sixDaysID+": completing") {
+				t.Fatalf("run with the completion stopped: %v, want an *UnfinishedError naming %s", err, sixDaysID)
+			}
 
 			// Where it stopped.
 			if b := record(t, s1, sixDaysID); b.State != ledger.StateCompleting {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -395,7 +396,56 @@ func (s *Stack) RunFiltered(ctx context.Context, sqlDir string, filter pipeline.
 	if _, err := s.DrainEvents(ctx); err != nil {
 		return Result{}, err
 	}
-	return s.result(ctx, all)
+	res, err := s.result(ctx, all)
+	if err != nil {
+		return res, err
+	}
+	if err := s.unfinished(ctx, res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// UnfinishedError reports a run that ended with work still open: a run
+// goes on until nothing is left to do, so a backfill still pending,
+// staging, processing or completing at its end has lost work the ledger
+// could not record (the disk is full, the ledger unwritable). Running
+// again resumes it.
+type UnfinishedError struct {
+	Backfills []string // "<id>: <state>, <done>/<n> partitions done"
+}
+
+func (e *UnfinishedError) Error() string {
+	return fmt.Sprintf("the run stopped with work left, see the warnings above (a full disk or an unwritable state directory?); free the space and run again to resume: %s",
+		strings.Join(e.Backfills, "; "))
+}
+
+// unfinished returns an *UnfinishedError if res holds backfills left in a
+// working state.
+func (s *Stack) unfinished(ctx context.Context, res Result) error {
+	var open []string
+	for _, b := range res.Backfills {
+		switch b.State {
+		case ledger.StatePending, ledger.StateStaging, ledger.StateProcessing, ledger.StateCompleting:
+		default:
+			continue
+		}
+		line := b.ID + ": " + string(b.State)
+		if states, err := s.Ledger.PartitionStates(ctx, b.ID); err == nil {
+			done := 0
+			for _, st := range states {
+				if st == ledger.PartitionDone {
+					done++
+				}
+			}
+			line += fmt.Sprintf(", %d/%d partitions done", done, max(b.PartitionCount, len(states)))
+		}
+		open = append(open, line)
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	return &UnfinishedError{Backfills: open}
 }
 
 // manifestEvent builds the finalize event of the sync bucket's manifest.
