@@ -487,7 +487,7 @@ func TestContractDependsOnPast(t *testing.T) {
 		"labels": {"owner": "test", "bqbackfill_table": "special_derived__running_visits_v1", "bqbackfill_entry": "2024-03-20"}
 	}`)
 	for _, ref := range []warehouse.TableRef{table, staging} {
-		jsonEqual(t, "getIamPolicy of "+ref.String(), e.iamRequest(t, "tables.getIamPolicy", ref).Body, `{"options": {"requestedPolicyVersion": 1}}`)
+		jsonEqual(t, "getIamPolicy of "+ref.String(), e.iamRequest(t, "tables.getIamPolicy", ref).Body, `{"options": {"requestedPolicyVersion": 3}}`)
 	}
 	checkSetPolicy(t, "staging's policy", e.iamRequest(t, "tables.setIamPolicy", staging))
 	jobs := e.insertedJobs(t)
@@ -602,7 +602,7 @@ func TestContractDependsOnPast(t *testing.T) {
 		"expirationTime": "`+expiry+`",
 		"labels": {"bqbackfill_table": "special_derived__running_visits_v1", "bqbackfill_entry": "2024-03-20"}
 	}`)
-	jsonEqual(t, "getIamPolicy of the backup", e.iamRequest(t, "tables.getIamPolicy", backup).Body, `{"options": {"requestedPolicyVersion": 1}}`)
+	jsonEqual(t, "getIamPolicy of the backup", e.iamRequest(t, "tables.getIamPolicy", backup).Body, `{"options": {"requestedPolicyVersion": 3}}`)
 	checkSetPolicy(t, "the backup's policy", e.iamRequest(t, "tables.setIamPolicy", backup))
 	for _, j := range copies {
 		c := j.Configuration.Copy

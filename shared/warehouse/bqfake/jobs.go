@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net/http"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -83,6 +84,7 @@ type jobState struct {
 	job     *bq.Job
 	result  *Result
 	pending int
+	creator string // the principal that inserted it (may always read it)
 }
 
 func jobKey(project, id string) string { return project + ":" + id }
@@ -228,6 +230,13 @@ func (s *Server) jobsInsert(rt route, body []byte) (any, *httpError) {
 	if !cfg.DryRun {
 		fault = s.matchJobFault(typ, dest)
 	}
+	if fault == nil {
+		fault = s.authorizeJob(rt.principal, cfg)
+		if fault != nil && cfg.DryRun {
+			s.mu.Unlock()
+			return nil, &httpError{http.StatusForbidden, fault.Reason, fault.Message}
+		}
+	}
 	s.mu.Unlock()
 
 	var (
@@ -292,7 +301,7 @@ func (s *Server) jobsInsert(rt route, body []byte) (any, *httpError) {
 	}
 	job.Id = ref.ProjectId + ":" + ref.Location + "." + ref.JobId
 	job.Kind = "bigquery#job"
-	st := &jobState{job: &job, result: res, pending: s.pending}
+	st := &jobState{job: &job, result: res, pending: s.pending, creator: rt.principal}
 	s.jobs[jobKey(ref.ProjectId, ref.JobId)] = st
 	s.jobOrder = append(s.jobOrder, jobKey(ref.ProjectId, ref.JobId))
 	return s.visibleJob(st, false), nil
@@ -314,10 +323,34 @@ func (s *Server) visibleJob(st *jobState, poll bool) *bq.Job {
 
 func (s *Server) lookupJob(rt route) (*jobState, *httpError) {
 	st := s.jobs[jobKey(rt.project, rt.jobID)]
+	if s.enforce && (st == nil || st.creator != rt.principal) && !s.can(rt.principal, "bigquery.jobs.get", rt.project, "", "") {
+		// The creator of a job may read it; others need jobs.get.
+		return nil, denied("bigquery.jobs.get", rt.project, "", "")
+	}
 	if st == nil {
 		return nil, errNotFound("Job %s:%s", rt.project, rt.jobID)
 	}
 	return st, nil
+}
+
+// authorizeJob checks what a job reads and writes. Callers hold s.mu.
+func (s *Server) authorizeJob(email string, cfg *bq.JobConfiguration) *bq.ErrorProto {
+	if cfg.Query != nil {
+		if ep := s.authorizeReads(email, cfg.Query.Query); ep != nil {
+			return ep
+		}
+		return s.authorizeWrite(email, cfg.Query.DestinationTable)
+	}
+	srcs := cfg.Copy.SourceTables
+	if cfg.Copy.SourceTable != nil {
+		srcs = append(srcs, cfg.Copy.SourceTable)
+	}
+	for _, src := range srcs {
+		if ep := s.authorizeCopySource(email, src); ep != nil {
+			return ep
+		}
+	}
+	return s.authorizeWrite(email, cfg.Copy.DestinationTable)
 }
 
 func (s *Server) jobsGet(rt route) (any, *httpError) {
@@ -428,6 +461,9 @@ func (s *Server) jobsQuery(rt route, body []byte) (any, *httpError) {
 	if !req.DryRun {
 		fault = s.matchJobFault("QUERY", nil)
 	}
+	if fault == nil {
+		fault = s.authorizeReads(rt.principal, req.Query)
+	}
 	s.mu.Unlock()
 	if fault != nil {
 		return nil, &httpError{statusForReason(fault.Reason), fault.Reason, fault.Message}
@@ -460,7 +496,7 @@ func (s *Server) jobsQuery(rt route, body []byte) (any, *httpError) {
 		Statistics: &bq.JobStatistics{CreationTime: now, StartTime: now, EndTime: now, TotalBytesProcessed: res.BytesProcessed,
 			Query: &bq.JobStatistics2{TotalBytesProcessed: res.BytesProcessed, StatementType: "SELECT"}},
 	}
-	st := &jobState{job: job, result: res, pending: s.pending}
+	st := &jobState{job: job, result: res, pending: s.pending, creator: rt.principal}
 	s.jobs[jobKey(rt.project, jobID)] = st
 	s.jobOrder = append(s.jobOrder, jobKey(rt.project, jobID))
 	resp := &bq.QueryResponse{Kind: "bigquery#queryResponse", JobReference: ref, Location: loc}

@@ -34,6 +34,10 @@
 //     accepted as BigQuery does;
 //   - INFORMATION_SCHEMA.PARTITIONS queries of the form the bigquery
 //     adapter sends (see partitionsHandler);
+//   - permissions (authz.go, EnforceIAM): each call is authorised for the
+//     principal of its bearer token (ClientOptionsAs) from project grants,
+//     dataset access entries and table policies, and answered 403
+//     accessDenied naming the missing permission;
 //   - injected HTTP errors (InjectFault) and failed jobs (FailJobs).
 //
 // It evaluates no SQL: query results come from QueryHandlers registered
@@ -134,6 +138,11 @@ type Server struct {
 	seq        int64
 	pending    int
 	defaultLoc string
+
+	// Permissions (authz.go).
+	enforce       bool
+	projectGrants map[string][][2]string // project -> (role, member)
+	customRoles   map[string][]string
 }
 
 // New starts a fake on a loopback port. Close it when done (t.Cleanup(s.Close)).
@@ -233,6 +242,7 @@ func (s *Server) ResetRequests() {
 // route is a parsed request path.
 type route struct {
 	op                  string
+	principal           string // the caller's email (bearer token)
 	project, dataset    string
 	table, jobID, extra string
 }
@@ -319,6 +329,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	path := strings.TrimPrefix(req.URL.Path, "/bigquery/v2")
 	rt := parseRoute(req.Method, path)
+	rt.principal = principalOf(req)
 
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{
@@ -326,6 +337,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		Header: req.Header.Clone(), Body: body,
 	})
 	f := s.matchFault(rt.op, path)
+	denied := s.authorizeCall(rt)
 	s.mu.Unlock()
 
 	if f != nil {
@@ -334,6 +346,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, req *http.Request) {
 			msg = fmt.Sprintf("injected %d %s", f.Status, f.Reason)
 		}
 		writeError(w, f.Status, f.Reason, msg)
+		return
+	}
+	if denied != nil {
+		writeError(w, denied.status, denied.reason, denied.message)
 		return
 	}
 

@@ -282,6 +282,17 @@ func (s *Server) datasetsInsert(rt route, body []byte) (any, *httpError) {
 	if s.dataset(ref.ProjectId, ref.DatasetId) != nil {
 		return nil, errDuplicate("Dataset %s:%s", ref.ProjectId, ref.DatasetId)
 	}
+	if len(md.Access) == 0 && rt.principal != "" {
+		// BigQuery's default access of a new dataset: its creator owns
+		// it; project owners, writers and readers get OWNER, WRITER and
+		// READER.
+		md.Access = []*bq.DatasetAccess{
+			{Role: "OWNER", UserByEmail: rt.principal},
+			{Role: "OWNER", SpecialGroup: "projectOwners"},
+			{Role: "WRITER", SpecialGroup: "projectWriters"},
+			{Role: "READER", SpecialGroup: "projectReaders"},
+		}
+	}
 	return clone(s.putDataset(&md).meta), nil
 }
 
