@@ -48,7 +48,10 @@ func TestPermissionsOfAPrincipal(t *testing.T) {
 			_, err := w.Copy(e.ctx, warehouse.CopyJob{Source: staging, SourcePartition: "20240101", Dest: prod, DestPartition: "20240101", Write: warehouse.WriteTruncate, BillingProject: defaultProject})
 			return err
 		}, "bigquery.tables.updateData"},
-		{"read a table of another dataset", func() error { _, err := w.Table(e.ctx, warehouse.TableRef{Project: "prod-proj", Dataset: "other", Table: "t"}); return err }, "bigquery.tables.get"},
+		{"read a table of another dataset", func() error {
+			_, err := w.Table(e.ctx, warehouse.TableRef{Project: "prod-proj", Dataset: "other", Table: "t"})
+			return err
+		}, "bigquery.tables.get"},
 		{"run a job in another project", func() error {
 			_, err := w.Query(e.ctx, warehouse.QueryJob{SQL: "SELECT 1", BillingProject: "prod-proj"})
 			return err
