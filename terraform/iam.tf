@@ -208,11 +208,13 @@ resource "google_project_iam_member" "completion_job_user" {
   member  = local.completion_member
 }
 
-# Backups are created (cloned) in the staging dataset; staging is deleted.
+# Backups are created (cloned) in the staging dataset and get production's
+# permissions mirrored onto them (bigquery.tables.setIamPolicy, which
+# WRITER lacks: issue 9 F1); staging is deleted.
 resource "google_bigquery_dataset_access" "completion_staging" {
   project       = local.staging_project
   dataset_id    = local.staging_dataset
-  role          = "WRITER"
+  role          = google_project_iam_custom_role.staging_tables.name
   user_by_email = google_service_account.completion.email
 
   depends_on = [google_bigquery_dataset.staging]

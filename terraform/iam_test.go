@@ -279,11 +279,14 @@ func needs(t *testing.T, e *environment, g *goFacts, cs []*component, gs []grant
 			// shared/pipeline complete: Backup (clone into staging, in the
 			// staging project), Copy staging -> production, Delete staging.
 			add(c.member, c.name, "backs up production into the staging dataset", "project", stagingProject, "bigquery.jobs.create")
-			add(c.member, c.name, "creates backups and deletes staging", "dataset", staging,
-				"bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.update")
+			// The backup gets production's permissions mirrored onto it
+			// (TableIAM + SetTableIAM, issue 9 F1).
+			add(c.member, c.name, "creates backups, shares them and deletes staging", "dataset", staging,
+				"bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.update",
+				"bigquery.tables.getIamPolicy", "bigquery.tables.setIamPolicy")
 			for _, d := range production {
-				add(c.member, c.name, "copies staged partitions into production", "dataset", d,
-					"bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData")
+				add(c.member, c.name, "copies staged partitions into production and reads its permissions", "dataset", d,
+					"bigquery.datasets.get", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.updateData")
 			}
 		default:
 			t.Errorf("%s builds the Google Cloud stack, but the test has no model of its BigQuery calls", c.dir)
