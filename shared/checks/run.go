@@ -88,3 +88,36 @@ func Summary(rs []Result) (passed, failed, warned int) {
 	}
 	return
 }
+
+// Gate runs checks files against a warehouse: the worker's data-check gate
+// (it implements pipeline.Checker).
+type Gate struct {
+	Reader Reader
+}
+
+// RunChecks renders src for table with target as the table read, runs its
+// checks with job's parameters and settings, and returns the failed #fail
+// checks (blocking) and the failed #warn checks, each as "check N (#fail)
+// failed: message". A file that does not render fails as one blocking
+// check: validate (rule D1) reports it before a backfill starts, so this
+// happens only for a file broken by an engine change.
+func (g Gate) RunChecks(ctx context.Context, src string, table, target warehouse.TableRef, job warehouse.QueryJob) (failed, warned []string, err error) {
+	cs, err := Prepare(src, Options{Table: table, Target: target, Params: job.Params})
+	if err != nil {
+		return []string{err.Error()}, nil, nil
+	}
+	rs, err := Run(ctx, g.Reader, cs, job)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range rs {
+		switch {
+		case r.Passed:
+		case r.Blocking():
+			failed = append(failed, r.String())
+		default:
+			warned = append(warned, r.String())
+		}
+	}
+	return failed, warned, nil
+}

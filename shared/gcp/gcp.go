@@ -12,6 +12,7 @@ import (
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/storage"
 
+	"github.com/bqbackfill/bqbackfill/shared/checks"
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
@@ -71,9 +72,10 @@ func New(ctx context.Context, env cloudenv.Env, logger *slog.Logger, opts Option
 			Events:     env.EventsTopic,
 			DeadLetter: env.DeadLetterTopic,
 		},
-		Trees:  s.Trees,
-		Cache:  &pipeline.StateCache{},
-		Logger: logger,
+		Trees:   s.Trees,
+		Checker: checks.Gate{Reader: wh},
+		Cache:   &pipeline.StateCache{},
+		Logger:  logger,
 	}
 	if opts.Launcher {
 		jc, err := run.NewJobsClient(ctx)

@@ -44,6 +44,9 @@ type PartitionRecord struct {
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	// Error is the latest attempt's error ("" if it succeeded).
 	Error string `json:"error,omitempty"`
+	// Warnings are the failed #warn data checks of the latest successful
+	// attempt ("check 2 (#warn) failed: …"); they never block.
+	Warnings []string `json:"warnings,omitempty"`
 	// UpdatedAt is when the record last changed.
 	UpdatedAt time.Time `json:"updated_at"`
 
@@ -110,7 +113,7 @@ func (s *Store) updatePartition(ctx context.Context, id, partition string, first
 			data, err := json.Marshal(r)
 			// The state is also object metadata, so PartitionStates can read
 			// every partition's state from one listing.
-			return data, map[string]string{stateKey: string(r.State)}, err
+			return data, partitionMetadata(r), err
 		})
 	if r != nil {
 		r.Generation = gen

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/bqbackfill/bqbackfill/shared/checks"
 	"github.com/bqbackfill/bqbackfill/shared/eventdata"
 	"github.com/bqbackfill/bqbackfill/shared/handlers"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
@@ -184,6 +185,7 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 		Launcher:  s.launcher,
 		Trees:     s.Trees,
 		Scripts:   &script.Runner{Env: s.sql.Env()},
+		Checker:   checks.Gate{Reader: wh},
 		Cache:     &pipeline.StateCache{},
 		Logger:    logger,
 		Now:       opts.Now,

@@ -71,6 +71,8 @@ type Event struct {
 	// Comparison holds the per-partition row counts of staging against
 	// production (done).
 	Comparison []PartitionRows `json:"comparison,omitempty"`
+	// Warnings holds the failed #warn data checks (done).
+	Warnings []PartitionWarning `json:"warnings,omitempty"`
 	// Failed holds the partitions that failed every attempt (failed).
 	Failed []PartitionFailure `json:"failed,omitempty"`
 	// Errors holds the validation rules the entry broke (rejected).

@@ -38,9 +38,10 @@ func eventStarted(spec *Spec) notify.Event {
 	return e
 }
 
-func eventDone(spec *Spec, cmp []notify.PartitionRows) notify.Event {
+func eventDone(spec *Spec, cmp []notify.PartitionRows, warnings []notify.PartitionWarning) notify.Event {
 	e := baseEvent(spec, notify.KindDone)
 	e.Comparison = cmp
+	e.Warnings = warnings
 	return e
 }
 

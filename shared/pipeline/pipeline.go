@@ -104,6 +104,8 @@ type Pipeline struct {
 	Launcher  Launcher
 	Trees     Trees
 	Scripts   ScriptRunner
+	// Checker runs the data checks of Spec.Checks (nil: none run).
+	Checker Checker
 	Logger    *slog.Logger
 	// Cache lets workers reuse a backfill's state for a while (nil: read
 	// the ledger for every message).

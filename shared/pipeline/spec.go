@@ -56,6 +56,8 @@ type Spec struct {
 
 	// Query is the rendered SQL run for every partition (SQL tables).
 	Query string `json:"query,omitempty"`
+	// Checks are the data checks run after each partition (checks.go).
+	Checks []ChecksFile `json:"checks,omitempty"`
 	// Script is set for query.py tables (and .py custom queries).
 	Script *ScriptSpec `json:"script,omitempty"`
 	// Tree is the synced tree object the backfill started from.

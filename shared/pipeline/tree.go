@@ -192,6 +192,16 @@ func SpecFromPlan(t *backfill.Table, plan *backfill.Plan, tree string) (*Spec, e
 	if plan.Seed != nil {
 		s.Seed = plan.Seed.ID
 	}
+	checks, err := checksFiles(t)
+	if err != nil {
+		return nil, err
+	}
+	s.Checks = checks
+	if plan.Shredder != nil {
+		// bqetl runs shredder_mitigation_checks.sql after each date; here it
+		// runs through the same gate as checks.sql.
+		s.Checks = append(s.Checks, ChecksFile{Name: "shredder_mitigation_checks.sql", SQL: plan.Shredder.ChecksFile(plan.Staging)})
+	}
 	for _, p := range plan.Partitions {
 		id := p.ID
 		if id == "" {

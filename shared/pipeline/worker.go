@@ -103,6 +103,10 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 	// Pub/Sub's delivery attempts (the subscription has a dead-letter policy).
 	start := p.now()
 	res, runErr := p.runPartition(ctx, spec, part)
+	var warnings []string
+	if runErr == nil {
+		warnings, runErr = p.runChecks(ctx, spec, part)
+	}
 	if runErr == nil {
 		if _, err := p.Ledger.UpdatePartitionFrom(ctx, bf.ID, part.ID, rec, func(r *ledger.PartitionRecord) error {
 			r.Attempts++
@@ -113,6 +117,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 			r.Duration = p.now().Sub(start)
 			r.UpdatedAt = p.now()
 			r.Error = ""
+			r.Warnings = warnings
 			return nil
 		}); err != nil {
 			// The data is in staging; the redelivery will find the write
@@ -325,7 +330,7 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 	}
 	if state == ledger.StateProcessed {
 		cmp := p.compare(ctx, spec)
-		p.emit(ctx, eventDone(spec, cmp))
+		p.emit(ctx, eventDone(spec, cmp, p.checkWarnings(ctx, spec, id)))
 	} else {
 		p.emit(ctx, eventFailed(spec, failed, open))
 	}
