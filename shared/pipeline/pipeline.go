@@ -106,7 +106,7 @@ type Pipeline struct {
 	Scripts   ScriptRunner
 	// Checker runs the data checks of Spec.Checks (nil: none run).
 	Checker Checker
-	Logger    *slog.Logger
+	Logger  *slog.Logger
 	// Cache lets workers reuse a backfill's state for a while (nil: read
 	// the ledger for every message).
 	Cache *StateCache
