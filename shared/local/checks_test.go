@@ -166,6 +166,11 @@ func TestWarnCheckDoesNotBlock(t *testing.T) {
 	if ev := logs.String(); !strings.Contains(ev, "Data checks warned") || !strings.Contains(ev, "not within defined range [2, None]: dau") {
 		t.Errorf("the done notification lacks the warnings:\n%s", ev)
 	}
+	// Bots removed: the profile in the done notification shows dau's sum
+	// dropping on 2024-03-02 (7 → 4).
+	if ev := logs.String(); !strings.Contains(ev, "Largest changes, production → staging:") || !strings.Contains(ev, "20240302 sum(dau): 7 → 4 (-42.9%)") {
+		t.Errorf("the done notification lacks the profile changes:\n%s", ev)
+	}
 	done := e
 	done.status = "Complete"
 	writeEntries(t, sqlDir, dauTable, done)

@@ -28,3 +28,14 @@ func (r *renderer) checkWarnings() {
 		r.line("%s %s: %s", bullet, r.code(w.Partition), r.esc(oneLine(w.Warning, 300)))
 	}
 }
+
+// profileChanges lists the largest staging-vs-production changes.
+func (r *renderer) profileChanges() {
+	if len(r.e.Changes) == 0 {
+		return
+	}
+	r.line("Largest changes, production → staging:")
+	for _, c := range r.e.Changes {
+		r.line("%s %s", bullet, r.esc(c))
+	}
+}

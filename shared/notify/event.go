@@ -71,6 +71,9 @@ type Event struct {
 	// Comparison holds the per-partition row counts of staging against
 	// production (done).
 	Comparison []PartitionRows `json:"comparison,omitempty"`
+	// Changes are the largest staging-vs-production profile changes,
+	// largest first, one line each (done; shared/profile).
+	Changes []string `json:"changes,omitempty"`
 	// Warnings holds the failed #warn data checks (done).
 	Warnings []PartitionWarning `json:"warnings,omitempty"`
 	// Failed holds the partitions that failed every attempt (failed).

@@ -198,6 +198,7 @@ func (r *renderer) body() {
 			"Note that the staging table will expire in 30 days, so the backfill must be completed within 30 days.",
 			r.emoji("white_check_mark"), t, r.entry(true), staging)
 		r.comparison()
+		r.profileChanges()
 		r.checkWarnings()
 	case KindFailed:
 		r.failed()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/notify"
+	"github.com/bqbackfill/bqbackfill/shared/profile"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -100,6 +101,28 @@ func (p *Pipeline) checkWarnings(ctx context.Context, spec *Spec, id string) []n
 		for _, w := range r.Warnings {
 			out = append(out, notify.PartitionWarning{Partition: r.ID, Warning: w})
 		}
+	}
+	return out
+}
+
+// topChanges profiles staging against production (one query) for the
+// "done" report: the five largest changes. Advisory: an error is logged.
+func (p *Pipeline) topChanges(ctx context.Context, spec *Spec) []string {
+	parts := make([]string, 0, len(spec.Partitions))
+	for _, ps := range spec.Partitions {
+		parts = append(parts, ps.Dest)
+	}
+	cs, err := profile.Run(ctx, p.Warehouse, profile.Options{Staging: spec.Staging, Production: spec.Source, Partitions: parts, BillingProject: spec.BillingProject})
+	if err != nil {
+		p.log().Warn("profile staging for the report", "table", spec.Table.String(), "error", err.Error())
+		return nil
+	}
+	var out []string
+	for _, c := range profile.Sorted(cs) {
+		if len(out) == 5 || !c.Changed() {
+			break
+		}
+		out = append(out, c.String())
 	}
 	return out
 }

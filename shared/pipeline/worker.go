@@ -330,7 +330,9 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 	}
 	if state == ledger.StateProcessed {
 		cmp := p.compare(ctx, spec)
-		p.emit(ctx, eventDone(spec, cmp, p.checkWarnings(ctx, spec, id)))
+		e := eventDone(spec, cmp, p.checkWarnings(ctx, spec, id))
+		e.Changes = p.topChanges(ctx, spec)
+		p.emit(ctx, e)
 	} else {
 		p.emit(ctx, eventFailed(spec, failed, open))
 	}
