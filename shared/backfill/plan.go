@@ -202,7 +202,7 @@ func NewPlan(t *Table, e *Entry, s config.Settings, target *config.Target) (*Pla
 		return nil, fmt.Errorf("plan %s entry %s: %s", t.Ref, e.Key(), err.Message)
 	}
 	if usesShredder(e, md) {
-		m, serr := PlanShredder(t, e, q, target)
+		m, serr := PlanShredder(t, e, q)
 		if serr != nil {
 			return nil, fmt.Errorf("plan %s entry %s: %w", t.Ref, e.Key(), serr)
 		}

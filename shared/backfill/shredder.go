@@ -7,7 +7,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/metadata"
 	"github.com/bqbackfill/bqbackfill/shared/querytext"
 	"github.com/bqbackfill/bqbackfill/shared/shredder"
@@ -38,7 +37,7 @@ func shredderRules(t *Table, e *Entry, file string) []Error {
 	if err != nil {
 		return nil
 	}
-	if _, serr := PlanShredder(t, e, q, nil); serr != nil {
+	if _, serr := PlanShredder(t, e, q); serr != nil {
 		if serr.File == "" {
 			serr.File, serr.Line = file, e.FieldLine(serr.Field)
 		}
@@ -49,10 +48,13 @@ func shredderRules(t *Table, e *Entry, file string) []Error {
 
 // PlanShredder plans the shredder mitigation of entry e of table t whose
 // partitions run query q (reference §5.8 and shredder-mitigation.md §2):
-// the previous version _v<N-1> in the same dataset (its target-deployed
-// copy under a target), both queries' GROUP BY and both schema.yaml. It
-// returns a rule error (S1–S7) for the first precondition that fails.
-func PlanShredder(t *Table, e *Entry, q Query, target *config.Target) (*shredder.Mitigation, *Error) {
+// the previous version _v<N-1> in the same dataset, both queries' GROUP BY
+// and both schema.yaml. It returns a rule error (S1–S7) for the first
+// precondition that fails. The previous version is read where production
+// has it, under a target too: like the query's other sources it is only
+// read, and a target deploys the table being backfilled, not its
+// predecessor.
+func PlanShredder(t *Table, e *Entry, q Query) (*shredder.Mitigation, *Error) {
 	fail := func(rule, file, format string, args ...any) *Error {
 		f := ""
 		if file == "" {
@@ -119,14 +121,8 @@ func PlanShredder(t *Table, e *Entry, q Query, target *config.Target) (*shredder
 		}
 		return nil, fail("S7", "", "the previous version %s has %s in %s; both versions must be partitioned on %s", prev.Ref, got, prev.Path(metadata.FileName), field)
 	}
-	prevRef := prev.Ref
-	if target != nil {
-		if prevRef, err = target.Effective(prev.Ref); err != nil {
-			return nil, fail("S2", "", "previous version under target %s: %v", target.Name, err)
-		}
-	}
 	m, serr := shredder.Plan(shredder.Input{
-		Previous: prevRef, NewQuery: newQuery, PreviousQuery: prevQuery,
+		Previous: prev.Ref, NewQuery: newQuery, PreviousQuery: prevQuery,
 		NewQueryFile: t.DisplayPath(q.Path), PreviousQueryFile: prev.Path(QuerySQLFile),
 		NewSchema: newSchema, PreviousSchema: prevSchema,
 		NewSchemaFile: t.Path(metadata.SchemaFileName), PreviousSchemaFile: prev.Path(metadata.SchemaFileName),
