@@ -78,15 +78,17 @@ func infoRun(ctx context.Context, o *infoOptions) error {
 	if err != nil {
 		return err
 	}
-	tables, missing, err := loadTables(ctx, tree, o.Tables, o.Tree.projectID)
+	loaded, err := loadTables(ctx, tree, o.Tables, o.Tree.projectID)
 	if err != nil {
 		return err
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%s does not exist under %s", missing[0], tree.Display(""))
+	if len(loaded.missing) > 0 {
+		return fmt.Errorf("%s does not exist under %s", loaded.missing[0], tree.Display(""))
 	}
+	tables := loaded.tables
 	out := []infoEntry{}
-	broken := 0
+	reportProblems(io.Err, loaded.problems)
+	broken := len(loaded.problems)
 	total := 0
 	for _, t := range tables {
 		if t.File == nil || t.File.Broken() {
@@ -133,7 +135,7 @@ func infoRun(ctx context.Context, o *infoOptions) error {
 		fmt.Fprintf(io.Out, "There are a total of %d backfill(s).\n", total)
 	}
 	if broken > 0 {
-		fmt.Fprintf(io.Err, "%d backfill.yaml file(s) cannot be read (shown above); run 'bqbackfill validate' for details.\n", broken)
+		fmt.Fprintf(io.Err, "%d backfill.yaml file(s) or table directories cannot be read (shown above); run 'bqbackfill validate' for details.\n", broken)
 		return errSilent
 	}
 	return nil

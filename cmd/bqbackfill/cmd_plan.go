@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -114,13 +115,17 @@ func planRun(ctx context.Context, o *planOptions) error {
 	if err != nil {
 		return err
 	}
-	tables, missing, err := loadTables(ctx, tree, []warehouse.TableRef{o.Table}, "")
+	loaded, err := loadTables(ctx, tree, []warehouse.TableRef{o.Table}, "")
 	if err != nil {
 		return err
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%s does not exist under %s", missing[0], tree.Display(""))
+	if len(loaded.missing) > 0 {
+		return fmt.Errorf("%s does not exist under %s", loaded.missing[0], tree.Display(""))
 	}
+	if len(loaded.problems) > 0 {
+		return errors.New(loaded.problems[0].Error())
+	}
+	tables := loaded.tables
 	t := tables[0]
 	e, err := pickEntry(t, o.EntryDate)
 	if err != nil {

@@ -82,16 +82,18 @@ func scheduledRun(ctx context.Context, o *scheduledOptions) error {
 	if err != nil {
 		return err
 	}
-	tables, missing, err := loadTables(ctx, tree, o.Tables, o.Tree.projectID)
+	loaded, err := loadTables(ctx, tree, o.Tables, o.Tree.projectID)
 	if err != nil {
 		return err
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%s does not exist under %s", missing[0], tree.Display(""))
+	if len(loaded.missing) > 0 {
+		return fmt.Errorf("%s does not exist under %s", loaded.missing[0], tree.Display(""))
 	}
+	tables := loaded.tables
+	reportProblems(io.Err, loaded.problems)
 	opts := backfill.Options{Today: today, Settings: settings, IgnoreMissingMetadata: ignoreMissing}
 	out := []scheduledEntry{}
-	problems := 0
+	problems := len(loaded.problems)
 	for _, t := range tables {
 		if err := ctx.Err(); err != nil {
 			return err

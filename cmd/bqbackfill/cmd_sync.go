@@ -68,7 +68,7 @@ func syncRun(ctx context.Context, o *syncOptions) error {
 			return err
 		}
 		fmt.Fprintf(io.Out, "Synced %d files (%d bytes) from %s to gs://%s/%s; manifest gs://%s/%s now names it.\n", m.Files, m.Bytes, sqlDir, bucket, m.Tree, bucket, treestore.ManifestObject)
-		return nil
+		return reportSkipped(io, m)
 	}
 	stack, err := sf.open(ctx, io, io.Out)
 	if err != nil {
@@ -79,5 +79,19 @@ func syncRun(ctx context.Context, o *syncOptions) error {
 		return err
 	}
 	fmt.Fprintf(io.Out, "Synced %d files (%d bytes) from %s to the local bucket under %s (%s).\n", m.Files, m.Bytes, sqlDir, sf.stateDir, m.Tree)
-	return nil
+	return reportSkipped(io, m)
+}
+
+// reportSkipped names the files the sync left out (links leaving the tree,
+// devices, FIFOs, files over the size limit) and fails: the tree in the
+// bucket is not the whole directory.
+func reportSkipped(io IO, m treestore.Manifest) error {
+	if len(m.Skipped) == 0 {
+		return nil
+	}
+	for _, s := range m.Skipped {
+		fmt.Fprintln(io.Err, "not synced: "+s)
+	}
+	fmt.Fprintf(io.Err, "%d file(s) were not synced (listed above); the other files were. Replace them with regular files inside the tree.\n", len(m.Skipped))
+	return errSilent
 }

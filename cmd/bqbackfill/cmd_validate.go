@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 
 	"cloud.google.com/go/civil"
 	"github.com/spf13/cobra"
@@ -67,17 +68,22 @@ func validateRun(ctx context.Context, o *validateOptions) error {
 	if err != nil {
 		return err
 	}
-	tables, missing, err := loadTables(ctx, tree, o.Tables, o.Tree.projectID)
+	loaded, err := loadTables(ctx, tree, o.Tables, o.Tree.projectID)
 	if err != nil {
 		return err
 	}
 	opts := backfill.Options{Today: o.Today, Settings: settings, IgnoreMissingMetadata: o.IgnoreMissingMetadata, CheckPython: backfill.PythonSyntax()}
 	var results []validateResult
-	for _, ref := range missing {
+	for _, ref := range loaded.missing {
 		dir := tree.Display(path.Join(ref.Project, ref.Dataset, ref.Table))
 		results = append(results, validateResult{Table: ref.String(), File: dir, Errors: []backfill.Error{{Rule: "T1", File: dir, Message: fmt.Sprintf("%s does not exist: no directory %s", ref, dir)}}, Warnings: []backfill.Error{}})
 	}
-	for _, t := range tables {
+	// A directory that cannot be read as a table is a result of its own,
+	// named by its path (T2, T3, T5).
+	for _, p := range loaded.problems {
+		results = append(results, validateResult{Table: strings.ReplaceAll(strings.TrimPrefix(p.File, tree.Display("")+"/"), "/", "."), File: p.File, Errors: []backfill.Error{p}, Warnings: []backfill.Error{}})
+	}
+	for _, t := range loaded.tables {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/local"
 	"github.com/bqbackfill/bqbackfill/shared/logging"
 	"github.com/bqbackfill/bqbackfill/shared/sqltree"
+	"github.com/bqbackfill/bqbackfill/shared/treefs"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -118,13 +119,19 @@ func requireDir(dir, flagName string) error {
 }
 
 // openTree opens the sql tree and its settings. A missing directory is a
-// usage error, as in bqetl.
+// usage error, as in bqetl. The tree is read under treefs's rules (links
+// followed only inside it, regular files only, a size limit).
 func openTree(sqlDir string) (*sqltree.Tree, config.Settings, error) {
 	st, err := os.Stat(sqlDir)
 	if err != nil || !st.IsDir() {
 		return nil, config.Settings{}, usagef("invalid directory path to --sql-dir: %s (run from the repository root, or pass --sql-dir)", sqlDir)
 	}
-	tree := sqltree.New(os.DirFS(sqlDir), filepath.ToSlash(filepath.Clean(sqlDir)))
+	// The root stays open for the life of the command.
+	fsys, _, err := treefs.Dir(sqlDir)
+	if err != nil {
+		return nil, config.Settings{}, err
+	}
+	tree := sqltree.New(fsys, filepath.ToSlash(filepath.Clean(sqlDir)))
 	s, err := tree.Settings()
 	if err != nil {
 		return nil, config.Settings{}, err
@@ -132,34 +139,57 @@ func openTree(sqlDir string) (*sqltree.Tree, config.Settings, error) {
 	return tree, s, nil
 }
 
+// loadedTables is what loadTables read.
+type loadedTables struct {
+	tables   []*backfill.Table
+	missing  []warehouse.TableRef // named tables without a directory
+	problems []backfill.Error     // directories and names that cannot be read as tables
+}
+
 // loadTables loads the named tables, or every table with a backfill.yaml
-// (of project, when set). Tables whose directory is missing come back in
-// missing.
-func loadTables(ctx context.Context, tree *sqltree.Tree, refs []warehouse.TableRef, project string) (tables []*backfill.Table, missing []warehouse.TableRef, err error) {
+// (of project, when set).
+func loadTables(ctx context.Context, tree *sqltree.Tree, refs []warehouse.TableRef, project string) (loadedTables, error) {
+	var out loadedTables
 	if len(refs) == 0 {
-		all, err := tree.BackfillTables(ctx)
+		all, problems, err := tree.BackfillTables(ctx)
 		if err != nil {
-			return nil, nil, err
+			return out, err
 		}
 		for _, t := range all {
 			if project == "" || t.Ref.Project == project {
-				tables = append(tables, t)
+				out.tables = append(out.tables, t)
 			}
 		}
-		return tables, nil, nil
+		for _, p := range problems {
+			if project == "" || strings.HasPrefix(p.File, tree.Display(project)+"/") {
+				out.problems = append(out.problems, p)
+			}
+		}
+		return out, nil
 	}
 	for _, ref := range refs {
+		if msg := sqltree.TooLong(ref); msg != "" {
+			out.problems = append(out.problems, backfill.Error{Rule: "T5", File: tree.Display(path.Join(ref.Project, ref.Dataset, ref.Table)), Message: msg})
+			continue
+		}
 		t, err := tree.Load(ref)
 		if errors.Is(err, sqltree.ErrNoTable) {
-			missing = append(missing, ref)
+			out.missing = append(out.missing, ref)
 			continue
 		}
 		if err != nil {
-			return nil, nil, err
+			return out, err
 		}
-		tables = append(tables, t)
+		out.tables = append(out.tables, t)
 	}
-	return tables, missing, nil
+	return out, nil
+}
+
+// reportProblems prints tree problems to w, one per line.
+func reportProblems(w io.Writer, problems []backfill.Error) {
+	for _, p := range problems {
+		fmt.Fprintln(w, p.Error())
+	}
 }
 
 // writeJSON writes v indented, the form of every --json output.

@@ -96,6 +96,10 @@ var Rules = map[string]string{
 	"R12":  "monthly table with a non-zero date_partition_offset (override: ignore_date_partition_offset)",
 	"R17":  "warning: end_date is today",
 	"T1":   "the table directory does not exist in the sql tree",
+	"T2":   "a directory of the tree cannot be part of a table name (characters other than letters, digits, _ and -)",
+	"T3":   "a file or directory of the tree is a symbolic link leading outside the tree or to a directory, a device, a FIFO or a socket",
+	"T4":   "a file of the tree is larger than the size limit (8 MiB)",
+	"T5":   "the table name <project>.<dataset>.<table> is longer than a backfill id allows (200 bytes)",
 }
 
 // RuleIDs returns the ids of Rules in a stable order (P, V, M, C, R, each

@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -11,6 +12,8 @@ import (
 
 	"cloud.google.com/go/civil"
 	"gopkg.in/yaml.v3"
+
+	"github.com/bqbackfill/bqbackfill/shared/treefs"
 )
 
 // LoadFile reads and parses the backfill file at name in fsys. A name whose
@@ -21,7 +24,7 @@ func LoadFile(fsys fs.FS, name, display string) (*File, []Error) {
 	}
 	data, err := fs.ReadFile(fsys, name)
 	if err != nil {
-		return nil, []Error{{Rule: "P2", File: display, Message: fmt.Sprintf("cannot read the file: %v", err)}}
+		return nil, []Error{ReadError(display, err)}
 	}
 	return Parse(data, display)
 }
@@ -629,4 +632,17 @@ func joinDates(ds []civil.Date) string {
 		parts[i] = d.String()
 	}
 	return strings.Join(parts, ", ")
+}
+
+// ReadError is the rule and message for a file of the tree that cannot be
+// read: refused by treefs (T3, T4), or any other read failure (P2).
+func ReadError(display string, err error) Error {
+	why := treefs.Describe(err)
+	switch {
+	case errors.Is(err, treefs.ErrTooLarge):
+		return Error{Rule: "T4", File: display, Message: path.Base(display) + " " + why}
+	case why != "":
+		return Error{Rule: "T3", File: display, Message: path.Base(display) + " " + why}
+	}
+	return Error{Rule: "P2", File: display, Message: fmt.Sprintf("cannot read the file: %v", err)}
 }

@@ -61,6 +61,7 @@ func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired,
 		}
 	}
 	var tables []*backfill.Table
+	var problems []TreeProblem
 	if len(o.Tables) > 0 {
 		for _, ref := range o.Tables {
 			t, err := tree.Load(ref)
@@ -69,8 +70,14 @@ func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired,
 			}
 			tables = append(tables, t)
 		}
-	} else if tables, err = tree.BackfillTables(ctx); err != nil {
-		return nil, []TreeProblem{{Message: fmt.Sprintf("read tree: %v", err)}}
+	} else {
+		var unread []backfill.Error
+		if tables, unread, err = tree.BackfillTables(ctx); err != nil {
+			return nil, []TreeProblem{{Message: fmt.Sprintf("read tree: %v", err)}}
+		}
+		for _, e := range unread {
+			problems = append(problems, TreeProblem{File: e.File, Message: e.Error()})
+		}
 	}
 	history := o.HistoryDays
 	if history <= 0 {
@@ -78,10 +85,11 @@ func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired,
 	}
 	today := civil.DateOf(o.Now.UTC())
 	var out []Desired
-	var problems []TreeProblem
 	for _, t := range tables {
-		if t.File == nil {
-			for _, e := range t.FileErrors {
+		if unread := sqltree.Unreadable(t); t.File == nil || len(unread) > 0 {
+			// A file that cannot be read at all is reported, never skipped
+			// without a word (review: hostile input, item 5).
+			for _, e := range unread {
 				problems = append(problems, TreeProblem{Table: t.Ref.String(), File: e.File, Message: e.Error()})
 			}
 			continue

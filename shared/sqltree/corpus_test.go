@@ -145,9 +145,12 @@ func TestCorpusMetadataAndSchemas(t *testing.T) {
 // hence IgnoreMissingMetadata).
 func TestCorpusValidates(t *testing.T) {
 	tree := New(os.DirFS(corpusDir(t)), "sql")
-	tables, err := tree.BackfillTables(context.Background())
+	tables, problems, err := tree.BackfillTables(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(problems) > 0 {
+		t.Errorf("the corpus reads with problems: %v", problems)
 	}
 	opts := backfill.Options{Today: corpusToday, Settings: config.Default(), IgnoreMissingMetadata: true}
 	for _, tb := range tables {
@@ -181,7 +184,7 @@ func BenchmarkValidateCorpus(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		tables, err := New(fsys, "sql").BackfillTables(ctx)
+		tables, _, err := New(fsys, "sql").BackfillTables(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -202,7 +205,7 @@ func BenchmarkParseCorpusMetadata(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		tree := New(fsys, "sql")
-		dirs, err := tree.Discover(ctx)
+		dirs, _, err := tree.Discover(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}

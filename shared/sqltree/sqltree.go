@@ -22,6 +22,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/metadata"
+	"github.com/bqbackfill/bqbackfill/shared/treefs"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -34,10 +35,12 @@ type Tree struct {
 	Parallelism int
 }
 
-// New returns the tree rooted at fsys. display prefixes file paths in
-// messages (for example "sql" when fsys is os.DirFS("sql")).
+// New returns the tree rooted at fsys, read under the rules of treefs
+// (regular files only, a size limit; open a local directory with
+// treefs.Dir so links are followed only inside it). display prefixes file
+// paths in messages (for example "sql" when fsys is the "sql" directory).
 func New(fsys fs.FS, display string) *Tree {
-	return &Tree{fsys: fsys, display: display}
+	return &Tree{fsys: treefs.New(fsys), display: display}
 }
 
 // FS returns the tree's file system.
@@ -47,9 +50,13 @@ func (t *Tree) FS() fs.FS { return t.fsys }
 func (t *Tree) Display(p string) string { return path.Join(t.display, p) }
 
 // Settings reads bqbackfill.yaml at the tree root (defaults when absent).
+// The error names the file and the problem.
 func (t *Tree) Settings() (config.Settings, error) {
 	s, err := config.Load(t.fsys)
 	if err != nil {
+		if why := treefs.Describe(err); why != "" {
+			return config.Settings{}, fmt.Errorf("%s %s", t.Display(config.FileName), why)
+		}
 		return config.Settings{}, fmt.Errorf("settings of %s: %w", t.Display(""), err)
 	}
 	return s, nil
@@ -69,6 +76,11 @@ type TableDir struct {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
+// MaxTableNameBytes is the longest "<project>.<dataset>.<table>" a backfill
+// can have: the ledger names a backfill's objects by it, one object-name
+// segment of at most 200 bytes (shared/ledger).
+const MaxTableNameBytes = 200
+
 func (t *Tree) workers() int {
 	if t.Parallelism > 0 {
 		return t.Parallelism
@@ -76,19 +88,35 @@ func (t *Tree) workers() int {
 	return 4 * runtime.GOMAXPROCS(0)
 }
 
+// problems collects what Discover could not read; safe for concurrent use.
+type problems struct {
+	mu   sync.Mutex
+	list []backfill.Error
+}
+
+func (p *problems) add(rule, file, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.list = append(p.list, backfill.Error{Rule: rule, File: file, Message: msg})
+}
+
 // Discover lists every <project>/<dataset>/<table>/ directory that holds a
-// backfill.yaml or a metadata.yaml, sorted by table name. Hidden
-// directories and names that cannot be BigQuery identifiers are skipped.
-func (t *Tree) Discover(ctx context.Context) ([]TableDir, error) {
-	projects, err := subdirs(t.fsys, ".")
+// backfill.yaml or a metadata.yaml, sorted by table name. Hidden entries
+// are skipped; directories that cannot be read as part of a table are
+// returned as problems, each naming the directory and the rule: a name
+// that cannot be a BigQuery identifier (T2), a symbolic link to a directory
+// or a special file (T3), a table name too long for a backfill id (T5).
+func (t *Tree) Discover(ctx context.Context) ([]TableDir, []backfill.Error, error) {
+	var pr problems
+	projects, err := t.subdirs(".", &pr)
 	if err != nil {
-		return nil, fmt.Errorf("list projects in %s: %w", t.Display(""), err)
+		return nil, nil, fmt.Errorf("list projects in %s: %w", t.Display(""), err)
 	}
 	var datasets []string
 	for _, p := range projects {
-		ds, err := subdirs(t.fsys, p)
+		ds, err := t.subdirs(p, &pr)
 		if err != nil {
-			return nil, fmt.Errorf("list datasets in %s: %w", t.Display(p), err)
+			return nil, nil, fmt.Errorf("list datasets in %s: %w", t.Display(p), err)
 		}
 		for _, d := range ds {
 			datasets = append(datasets, path.Join(p, d))
@@ -96,7 +124,7 @@ func (t *Tree) Discover(ctx context.Context) ([]TableDir, error) {
 	}
 	results := make([][]TableDir, len(datasets))
 	err = t.parallel(ctx, len(datasets), func(i int) error {
-		tables, err := subdirs(t.fsys, datasets[i])
+		tables, err := t.subdirs(datasets[i], &pr)
 		if err != nil {
 			return fmt.Errorf("list tables in %s: %w", t.Display(datasets[i]), err)
 		}
@@ -106,21 +134,35 @@ func (t *Tree) Discover(ctx context.Context) ([]TableDir, error) {
 			if err != nil {
 				return err
 			}
-			if ok {
-				results[i] = append(results[i], td)
+			if !ok {
+				continue
 			}
+			if msg := TooLong(td.Ref); msg != "" {
+				pr.add("T5", t.Display(dir), msg)
+				continue
+			}
+			results[i] = append(results[i], td)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []TableDir
 	for _, r := range results {
 		out = append(out, r...)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Dir < out[j].Dir })
-	return out, nil
+	backfill.SortErrors(pr.list)
+	return out, pr.list, nil
+}
+
+// TooLong says why a table name cannot name a backfill, or "".
+func TooLong(ref warehouse.TableRef) string {
+	if n := len(ref.String()); n > MaxTableNameBytes {
+		return fmt.Sprintf("table name %s is %d bytes: a backfill is recorded under its table name, which may have at most %d bytes; shorten the project, dataset or table name", ref, n, MaxTableNameBytes)
+	}
+	return ""
 }
 
 // inspect lists a table directory; ok is false when it has neither
@@ -136,6 +178,8 @@ func (t *Tree) inspect(dir string) (TableDir, bool, error) {
 		if e.IsDir() {
 			continue
 		}
+		// A link or special file under a known name is still recorded:
+		// reading it reports why it is refused (treefs).
 		switch e.Name() {
 		case backfill.FileName:
 			td.HasBackfill = true
@@ -152,16 +196,34 @@ func (t *Tree) inspect(dir string) (TableDir, bool, error) {
 	return td, td.HasBackfill || td.HasMetadata, nil
 }
 
-func subdirs(fsys fs.FS, dir string) ([]string, error) {
-	entries, err := fs.ReadDir(fsys, dir)
+// subdirs lists the directories of dir that can be part of a table path.
+// Hidden entries are skipped without a word (.git and the like); the other
+// directories that cannot be read are recorded in pr.
+func (t *Tree) subdirs(dir string, pr *problems) ([]string, error) {
+	entries, err := fs.ReadDir(t.fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("read directory: %w", err)
 	}
 	var out []string
 	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") && nameRE.MatchString(e.Name()) {
-			out = append(out, e.Name())
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
 		}
+		rel := path.Join(dir, name)
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			if st, err := fs.Stat(t.fsys, rel); err == nil && st.IsDir() {
+				pr.add("T3", t.Display(rel), "is a symbolic link to a directory: links to directories are not followed (a tree could loop or list a table twice); commit the directory itself")
+			}
+			continue
+		case !e.IsDir():
+			continue
+		case !nameRE.MatchString(name):
+			pr.add("T2", t.Display(rel), fmt.Sprintf("directory name %q cannot be part of a table name <project>/<dataset>/<table>: use letters, digits, underscores and dashes only; the directory is skipped", name))
+			continue
+		}
+		out = append(out, name)
 	}
 	return out, nil
 }
@@ -176,6 +238,9 @@ func (t *Tree) Load(ref warehouse.TableRef) (*backfill.Table, error) {
 	st, err := fs.Stat(t.fsys, dir)
 	if err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("%s: %w (%s)", ref, ErrNoTable, t.Display(dir))
+	}
+	if msg := TooLong(ref); msg != "" {
+		return nil, fmt.Errorf("%s: %s", t.Display(dir), msg)
 	}
 	td, _, err := t.inspect(dir)
 	if err != nil {
@@ -197,13 +262,30 @@ func (t *Tree) LoadDir(td TableDir) *backfill.Table {
 		HasQuerySQL: td.HasQuerySQL,
 		HasQueryPy:  td.HasQueryPy,
 	}
+	// The query and schema files are read later (plan, run); a refused one
+	// is reported now, with the table's other file problems.
+	for _, f := range []struct {
+		has  bool
+		name string
+	}{{td.HasQuerySQL, backfill.QuerySQLFile}, {td.HasQueryPy, backfill.QueryPythonFile}, {td.HasSchema, metadata.SchemaFileName}} {
+		if !f.has {
+			continue
+		}
+		if _, err := fs.Stat(t.fsys, path.Join(td.Dir, f.name)); treefs.Describe(err) != "" {
+			tb.FileErrors = append(tb.FileErrors, backfill.ReadError(tb.Path(f.name), err))
+		}
+	}
 	if td.HasBackfill {
-		tb.File, tb.FileErrors = backfill.LoadFile(t.fsys, path.Join(td.Dir, backfill.FileName), tb.Path(backfill.FileName))
+		var errs []backfill.Error
+		tb.File, errs = backfill.LoadFile(t.fsys, path.Join(td.Dir, backfill.FileName), tb.Path(backfill.FileName))
+		tb.FileErrors = append(tb.FileErrors, errs...)
 	}
 	if td.HasMetadata {
 		mdPath := tb.Path(metadata.FileName)
 		data, err := fs.ReadFile(t.fsys, path.Join(td.Dir, metadata.FileName))
-		if err != nil {
+		if why := treefs.Describe(err); why != "" {
+			tb.MetadataErr = fmt.Errorf("%s %s", mdPath, why)
+		} else if err != nil {
 			tb.MetadataErr = fmt.Errorf("read %s: %w", mdPath, err)
 		} else {
 			tb.Metadata, tb.MetadataErr = metadata.Parse(data, mdPath)
@@ -225,11 +307,13 @@ func (t *Tree) LoadAll(ctx context.Context, dirs []TableDir) ([]*backfill.Table,
 	return out, nil
 }
 
-// BackfillTables discovers and loads every table with a backfill.yaml.
-func (t *Tree) BackfillTables(ctx context.Context) ([]*backfill.Table, error) {
-	dirs, err := t.Discover(ctx)
+// BackfillTables discovers and loads every table with a backfill.yaml. The
+// problems are the directories Discover could not read; a table whose files
+// cannot be read is returned with its FileErrors (see Unreadable).
+func (t *Tree) BackfillTables(ctx context.Context) ([]*backfill.Table, []backfill.Error, error) {
+	dirs, problems, err := t.Discover(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var with []TableDir
 	for _, d := range dirs {
@@ -237,7 +321,18 @@ func (t *Tree) BackfillTables(ctx context.Context) ([]*backfill.Table, error) {
 			with = append(with, d)
 		}
 	}
-	return t.LoadAll(ctx, with)
+	tables, err := t.LoadAll(ctx, with)
+	return tables, problems, err
+}
+
+// Unreadable lists the problems that keep a table's backfill.yaml from
+// being read at all (no entry can run or be reported by its date), for the
+// commands and the scanner to report instead of skipping the table.
+func Unreadable(t *backfill.Table) []backfill.Error {
+	if t.File == nil || t.File.Broken() {
+		return t.FileErrors
+	}
+	return nil
 }
 
 // parallel runs f(0..n-1) on the tree's workers and returns the first error.

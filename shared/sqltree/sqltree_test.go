@@ -72,9 +72,14 @@ func TestTree(t *testing.T) {
 	for name, fsys := range map[string]fs.FS{"map": m, "zip": zipFS(t, m)} {
 		t.Run(name, func(t *testing.T) {
 			tree := New(fsys, "sql")
-			dirs, err := tree.Discover(context.Background())
+			dirs, problems, err := tree.Discover(context.Background())
 			if err != nil {
 				t.Fatal(err)
+			}
+			// A directory that cannot name a table is reported, not skipped
+			// without a word (review: hostile input, item 13).
+			if len(problems) != 1 || problems[0].Rule != "T2" || problems[0].File != "sql/p/bad name" {
+				t.Errorf("problems %v, want T2 for sql/p/bad name", problems)
 			}
 			var got []string
 			for _, d := range dirs {
@@ -93,7 +98,7 @@ func TestTree(t *testing.T) {
 			if err != nil || s.RetentionDays != 100 {
 				t.Errorf("settings %v %v", s.RetentionDays, err)
 			}
-			tables, err := tree.BackfillTables(context.Background())
+			tables, _, err := tree.BackfillTables(context.Background())
 			if err != nil || len(tables) != 3 {
 				t.Fatalf("backfill tables %d %v", len(tables), err)
 			}
@@ -141,7 +146,7 @@ func TestLoadCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	tree := New(testTree(), "sql")
-	dirs, err := tree.Discover(context.Background())
+	dirs, _, err := tree.Discover(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,6 +29,8 @@ import (
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
+
+	"github.com/bqbackfill/bqbackfill/shared/treefs"
 )
 
 // ManifestObject is the object whose finalize event triggers the scanner.
@@ -46,61 +47,83 @@ type Manifest struct {
 	Bytes    int64     `json:"bytes"` // uncompressed
 	SyncedAt time.Time `json:"synced_at"`
 	Source   string    `json:"source,omitempty"` // a commit id or directory, for humans
+	// Skipped lists the files of the directory that were not synced, one
+	// "path: reason" each (see Archive); readers report them.
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // ErrNoManifest is returned by Load when nothing has been synced yet.
 var ErrNoManifest = errors.New("no tree has been synced to the bucket (manifest.json is missing)")
 
-// Archive zips the regular files under dir (paths relative to dir, with
-// forward slashes), skipping hidden files and directories. The archive is
-// deterministic: same files, same bytes.
-func Archive(dir string) (data []byte, files int, size int64, err error) {
+// Archive zips the files under dir (paths relative to dir, with forward
+// slashes), skipping hidden files and directories. It reads the tree under
+// the same rules as validate and the scanner (shared/treefs): a symbolic
+// link to a file inside the tree is archived as that file's content; what
+// those rules refuse (links leaving the tree or to directories, devices,
+// FIFOs, files over the size limit) is not archived and is listed in
+// skipped, one "path: reason" each. The archive is deterministic: same
+// files, same bytes.
+func Archive(dir string) (data []byte, files int, size int64, skipped []string, err error) {
+	fsys, closer, err := treefs.Dir(dir)
+	if err != nil {
+		return nil, 0, 0, nil, err
+	}
+	defer closer.Close()
 	var paths []string
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		name := d.Name()
-		if p != dir && strings.HasPrefix(name, ".") {
+		if p != "." && strings.HasPrefix(name, ".") {
 			if d.IsDir() {
-				return filepath.SkipDir
+				return fs.SkipDir
 			}
 			return nil
 		}
-		if d.Type().IsRegular() {
+		if d.IsDir() {
+			return nil
+		}
+		info, err := fs.Stat(fsys, p)
+		switch {
+		case err != nil:
+			why := treefs.Describe(err)
+			if why == "" {
+				why = err.Error()
+			}
+			skipped = append(skipped, filepath.Join(dir, p)+": "+why)
+		case info.IsDir():
+			skipped = append(skipped, filepath.Join(dir, p)+": is a symbolic link to a directory: links to directories are not followed")
+		default:
 			paths = append(paths, p)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("walk %s: %w", dir, err)
+		return nil, 0, 0, nil, fmt.Errorf("walk %s: %w", dir, err)
 	}
 	sort.Strings(paths)
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	epoch := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, p := range paths {
-		rel, err := filepath.Rel(dir, p)
+		content, err := fs.ReadFile(fsys, p)
 		if err != nil {
-			return nil, 0, 0, err
+			return nil, 0, 0, nil, fmt.Errorf("read %s: %w", filepath.Join(dir, p), err)
 		}
-		content, err := os.ReadFile(p)
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: p, Method: zip.Deflate, Modified: epoch})
 		if err != nil {
-			return nil, 0, 0, fmt.Errorf("read %s: %w", p, err)
-		}
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: filepath.ToSlash(rel), Method: zip.Deflate, Modified: epoch})
-		if err != nil {
-			return nil, 0, 0, fmt.Errorf("zip %s: %w", rel, err)
+			return nil, 0, 0, nil, fmt.Errorf("zip %s: %w", p, err)
 		}
 		if _, err := w.Write(content); err != nil {
-			return nil, 0, 0, fmt.Errorf("zip %s: %w", rel, err)
+			return nil, 0, 0, nil, fmt.Errorf("zip %s: %w", p, err)
 		}
 		size += int64(len(content))
 	}
 	if err := zw.Close(); err != nil {
-		return nil, 0, 0, fmt.Errorf("zip: %w", err)
+		return nil, 0, 0, nil, fmt.Errorf("zip: %w", err)
 	}
-	return buf.Bytes(), len(paths), size, nil
+	return buf.Bytes(), len(paths), size, skipped, nil
 }
 
 // Sync uploads the tree under dir to bucket and points the manifest at it.
@@ -108,7 +131,7 @@ func Archive(dir string) (data []byte, files int, size int64, err error) {
 // manifest, so a re-sync re-triggers the scanner (which then finds nothing
 // new to do).
 func Sync(ctx context.Context, client *storage.Client, bucket, dir, source string, now time.Time) (Manifest, error) {
-	data, files, size, err := Archive(dir)
+	data, files, size, skipped, err := Archive(dir)
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -120,6 +143,7 @@ func Sync(ctx context.Context, client *storage.Client, bucket, dir, source strin
 		Bytes:    size,
 		SyncedAt: now.UTC(),
 		Source:   source,
+		Skipped:  skipped,
 	}
 	b := client.Bucket(bucket)
 	// The archive is immutable: create it only if absent. Its custom time

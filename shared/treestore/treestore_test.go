@@ -1,9 +1,16 @@
 package treestore
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -66,11 +73,11 @@ func TestSyncThenRead(t *testing.T) {
 }
 
 func TestArchiveIsDeterministic(t *testing.T) {
-	a, _, _, err := Archive("testdata/sql")
+	a, _, _, _, err := Archive("testdata/sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, _, err := Archive("testdata/sql")
+	b, _, _, _, err := Archive("testdata/sql")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,5 +96,50 @@ func TestBadManifest(t *testing.T) {
 	}
 	if _, _, err := trees.Current(ctx); err == nil {
 		t.Fatal("a manifest naming an object outside trees/ was accepted")
+	}
+}
+
+// TestArchiveHostile: sync reads the tree under the same rules as validate
+// (shared/treefs): a link inside the tree is archived as the file it names;
+// links leaving the tree or to directories, and FIFOs, are skipped and
+// listed, never followed, and never hang (review: hostile input, item 8).
+func TestArchiveHostile(t *testing.T) {
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "p", "d", "t"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "p", "d", "t", "query.sql"), []byte("SELECT 1"), 0o644))
+	must(os.Symlink("query.sql", filepath.Join(dir, "p", "d", "t", "linked.sql")))
+	must(os.Symlink("/dev/zero", filepath.Join(dir, "p", "d", "t", "backfill.yaml")))
+	must(os.Symlink("t", filepath.Join(dir, "p", "d", "t_link")))
+	must(syscall.Mkfifo(filepath.Join(dir, "p", "d", "t", "metadata.yaml"), 0o644))
+	data, files, _, skipped, err := Archive(dir)
+	must(err)
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	must(err)
+	got := map[string]string{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		must(err)
+		b, err := io.ReadAll(rc)
+		must(err)
+		rc.Close()
+		got[f.Name] = string(b)
+	}
+	if files != 2 || got["p/d/t/query.sql"] != "SELECT 1" || got["p/d/t/linked.sql"] != "SELECT 1" {
+		t.Errorf("archived %d files: %v", files, got)
+	}
+	want := []string{"p/d/t/backfill.yaml: is a symbolic link that leads outside the tree", "p/d/t/metadata.yaml: is not a regular file", "p/d/t_link: is a symbolic link to a directory"}
+	if len(skipped) != len(want) {
+		t.Fatalf("skipped %q, want %d entries", skipped, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(skipped[i], w) {
+			t.Errorf("skipped[%d] = %q, want it to contain %q", i, skipped[i], w)
+		}
 	}
 }
