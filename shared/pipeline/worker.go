@@ -73,8 +73,12 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 	}
 	spec, err := p.spec(ctx, bf)
 	if err != nil {
-		log.Error("unreadable spec", "error", err.Error())
-		return queue.Ack
+		// Most likely a storage error that the redelivery will not meet;
+		// acking would lose the partition until the stale re-publish. A
+		// spec that can never be read ends on the dead-letter topic after
+		// the subscription's delivery attempts.
+		log.Warn("read spec; will retry", "error", err.Error())
+		return queue.Nack
 	}
 	part, idx, ok := spec.Partition(msg.Partition)
 	if !ok {

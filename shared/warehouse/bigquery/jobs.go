@@ -477,6 +477,9 @@ func (w *Warehouse) runJob(ctx context.Context, op, subject string, start func(c
 		if err == nil {
 			st, err = w.wait(ctx, op, subject, j)
 			if err != nil {
+				if ctx.Err() != nil {
+					w.cancel(ctx, j)
+				}
 				return nil, nil, err // already classified; polling was retried
 			}
 			if jerr := st.Err(); jerr != nil {
@@ -492,6 +495,33 @@ func (w *Warehouse) runJob(ctx context.Context, op, subject string, start func(c
 		}
 		if w.cfg.Sleep(ctx, w.backoff(attempt)) != nil {
 			return nil, nil, err
+		}
+	}
+}
+
+// cancelWait bounds how long a caller that gave up waits for its job to
+// stop: a task being shut down has about 10 s before it is killed.
+const cancelWait = 8 * time.Second
+
+// cancel stops a job its caller gave up on (ctx ended: the worker is
+// giving the partition back), and waits a little for it to stop, so that
+// the redelivered run does not overlap a job still writing the same
+// partition and pay for it twice. BigQuery's cancel is asynchronous and
+// best effort: a job that finishes anyway wrote the same WRITE_TRUNCATE
+// result.
+func (w *Warehouse) cancel(ctx context.Context, j *bigquery.Job) {
+	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), cancelWait)
+	defer stop()
+	if err := j.Cancel(cctx); err != nil {
+		return
+	}
+	for interval := w.cfg.PollInterval; ; interval = min(interval*3/2, w.cfg.MaxPollInterval) {
+		st, err := j.Status(cctx)
+		if err == nil && st.Done() {
+			return
+		}
+		if w.cfg.Sleep(cctx, interval) != nil {
+			return
 		}
 	}
 }

@@ -370,6 +370,14 @@ func (s *Server) jobsCancel(rt route) (any, *httpError) {
 	if herr != nil {
 		return nil, herr
 	}
+	if st.pending > 0 {
+		// A running job stops with reason "stopped", as BigQuery reports
+		// a cancelled job. (The fake applied the job's effect at insert;
+		// BigQuery discards a cancelled job's writes.)
+		st.pending = 0
+		st.job.Status = &bq.JobStatus{State: "DONE", ErrorResult: &bq.ErrorProto{Reason: "stopped", Message: "Job execution was cancelled: User requested cancellation"}}
+		st.job.Status.Errors = []*bq.ErrorProto{st.job.Status.ErrorResult}
+	}
 	return &bq.JobCancelResponse{Kind: "bigquery#jobCancelResponse", Job: s.visibleJob(st, false)}, nil
 }
 

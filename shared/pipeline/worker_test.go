@@ -1,0 +1,51 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"google.golang.org/api/googleapi"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/queue"
+)
+
+// specUnavailable fails every read of a spec as GCS does when it is
+// unavailable.
+type specUnavailable struct{ pipeline.Ledger }
+
+func (specUnavailable) Spec(_ context.Context, id string) (json.RawMessage, error) {
+	return nil, fmt.Errorf("read spec of %s: %w", id, &googleapi.Error{Code: http.StatusServiceUnavailable, Message: "backend unavailable"})
+}
+
+// A worker that cannot read the spec gives the message back instead of
+// dropping it: the redelivery computes the partition.
+func TestWorkerNacksUnreadableSpec(t *testing.T) {
+	e := newContractEnv(t)
+	if did := e.scan(t, "Initiate"); len(did) != 1 {
+		t.Fatalf("scan = %v", did)
+	}
+	msgs := e.pub.take("partitions")
+	if len(msgs) == 0 {
+		t.Fatal("no partition published")
+	}
+	m := queue.Received{ID: "1", Data: msgs[0].Data, Attributes: msgs[0].Attributes, DeliveryAttempt: 1}
+	pipeline.ForgetSpecs()
+	e.p.Ledger = specUnavailable{e.led}
+	if out := e.p.HandlePartition(e.ctx, m, nil); out != queue.Nack {
+		t.Fatalf("with the spec unreadable: outcome %v, want nack (redelivery)", out)
+	}
+	e.p.Ledger = e.led
+	m.DeliveryAttempt = 2
+	if out := e.p.HandlePartition(e.ctx, m, nil); out != queue.Ack {
+		t.Fatalf("redelivery: outcome %v, want ack", out)
+	}
+	r, err := e.led.GetPartition(e.ctx, contractID, msgs[0].Attributes["partition"])
+	if err != nil || r.State != ledger.PartitionDone {
+		t.Errorf("partition after the redelivery: %+v, %v; want done", r, err)
+	}
+}
