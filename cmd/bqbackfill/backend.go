@@ -99,6 +99,8 @@ type backfillSummary struct {
 	Staging    string `json:"staging_table,omitempty"`
 	Backup     string `json:"backup_table,omitempty"`
 	LastError  string `json:"last_error,omitempty"`
+	// CheckWarnings are the failed #warn data checks, "<partition>: <message>".
+	CheckWarnings []string `json:"check_warnings,omitempty"`
 }
 
 // summarize reads a backfill's partition counts from the ledger.
@@ -107,9 +109,19 @@ func summarize(ctx context.Context, led *ledger.Store, b *ledger.Backfill) (back
 	if err != nil {
 		return backfillSummary{}, err
 	}
+	warned, err := led.PartitionsWithWarnings(ctx, b.ID)
+	if err != nil {
+		return backfillSummary{}, err
+	}
+	var warnings []string
+	for _, r := range warned {
+		for _, w := range r.Warnings {
+			warnings = append(warnings, r.ID+": "+w)
+		}
+	}
 	return backfillSummary{ID: b.ID, Table: b.Table, EntryDate: b.EntryDate, State: string(b.State), Partitions: b.PartitionCount,
 		Done: sum.Counts[ledger.PartitionDone], Failed: sum.Counts[ledger.PartitionFailed],
-		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError}, nil
+		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError, CheckWarnings: warnings}, nil
 }
 
 // printRunSummary prints what run, initiate and complete did; exit 1 when a
