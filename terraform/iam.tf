@@ -27,6 +27,8 @@ resource "google_storage_bucket_iam_member" "scanner_reads_sql" {
   bucket = google_storage_bucket.sql.name
   role   = "roles/storage.objectViewer"
   member = local.scanner_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # Creates and updates ledger records (with generation preconditions).
@@ -34,6 +36,8 @@ resource "google_storage_bucket_iam_member" "scanner_ledger" {
   bucket = google_storage_bucket.ledger.name
   role   = "roles/storage.objectUser"
   member = local.scanner_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_pubsub_topic_iam_member" "scanner_publishes_partitions" {
@@ -41,6 +45,8 @@ resource "google_pubsub_topic_iam_member" "scanner_publishes_partitions" {
   topic   = module.pubsub.partitions_topic
   role    = "roles/pubsub.publisher"
   member  = local.scanner_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_pubsub_topic_iam_member" "scanner_publishes_complete" {
@@ -48,6 +54,8 @@ resource "google_pubsub_topic_iam_member" "scanner_publishes_complete" {
   topic   = module.pubsub.complete_topic
   role    = "roles/pubsub.publisher"
   member  = local.scanner_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_pubsub_topic_iam_member" "scanner_publishes_events" {
@@ -55,6 +63,8 @@ resource "google_pubsub_topic_iam_member" "scanner_publishes_events" {
   topic   = module.pubsub.events_topic
   role    = "roles/pubsub.publisher"
   member  = local.scanner_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # Runs worker executions with a task-count and environment override
@@ -65,12 +75,16 @@ resource "google_cloud_run_v2_job_iam_member" "scanner_runs_worker" {
   name     = module.worker.name
   role     = "roles/run.jobsExecutorWithOverrides"
   member   = local.scanner_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_service_account_iam_member" "scanner_acts_as_worker" {
   service_account_id = google_service_account.worker.name
   role               = "roles/iam.serviceAccountUser"
   member             = local.scanner_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # Seed copies and INFORMATION_SCHEMA lookups.
@@ -80,6 +94,8 @@ resource "google_project_iam_member" "scanner_job_user" {
   project = each.value
   role    = "roles/bigquery.jobUser"
   member  = local.scanner_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # Creates staging tables like production, seeds them, mirrors IAM onto them.
@@ -89,7 +105,7 @@ resource "google_bigquery_dataset_access" "scanner_staging" {
   role          = google_project_iam_custom_role.staging_tables.name
   user_by_email = google_service_account.scanner.email
 
-  depends_on = [google_bigquery_dataset.staging]
+  depends_on = [google_bigquery_dataset.staging, time_sleep.service_accounts_visible]
 }
 
 # Reads production's schema, table IAM, dataset access and seed partition.
@@ -100,6 +116,8 @@ resource "google_bigquery_dataset_access" "scanner_reads_production" {
   dataset_id    = each.value.dataset
   role          = "READER"
   user_by_email = google_service_account.scanner.email
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # --- worker ------------------------------------------------------------------
@@ -109,12 +127,16 @@ resource "google_storage_bucket_iam_member" "worker_reads_sql" {
   bucket = google_storage_bucket.sql.name
   role   = "roles/storage.objectViewer"
   member = local.worker_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_storage_bucket_iam_member" "worker_ledger" {
   bucket = google_storage_bucket.ledger.name
   role   = "roles/storage.objectUser"
   member = local.worker_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_pubsub_subscription_iam_member" "worker_pulls_partitions" {
@@ -122,6 +144,8 @@ resource "google_pubsub_subscription_iam_member" "worker_pulls_partitions" {
   subscription = module.pubsub.partitions_subscription
   role         = "roles/pubsub.subscriber"
   member       = local.worker_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # depends_on_past chains: each finished partition publishes the next one.
@@ -130,6 +154,8 @@ resource "google_pubsub_topic_iam_member" "worker_publishes_partitions" {
   topic   = module.pubsub.partitions_topic
   role    = "roles/pubsub.publisher"
   member  = local.worker_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_pubsub_topic_iam_member" "worker_publishes_events" {
@@ -137,6 +163,8 @@ resource "google_pubsub_topic_iam_member" "worker_publishes_events" {
   topic   = module.pubsub.events_topic
   role    = "roles/pubsub.publisher"
   member  = local.worker_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # A partition that fails for good is dead-lettered by the worker itself.
@@ -145,6 +173,8 @@ resource "google_pubsub_topic_iam_member" "worker_publishes_dead_letters" {
   topic   = module.pubsub.dead_letter_topic
   role    = "roles/pubsub.publisher"
   member  = local.worker_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_project_iam_member" "worker_job_user" {
@@ -153,6 +183,8 @@ resource "google_project_iam_member" "worker_job_user" {
   project = each.value
   role    = "roles/bigquery.jobUser"
   member  = local.worker_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # Query jobs write staging partitions (WRITE_TRUNCATE); depends_on_past
@@ -163,7 +195,7 @@ resource "google_bigquery_dataset_access" "worker_staging" {
   role          = "WRITER"
   user_by_email = google_service_account.worker.email
 
-  depends_on = [google_bigquery_dataset.staging]
+  depends_on = [google_bigquery_dataset.staging, time_sleep.service_accounts_visible]
 }
 
 # The staging-vs-production row counts of the "done" report.
@@ -174,6 +206,8 @@ resource "google_bigquery_dataset_access" "worker_reads_production" {
   dataset_id    = each.value.dataset
   role          = "READER"
   user_by_email = google_service_account.worker.email
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # Backfill queries read any upstream table of these projects.
@@ -183,6 +217,8 @@ resource "google_project_iam_member" "worker_reads_sources" {
   project = each.value
   role    = "roles/bigquery.dataViewer"
   member  = local.worker_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # --- completion --------------------------------------------------------------
@@ -191,6 +227,8 @@ resource "google_storage_bucket_iam_member" "completion_ledger" {
   bucket = google_storage_bucket.ledger.name
   role   = "roles/storage.objectUser"
   member = local.completion_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_pubsub_topic_iam_member" "completion_publishes_events" {
@@ -198,6 +236,8 @@ resource "google_pubsub_topic_iam_member" "completion_publishes_events" {
   topic   = module.pubsub.events_topic
   role    = "roles/pubsub.publisher"
   member  = local.completion_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_project_iam_member" "completion_job_user" {
@@ -206,6 +246,8 @@ resource "google_project_iam_member" "completion_job_user" {
   project = each.value
   role    = "roles/bigquery.jobUser"
   member  = local.completion_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # Backups are created (cloned) in the staging dataset and get production's
@@ -217,7 +259,7 @@ resource "google_bigquery_dataset_access" "completion_staging" {
   role          = google_project_iam_custom_role.staging_tables.name
   user_by_email = google_service_account.completion.email
 
-  depends_on = [google_bigquery_dataset.staging]
+  depends_on = [google_bigquery_dataset.staging, time_sleep.service_accounts_visible]
 }
 
 # Copies staged partitions into production (WRITE_TRUNCATE per partition).
@@ -228,6 +270,8 @@ resource "google_bigquery_dataset_access" "completion_writes_production" {
   dataset_id    = each.value.dataset
   role          = "WRITER"
   user_by_email = google_service_account.completion.email
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # --- notifier ----------------------------------------------------------------
@@ -237,6 +281,8 @@ resource "google_secret_manager_secret_iam_member" "notifier_slack_token" {
   secret_id = data.google_secret_manager_secret.slack.secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = local.notifier_member
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # --- callers of the functions ------------------------------------------------
@@ -247,6 +293,8 @@ resource "google_project_iam_member" "eventarc_receiver" {
   project = var.project
   role    = "roles/eventarc.eventReceiver"
   member  = "serviceAccount:${google_service_account.eventarc.email}"
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 # The Pub/Sub service agent mints the OIDC tokens of the push subscriptions
@@ -256,10 +304,14 @@ resource "google_service_account_iam_member" "pubsub_agent_signs_push_tokens" {
   service_account_id = google_service_account.push.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_agent
+
+  depends_on = [time_sleep.service_accounts_visible]
 }
 
 resource "google_service_account_iam_member" "pubsub_agent_signs_eventarc_tokens" {
   service_account_id = google_service_account.eventarc.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_agent
+
+  depends_on = [time_sleep.service_accounts_visible]
 }

@@ -14,6 +14,11 @@ terraform {
       source  = "hashicorp/google"
       version = "~> 6.0"
     }
+    # time_sleep: waits for what Google's services see late (propagation.tf).
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.12"
+    }
   }
 
   backend "gcs" {}

@@ -74,6 +74,11 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 				}
 				return p.refuseCompletion(ctx, spec, bf, r.reason)
 			}
+			if warehouse.Code(err) == warehouse.PermissionDenied {
+				// Nothing is touched yet, and retrying cannot help until
+				// someone grants access (issue 9 F3).
+				return p.refuseCompletion(ctx, spec, bf, fmt.Sprintf("bqbackfill may not use the tables of this swap (production untouched): %v", err))
+			}
 			return fmt.Errorf("complete %s: %w", id, err)
 		}
 		res, err := p.backup(ctx, spec)
@@ -86,7 +91,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		log.Info("production backed up", "backup", spec.Backup.String())
 	}
 	if spec.MirrorIAM && !done[stepBackupIAM] {
-		if err := p.withRetry(ctx, func() error { return p.mirrorIAM(ctx, spec.Source, spec.Backup) }); err != nil {
+		if err := p.withRetry(ctx, func() error { return p.mirrorIAM(ctx, spec.Dest, spec.Backup) }); err != nil {
 			return fmt.Errorf("complete %s: mirror permissions onto the backup: %w", id, err)
 		}
 		if err := p.recordStep(ctx, id, stepBackupIAM, ""); err != nil {
@@ -232,14 +237,16 @@ func (p *Pipeline) backup(ctx context.Context, spec *Spec) (warehouse.JobResult,
 	var res warehouse.JobResult
 	err := p.withRetry(ctx, func() error {
 		var err error
-		res, err = p.Warehouse.Backup(ctx, spec.Source, spec.Backup, exp, jobLabels(spec))
+		// The backup is of what the swap overwrites: Dest (a public
+		// table's public copy), which a rollback restores (issue 9 F3).
+		res, err = p.Warehouse.Backup(ctx, spec.Dest, spec.Backup, exp, jobLabels(spec))
 		return err
 	})
 	if warehouse.IsAlreadyExists(err) {
 		return warehouse.JobResult{}, nil
 	}
 	if err != nil {
-		return res, fmt.Errorf("back up %s to %s: %w", spec.Source, spec.Backup, err)
+		return res, fmt.Errorf("back up %s to %s: %w", spec.Dest, spec.Backup, err)
 	}
 	return res, nil
 }

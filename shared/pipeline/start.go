@@ -60,6 +60,9 @@ func (p *Pipeline) prepare(ctx context.Context, bf *ledger.Backfill, spec *Spec,
 			return err
 		}); warehouse.IsNotFound(err) {
 			return p.failStart(ctx, spec, bf, fmt.Sprintf("the table to backfill, %s, does not exist (deploy it first; bqbackfill never creates production tables)", spec.Source))
+		} else if warehouse.Code(err) == warehouse.PermissionDenied {
+			// Retrying cannot help until someone grants access (issue 9 F3).
+			return p.failStart(ctx, spec, bf, fmt.Sprintf("bqbackfill may not read the table to backfill, %s (is its dataset in the deployment's production_datasets?): %v", spec.Source, err))
 		} else if err != nil {
 			return fmt.Errorf("start %s: read %s: %w", id, spec.Source, err)
 		}

@@ -288,7 +288,7 @@ func (s *Server) authorizeReads(email, sql string) *bq.ErrorProto {
 		}
 		if !s.can(email, "bigquery.tables.getData", project, ds, table) {
 			name := project + ":" + ds + "." + table
-			return &bq.ErrorProto{Reason: "accessDenied", Message: fmt.Sprintf("Access Denied: Table %s: User does not have permission to query table %s, or perhaps it does not exist.", name, name)}
+			return &bq.ErrorProto{Reason: "accessDenied", Message: fmt.Sprintf("Access Denied: Table %s: User does not have bigquery.tables.getData permission for table %s.", name, name)}
 		}
 	}
 	return nil

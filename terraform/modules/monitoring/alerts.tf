@@ -148,6 +148,8 @@ resource "google_monitoring_alert_policy" "no_progress" {
     auto_close = "86400s"
   }
 
+  depends_on = [time_sleep.log_metrics_visible]
+
   documentation {
     mime_type = "text/markdown"
     content   = <<-EOT
