@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -34,7 +36,12 @@ func refuse(format string, args ...any) error { return &refusal{reason: fmt.Spri
 // that cannot be done safely (staging missing or empty, incompatible schema)
 // is refused before anything is touched, recorded and reported; it returns
 // nil then, since retrying cannot help. Transient errors are returned.
+//
+// One call works for at most Options.CompletionBudget (and stops in time
+// for ctx's deadline): a longer swap publishes a completion request for
+// the rest and returns nil; that request resumes where this one stopped.
 func (p *Pipeline) Complete(ctx context.Context, id string) error {
+	started := p.now()
 	bf, err := p.Ledger.Get(ctx, id)
 	if errors.Is(err, ledger.ErrNotFound) {
 		p.log().Warn("completion request for an unknown backfill", "backfill_id", id)
@@ -99,11 +106,22 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		}
 	}
 
+	// A long swap is cut into requests: before each unit, the request
+	// stops if the longest unit so far would end past its budget, and
+	// publishes the next completion request, which resumes from the
+	// ledger. The first unit of a request always runs, so each request
+	// makes progress.
+	end := p.requestEnd(ctx, started)
+	var longest time.Duration
 	for _, u := range swapUnits(spec) {
 		name := u.step
 		if done[name] {
 			continue
 		}
+		if longest > 0 && p.now().Add(longest).After(end) {
+			return p.continueLater(ctx, id, log)
+		}
+		unitStart := p.now()
 		if err := p.runUnit(ctx, spec, u, spec.Staging, spec.Dest, "swap_"); err != nil {
 			return fmt.Errorf("complete %s: %w", id, err)
 		}
@@ -113,6 +131,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		// Progress, so the scanner does not take a long swap for a lost
 		// completion request.
 		p.touch(ctx, id)
+		longest = max(longest, p.now().Sub(unitStart))
 	}
 
 	if !done[stepDeleteStaging] {
@@ -326,5 +345,31 @@ func (p *Pipeline) refuseCompletion(ctx context.Context, spec *Spec, bf *ledger.
 		p.emit(ctx, eventRefused(spec, reason))
 	}
 	p.log().Error("completion refused; production untouched", "backfill_id", bf.ID, "reason", reason)
+	return nil
+}
+
+// requestEnd is when a completion request that started at started must
+// stop starting swap units: after the completion budget, and a budget's
+// margin before ctx's deadline if that comes first.
+func (p *Pipeline) requestEnd(ctx context.Context, started time.Time) time.Time {
+	budget := p.opts().CompletionBudget
+	end := started.Add(budget)
+	if dl, ok := ctx.Deadline(); ok {
+		// ctx's deadline is in real time; p.now may be another clock.
+		if left := time.Until(dl) - pushDeadline/10; p.now().Add(left).Before(end) {
+			end = p.now().Add(left)
+		}
+	}
+	return end
+}
+
+// continueLater publishes a completion request for the rest of the swap.
+// If the publish fails the error is returned, and the redelivered request
+// resumes the swap itself.
+func (p *Pipeline) continueLater(ctx context.Context, id string, log *slog.Logger) error {
+	if err := p.Publisher.Publish(ctx, p.Topics.Complete, completeMessage(id)); err != nil {
+		return fmt.Errorf("complete %s: hand the rest of the swap to a new request: %w", id, err)
+	}
+	log.Info("swap continues in a new completion request: this one used its time budget", "budget_seconds", p.opts().CompletionBudget.Seconds())
 	return nil
 }

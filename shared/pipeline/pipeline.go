@@ -44,6 +44,14 @@ type Options struct {
 	// unfinished step is stale, whatever the clock says (a process starting
 	// after a crash; a frozen test clock never makes anything old).
 	StaleAfter time.Duration
+	// CompletionBudget is how long one completion request may work before
+	// it hands the rest of the swap to a new request [5 minutes]. Push
+	// requests end at the subscription's ack deadline (at most pushDeadline,
+	// 600 s) and are redelivered while still running; a swap of thousands
+	// of partitions paced under BigQuery's 50 partition modifications per
+	// 10 s needs longer (3,650 partitions: at least 730 s). The budget
+	// leaves room for the swap unit that is running when it runs out.
+	CompletionBudget time.Duration
 	// StateCacheTTL is how long a worker trusts a backfill's state it read
 	// (a cancellation reaches workers within it) [2s].
 	StateCacheTTL time.Duration
@@ -85,6 +93,9 @@ func (o Options) withDefaults() Options {
 	if o.BackupExpiry <= 0 {
 		o.BackupExpiry = 30 * 24 * time.Hour
 	}
+	if o.CompletionBudget <= 0 {
+		o.CompletionBudget = 5 * time.Minute
+	}
 	if o.StateCacheTTL <= 0 {
 		o.StateCacheTTL = 2 * time.Second
 	}
@@ -119,6 +130,10 @@ type Pipeline struct {
 	Now     func() time.Time
 	Options Options
 }
+
+// pushDeadline is the longest a push request (the completion function's)
+// may run: Pub/Sub's maximum ack deadline.
+const pushDeadline = 600 * time.Second
 
 func (p *Pipeline) now() time.Time {
 	if p.Now != nil {
