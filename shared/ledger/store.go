@@ -42,7 +42,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
@@ -53,6 +52,8 @@ import (
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
+
+	"github.com/bqbackfill/bqbackfill/shared/backoff"
 )
 
 var (
@@ -132,7 +133,7 @@ func (s *Store) read(ctx context.Context, name string) ([]byte, int64, error) {
 	var lastErr error
 	for attempt := 0; attempt < readAttempts; attempt++ {
 		if attempt > 0 {
-			if err := sleep(ctx, time.Duration(attempt)*time.Millisecond); err != nil {
+			if err := backoff.Sleep(ctx, time.Duration(attempt)*time.Millisecond); err != nil {
 				return nil, 0, fmt.Errorf("read gs://%s/%s: %w (after %v)", s.bucket, name, err, lastErr)
 			}
 		}
@@ -162,18 +163,6 @@ func (s *Store) read(ctx context.Context, name string) ([]byte, int64, error) {
 // readAttempts bounds the retries of a read that fails its checksum.
 const readAttempts = 8
 
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // write uploads data; gen 0 means "must not exist", otherwise the object's
 // generation must equal gen. It returns the new generation, or a
 // precondition error when another writer got in first.
@@ -194,7 +183,6 @@ func (s *Store) write(ctx context.Context, name string, gen int64, data []byte, 
 	maps.Copy(m, meta)
 	m[writeIDKey] = wid
 	var err error
-	backoff := 10 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		var g int64
 		g, err = s.upload(ctx, name, cond, data, m)
@@ -210,15 +198,21 @@ func (s *Store) write(ctx context.Context, name string, gen int64, data []byte, 
 		if isPrecondition(err) || attempt >= writeAttempts {
 			return 0, err
 		}
-		if serr := sleep(ctx, backoff); serr != nil {
+		if serr := backoff.Sleep(ctx, writeBackoff.Delay(attempt)); serr != nil {
 			return 0, fmt.Errorf("%w (after %v)", serr, err)
 		}
-		backoff *= 2
 	}
 }
 
 // writeAttempts bounds the attempts of one write that fails transiently.
 const writeAttempts = 5
+
+// writeBackoff spaces the attempts of one write; casBackoff spaces the
+// read-modify-write rounds of an update that lost a race.
+var (
+	writeBackoff = backoff.Policy{Initial: 10 * time.Millisecond}
+	casBackoff   = backoff.Policy{Initial: 5 * time.Millisecond, Max: 500 * time.Millisecond, Jitter: true}
+)
 
 // upload is one conditional upload.
 func (s *Store) upload(ctx context.Context, name string, cond storage.Conditions, data []byte, meta map[string]string) (int64, error) {
@@ -276,7 +270,6 @@ func (s *Store) updateFrom(ctx context.Context, name string, create bool, first 
 	if attempts <= 0 {
 		attempts = 50
 	}
-	backoff := 5 * time.Millisecond
 	for i := 0; i < attempts; i++ {
 		var data []byte
 		var gen int64
@@ -314,11 +307,8 @@ func (s *Store) updateFrom(ctx context.Context, name string, create bool, first 
 		if !isPrecondition(err) {
 			return 0, fmt.Errorf("write gs://%s/%s: %w", s.bucket, name, err)
 		}
-		if err := sleep(ctx, backoff/2+time.Duration(rand.Int64N(int64(backoff)))); err != nil {
+		if err := backoff.Sleep(ctx, casBackoff.Delay(i+1)); err != nil {
 			return 0, err
-		}
-		if backoff < 500*time.Millisecond {
-			backoff *= 2
 		}
 	}
 	return 0, fmt.Errorf("update gs://%s/%s: %w", s.bucket, name, ErrConflict)

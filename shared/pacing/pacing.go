@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bqbackfill/bqbackfill/shared/backoff"
 	"github.com/bqbackfill/bqbackfill/shared/clock"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
@@ -184,11 +185,7 @@ func (b Backoff) Wait(err error, attempt int) (wait time.Duration, counts, ok bo
 	case warehouse.IsQuotaExceeded(err):
 		return b.QuotaWait + rand.N(b.QuotaWait/10+1), false, true
 	case warehouse.IsTransient(err):
-		d := b.Initial
-		for i := 1; i < attempt && d < b.Max; i++ {
-			d *= 2
-		}
-		d = min(d, b.Max)
+		d := backoff.Policy{Initial: b.Initial, Max: b.Max}.Delay(attempt)
 		return d/2 + rand.N(d/2+1), true, true
 	}
 	return 0, false, false

@@ -239,8 +239,8 @@ func newContractEnvGCS(t *testing.T, wrap func(http.RoundTripper) http.RoundTrip
 	})
 
 	w, err := bqw.NewWithConfig(ctx, bqw.Config{
-		Project:     prodProject,
-		Retry:       bqw.RetryPolicy{Attempts: 2, Initial: time.Millisecond, Max: time.Millisecond},
+		Project: prodProject,
+		// Retry left at its default, as deployed: the driver does not retry.
 		CallTimeout: 30 * time.Second,
 		Sleep:       func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 	}, fake.ClientOptions()...)

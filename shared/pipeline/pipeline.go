@@ -158,8 +158,18 @@ func (p *Pipeline) opts() Options { return p.Options.withDefaults() }
 // times, and only when the wait ends before ctx's deadline (a push
 // request's deadline, say: the error is returned and the request retried
 // later instead).
+//
+// This is the one retry layer of the scanner's and the completion's calls
+// (the warehouse driver does not retry; docs/ARCHITECTURE.md, "Retries").
 func (p *Pipeline) withRetry(ctx context.Context, fn func() error) error {
+	return p.retry(ctx, p.opts().Retry.Attempts, fn)
+}
+
+// retry is withRetry with at most attempts tries of transient errors
+// (quotaExceeded waits do not count).
+func (p *Pipeline) retry(ctx context.Context, attempts int, fn func() error) error {
 	r := p.opts().Retry
+	r.Attempts = attempts
 	b := pacing.Backoff{Initial: r.Initial, Max: r.Max, QuotaWait: r.QuotaWait}
 	tries, quotaWaits := 1, 0
 	for {

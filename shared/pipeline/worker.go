@@ -248,8 +248,16 @@ func (p *Pipeline) runPartition(ctx context.Context, spec *Spec, part PartitionS
 	if spec.Script != nil {
 		return p.runScript(ctx, spec, part)
 	}
+	// One try per delivery for transient errors: the delivery is this
+	// path's retry layer (the subscription's retry policy spaces them, 30 s
+	// to 600 s, and MaxDeliveries bounds them). quotaExceeded waits here,
+	// holding the message, since such waits must not use up deliveries.
+	// Worst case, BigQuery jobs per partition: MaxDeliveries × (1 +
+	// Retry.QuotaWaits) query jobs (5 × 37), of which at most MaxDeliveries
+	// fail for another reason than a quota; plus one swap copy per
+	// completion request that covers it (docs/ARCHITECTURE.md, "Retries").
 	var res warehouse.JobResult
-	err := p.withRetry(ctx, func() error {
+	err := p.retry(ctx, 1, func() error {
 		if err := p.pace(ctx, spec.Staging); err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/queue"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse/bqfake"
 )
 
 // specUnavailable fails every read of a spec as GCS does when it is
@@ -47,5 +48,30 @@ func TestWorkerNacksUnreadableSpec(t *testing.T) {
 	r, err := e.led.GetPartition(e.ctx, contractID, msgs[0].Attributes["partition"])
 	if err != nil || r.State != ledger.PartitionDone {
 		t.Errorf("partition after the redelivery: %+v, %v; want done", r, err)
+	}
+}
+
+// One retry layer: a partition whose query fails transiently is given back
+// after one job, for Pub/Sub to redeliver after the subscription's
+// backoff; neither the driver nor the pipeline re-runs it within the
+// delivery (retries would multiply: 5 × 4 × 5 jobs before).
+func TestWorkerTransientFailureOneJobPerDelivery(t *testing.T) {
+	e := newContractEnv(t)
+	if did := e.scan(t, "Initiate"); len(did) != 1 {
+		t.Fatalf("scan = %v", did)
+	}
+	msgs := e.pub.take("partitions")
+	if len(msgs) == 0 {
+		t.Fatal("no partition published")
+	}
+	part := msgs[0].Attributes["partition"]
+	e.fake.FailJobs(bqfake.JobFault{Type: "QUERY", Table: "$" + part, Reason: "backendError", Times: 100})
+	e.fake.ResetRequests()
+	m := queue.Received{ID: "1", Data: msgs[0].Data, Attributes: msgs[0].Attributes, DeliveryAttempt: 1}
+	if out := e.p.HandlePartition(e.ctx, m, nil); out != queue.Nack {
+		t.Fatalf("outcome %v, want nack (redelivery)", out)
+	}
+	if n := len(e.fake.RequestsFor("jobs.insert")); n != 1 {
+		t.Errorf("%d jobs inserted in one delivery, want 1", n)
 	}
 }

@@ -16,13 +16,17 @@
 // for a failed job). Waiting does not use getQueryResults: the client
 // library retries some of its errors for as long as the context lives.
 //
-// Retries. Each method retries transient failures (short-term rate limits,
-// backend and internal errors, HTTP 429/5xx, timeouts) with exponential
-// backoff per Config.Retry, honouring ctx. A long-term quota error
-// (quotaExceeded) is returned at once as warehouse.QuotaExceeded: BigQuery
-// asks for a wait of at least 10 minutes, which is the caller's to take. A job that failed with a
-// transient reason is re-run as a new job: a failed job changes nothing.
-// A job whose status cannot be read is polled again, never re-run. The
+// Retries. The driver does not retry by default (Config.Retry.Attempts 1):
+// the pipeline is the one layer that retries (docs/ARCHITECTURE.md,
+// "Retries"), so attempts never multiply. With more attempts, each method
+// retries transient failures (short-term rate limits, backend and internal
+// errors, HTTP 429/5xx, timeouts) with exponential backoff, honouring ctx,
+// and a job that failed with a transient reason is re-run as a new job. A
+// long-term quota error (quotaExceeded) is returned at once as
+// warehouse.QuotaExceeded: BigQuery asks for a wait of at least 10
+// minutes, which is the caller's to take. A job whose status cannot be
+// read is polled again (up to pollAttempts polls in a row), never re-run:
+// re-reading a running job is not a retry of work. The
 // client library additionally retries 5xx answers of single calls itself;
 // Config.CallTimeout bounds each such call so a persistent outage surfaces
 // as Transient instead of hanging. Errors returned are *warehouse.Error
@@ -33,7 +37,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -41,6 +44,7 @@ import (
 	bqapi "google.golang.org/api/bigquery/v2"
 	"google.golang.org/api/option"
 
+	"github.com/bqbackfill/bqbackfill/shared/backoff"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -48,7 +52,8 @@ var _ warehouse.Warehouse = (*Warehouse)(nil)
 
 // RetryPolicy is the backoff for transient failures of one call.
 type RetryPolicy struct {
-	// Attempts is the number of tries, the first included (default 5).
+	// Attempts is the number of tries, the first included (default 1:
+	// the caller's layer retries).
 	Attempts int
 	// Initial is the first backoff (default 1s); each next one is
 	// Multiplier (default 2) times longer, up to Max (default 30s). A
@@ -84,7 +89,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Retry.Attempts <= 0 {
-		c.Retry.Attempts = 5
+		c.Retry.Attempts = 1
 	}
 	if c.Retry.Initial <= 0 {
 		c.Retry.Initial = time.Second
@@ -216,15 +221,7 @@ func (w *Warehouse) defaultClient(op string) (*bigquery.Client, error) {
 // backoff is the wait before retry number attempt (1-based).
 func (w *Warehouse) backoff(attempt int) time.Duration {
 	r := w.cfg.Retry
-	d := float64(r.Initial)
-	for i := 1; i < attempt; i++ {
-		d *= r.Multiplier
-		if d >= float64(r.Max) {
-			d = float64(r.Max)
-			break
-		}
-	}
-	return time.Duration(d - rand.Float64()*d/2)
+	return backoff.Policy{Initial: r.Initial, Max: r.Max, Multiplier: r.Multiplier, Jitter: true}.Delay(attempt)
 }
 
 // do runs f until it succeeds, fails with a non-transient error, runs out
@@ -232,13 +229,21 @@ func (w *Warehouse) backoff(attempt int) time.Duration {
 // op and subject (the resource, for the message) and returns a
 // *warehouse.Error.
 func (w *Warehouse) do(ctx context.Context, op, subject string, f func(ctx context.Context) error) error {
+	return w.doN(ctx, w.cfg.Retry.Attempts, op, subject, f)
+}
+
+// pollAttempts bounds the failed polls in a row of one running job.
+const pollAttempts = 5
+
+// doN is do with attempts tries.
+func (w *Warehouse) doN(ctx context.Context, attempts int, op, subject string, f func(ctx context.Context) error) error {
 	for attempt := 1; ; attempt++ {
 		err := w.call(ctx, f)
 		if err == nil {
 			return nil
 		}
 		err = classify(op, subject, err)
-		if warehouse.Code(err) != warehouse.Transient || attempt >= w.cfg.Retry.Attempts || ctx.Err() != nil {
+		if warehouse.Code(err) != warehouse.Transient || attempt >= attempts || ctx.Err() != nil {
 			return err
 		}
 		if w.cfg.Sleep(ctx, w.backoff(attempt)) != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	bqw "github.com/bqbackfill/bqbackfill/shared/warehouse/bigquery"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse/bqfake"
 )
 
 // A caller that gives up on a running query (the worker gives its message
@@ -44,5 +45,20 @@ func TestQueryCancelledCallerCancelsJob(t *testing.T) {
 	e.fake.SetPendingPolls(0)
 	if _, err := e.w.Query(context.Background(), warehouse.QueryJob{SQL: "SELECT 1", Destination: &dst, Partition: "20260101", Write: warehouse.WriteTruncate}); err != nil {
 		t.Fatalf("redelivered run: %v", err)
+	}
+}
+
+// The driver does not retry: by default a job that failed transiently is
+// returned, not re-run, because the pipeline is the one layer that retries
+// (a retry here would multiply with it).
+func TestDefaultConfigDoesNotRerunJobs(t *testing.T) {
+	e := newEnv(t, func(c *bqw.Config) { c.Retry = bqw.RetryPolicy{} })
+	e.fake.FailJobs(bqfake.JobFault{Type: "QUERY", Table: "$20240101", Reason: "backendError", Times: 1})
+	_, err := e.w.Query(e.ctx, warehouse.QueryJob{SQL: "SELECT 1", Destination: &staging, Partition: "20240101", JobID: "bf-b1"})
+	if !warehouse.IsTransient(err) {
+		t.Fatalf("Query: %v, want the transient job failure", err)
+	}
+	if n := len(e.inserted()); n != 1 {
+		t.Errorf("%d jobs inserted, want 1", n)
 	}
 }

@@ -464,7 +464,8 @@ func fillResult(res *warehouse.JobResult, j *bigquery.Job, st *bigquery.JobStatu
 
 // runJob starts a job with start and waits for it. A start that fails
 // transiently, or a job that finishes with a transient error, is retried
-// (a new job, new id); polling failures only re-poll the same job.
+// (a new job, new id) when Config.Retry allows more than one attempt;
+// polling failures only re-poll the same job.
 func (w *Warehouse) runJob(ctx context.Context, op, subject string, start func(context.Context) (*bigquery.Job, error)) (*bigquery.Job, *bigquery.JobStatus, error) {
 	for attempt := 1; ; attempt++ {
 		var j *bigquery.Job
@@ -538,7 +539,7 @@ func (w *Warehouse) wait(ctx context.Context, op, subject string, j *bigquery.Jo
 			}
 			interval = min(interval*3/2, w.cfg.MaxPollInterval)
 		}
-		err := w.do(ctx, op, subject, func(ctx context.Context) error {
+		err := w.doN(ctx, pollAttempts, op, subject, func(ctx context.Context) error {
 			var err error
 			st, err = j.Status(ctx)
 			if err != nil {
