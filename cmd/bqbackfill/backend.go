@@ -73,6 +73,7 @@ func (b *backendFlags) open(ctx context.Context, io IO, needs cloudenv.Requireme
 		}
 		return &backend{pipeline: st.Pipeline, ledger: ledger.New(st.Storage, env.LedgerBucket), close: st.Close}, nil
 	}
+	b.stackFlags.mustExist = true // status, retry, rollback read what a run left
 	stack, err := b.stackFlags.open(ctx, io, io.Out)
 	if err != nil {
 		return nil, err

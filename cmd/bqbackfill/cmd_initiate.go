@@ -19,6 +19,7 @@ func init() {
 func newPhaseCmd(io IO, use, short, status string, runF func(context.Context, *localRunOptions) error) *cobra.Command {
 	o := &localRunOptions{IO: io}
 	o.Filter.Status = status
+	o.Stack.mustExist = status == pipeline.StatusComplete // completes what initiate staged
 	cmd := &cobra.Command{
 		Use:   use + " TABLE",
 		Short: short,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -232,6 +233,9 @@ type stackFlags struct {
 	parallelism int
 	today       string
 	verbose     bool
+	// mustExist: the command reads state that an earlier run wrote, so a
+	// missing directory is a mistyped --state-dir, not an empty state.
+	mustExist bool
 }
 
 func (f *stackFlags) add(fs *pflag.FlagSet) {
@@ -263,8 +267,15 @@ func (f *stackFlags) check() error {
 	if f.parallelism < 1 {
 		return usagef("--parallelism must be at least 1")
 	}
-	_, err := f.clock()
-	return err
+	if _, err := f.clock(); err != nil {
+		return err
+	}
+	if f.mustExist {
+		if _, err := os.Stat(f.stateDir); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("state directory %s does not exist: nothing has run there (give the --state-dir that run or initiate used)", f.stateDir)
+		}
+	}
+	return nil
 }
 
 func (f *stackFlags) open(ctx context.Context, io IO, events io.Writer) (*local.Stack, error) {
