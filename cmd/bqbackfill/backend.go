@@ -59,6 +59,10 @@ type backend struct {
 	pipeline *pipeline.Pipeline
 	ledger   *ledger.Store
 	close    func()
+	// settle, in local mode, runs the work a command queued (the workers
+	// and completions) to the end; nil in production, where the deployed
+	// components do it.
+	settle func(context.Context) error
 }
 
 func (b *backendFlags) open(ctx context.Context, io IO, needs cloudenv.Requirement) (*backend, error) {
@@ -78,7 +82,8 @@ func (b *backendFlags) open(ctx context.Context, io IO, needs cloudenv.Requireme
 	if err != nil {
 		return nil, err
 	}
-	return &backend{pipeline: stack.Pipeline, ledger: stack.Ledger, close: func() {
+	settle := func(ctx context.Context) error { _, err := stack.Drain(ctx); return err }
+	return &backend{pipeline: stack.Pipeline, ledger: stack.Ledger, settle: settle, close: func() {
 		// Work started by the command (retry) runs to the end before exit.
 		if _, err := stack.Drain(ctx); err != nil {
 			fmt.Fprintf(io.Err, "Error: %v\n", err)

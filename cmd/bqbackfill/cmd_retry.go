@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
 )
 
 func init() {
@@ -29,8 +30,25 @@ func retryRun(ctx context.Context, o *ledgerOpOptions) error {
 	}
 	if n == 0 {
 		fmt.Fprintf(o.IO.Out, "%s: completion will be requested again on the next scan.\n", id)
-	} else {
-		fmt.Fprintf(o.IO.Out, "%s: re-queued %d failed partition(s); staging and finished partitions are kept.\n", id, n)
+		return nil
 	}
-	return nil
+	fmt.Fprintf(o.IO.Out, "%s: re-queued %d failed partition(s); staging and finished partitions are kept.\n", id, n)
+	fmt.Fprintf(o.IO.Out, "Retry re-runs the query recorded when the backfill started: a changed query.sql is not used. To run a changed query, add a new entry (a later entry date) with status: Initiate.\n")
+	if be.settle == nil {
+		return nil // production: the workers report through notifications and status
+	}
+	if err := be.settle(ctx); err != nil {
+		return err
+	}
+	bf, err := be.ledger.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read the outcome of the retry: %w", err)
+	}
+	if bf.State != ledger.StateFailed {
+		fmt.Fprintf(o.IO.Out, "%s: %s.\n", id, bf.State)
+		return nil
+	}
+	fmt.Fprintf(o.IO.Err, "%s failed again: %s\n", id, bf.LastError)
+	fmt.Fprintf(o.IO.Err, "Retrying again re-runs the same recorded query; if the query is wrong, fix it and add a new entry.\n")
+	return errSilent
 }
