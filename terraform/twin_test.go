@@ -442,3 +442,35 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// A partition whose query fails for good fails the backfill; retry (run
+// here as the scanner, which holds the same BigQuery grants as anyone who
+// may queue partitions again) re-runs it as the worker and the backfill
+// completes with terraform's grants.
+func TestTwinRetry(t *testing.T) {
+	e, cs, gs := twinSetup(t)
+	tw := newTwin(t, e, cs, gs)
+	tw.fake.FailJobs(bqfake.JobFault{Type: "QUERY", Table: "$20240319", Reason: "invalidQuery", Message: "Syntax error (injected)", Times: 1})
+	if err := tw.scan(twinTree(twinTable, "Initiate", false)); err != nil {
+		t.Fatal(err)
+	}
+	_ = tw.work() // the failing partition is recorded failed
+	if err := tw.scan(twinTree(twinTable, "Initiate", false)); err != nil {
+		t.Fatal(err)
+	}
+	if st := tw.state(twinTable); st != ledger.StateFailed {
+		t.Fatalf("state %s, want failed", st)
+	}
+	if _, n, err := tw.comps["scanner"].Retry(tw.ctx, twinTable); err != nil || n == 0 {
+		t.Fatalf("retry: %d partitions, %v", n, err)
+	}
+	if err := tw.work(); err != nil {
+		t.Fatalf("after retry: %v", err)
+	}
+	if err := tw.scan(twinTree(twinTable, "Initiate", false)); err != nil {
+		t.Fatal(err)
+	}
+	if st := tw.state(twinTable); st != ledger.StateProcessed {
+		t.Fatalf("after retry: state %s (%s), want processed", st, tw.failure(twinTable))
+	}
+}
