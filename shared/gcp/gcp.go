@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"cloud.google.com/go/pubsub/v2"
 	run "cloud.google.com/go/run/apiv2"
@@ -15,6 +16,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/checks"
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/pacing"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/queue"
 	"github.com/bqbackfill/bqbackfill/shared/runjob"
@@ -89,6 +91,14 @@ func New(ctx context.Context, env cloudenv.Env, logger *slog.Logger, opts Option
 	if opts.Scripts {
 		p.Scripts = &script.Runner{}
 	}
+	// Worker tasks and the completion pace their jobs to BigQuery's
+	// per-table rate, sharing it by time slots (shared/pacing).
+	budget, err := pacing.TaskBudget(os.LookupEnv)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	p.Pacer = &pacing.Tables{Budget: budget}
 	s.Pipeline = p
 	return s, nil
 }

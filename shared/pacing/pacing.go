@@ -22,6 +22,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -189,4 +190,25 @@ func (b Backoff) Wait(err error, attempt int) (wait time.Duration, counts, ok bo
 		return d/2 + rand.N(d/2+1), true, true
 	}
 	return 0, false, false
+}
+
+// TaskBudget is the default budget of this process, one of the tasks of a
+// Cloud Run job execution: Cloud Run sets CLOUD_RUN_TASK_INDEX and
+// CLOUD_RUN_TASK_COUNT on every task. Elsewhere (the completion function,
+// the CLI) the process is the only task. lookup is os.LookupEnv.
+func TaskBudget(lookup func(string) (string, bool)) (Budget, error) {
+	b := Budget{Tasks: 1}
+	count, okCount := lookup("CLOUD_RUN_TASK_COUNT")
+	index, okIndex := lookup("CLOUD_RUN_TASK_INDEX")
+	if !okCount || !okIndex {
+		return b, nil
+	}
+	var err error
+	if b.Tasks, err = strconv.Atoi(count); err != nil || b.Tasks < 1 {
+		return Budget{}, fmt.Errorf("pacing: CLOUD_RUN_TASK_COUNT=%q is not a positive number", count)
+	}
+	if b.Task, err = strconv.Atoi(index); err != nil || b.Task < 0 || b.Task >= b.Tasks {
+		return Budget{}, fmt.Errorf("pacing: CLOUD_RUN_TASK_INDEX=%q is not in [0, %d)", index, b.Tasks)
+	}
+	return b, nil
 }

@@ -104,3 +104,22 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestTaskBudget(t *testing.T) {
+	cases := []struct {
+		env     map[string]string
+		want    Budget
+		wantErr bool
+	}{
+		{env: nil, want: Budget{Tasks: 1}},
+		{env: map[string]string{"CLOUD_RUN_TASK_COUNT": "8", "CLOUD_RUN_TASK_INDEX": "3"}, want: Budget{Tasks: 8, Task: 3}},
+		{env: map[string]string{"CLOUD_RUN_TASK_COUNT": "8", "CLOUD_RUN_TASK_INDEX": "8"}, wantErr: true},
+		{env: map[string]string{"CLOUD_RUN_TASK_COUNT": "x", "CLOUD_RUN_TASK_INDEX": "0"}, wantErr: true},
+	}
+	for _, c := range cases {
+		got, err := TaskBudget(func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
+		if (err != nil) != c.wantErr || (!c.wantErr && got != c.want) {
+			t.Errorf("TaskBudget(%v) = %+v, %v; want %+v (error %v)", c.env, got, err, c.want, c.wantErr)
+		}
+	}
+}
