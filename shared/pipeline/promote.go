@@ -43,12 +43,11 @@ type swapUnit struct {
 	atomic bool
 }
 
-// atomicPromotion reports whether spec is promoted by transactions: when
-// bqbackfill.yaml asks for it, and always for a whole-table swap, because
-// a copy job overwriting a whole table takes the source's schema
-// (spec/gcp-limits.md §4) and production's schema must stay.
+// atomicPromotion reports whether spec is promoted by transactions, as
+// bqbackfill.yaml asks. (A whole-table copy keeps production's schema too:
+// the BigQuery adapter restores it after the copy.)
 func atomicPromotion(spec *Spec) bool {
-	return spec.Promotion == config.PromoteAtomic || spec.WholeTable
+	return spec.Promotion == config.PromoteAtomic
 }
 
 // swapUnits splits the promotion into its steps, in order: chunks of
