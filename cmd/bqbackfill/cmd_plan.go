@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
+	"github.com/bqbackfill/bqbackfill/shared/estimate"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -28,6 +29,8 @@ type planOptions struct {
 	// ShowQuery prints the SQL each partition runs (the generated query
 	// under shredder mitigation, with its checks).
 	ShowQuery bool
+	// Estimate chooses the warehouse of the cost estimate.
+	Estimate estimateFlags
 }
 
 func newPlanCmd(io IO, runF func(context.Context, *planOptions) error) *cobra.Command {
@@ -59,6 +62,7 @@ func newPlanCmd(io IO, runF func(context.Context, *planOptions) error) *cobra.Co
 	addToday(fs, &today)
 	fs.StringVar(&o.Target, "target", "", "plan against this target of bqbackfill.yaml (staging in its project, the target-deployed table swapped)")
 	fs.StringVar(&entryDate, "entry-date", "", "the entry to plan (default: the Initiate entry, else the newest)")
+	o.Estimate.add(fs)
 	fs.BoolVar(&o.ShowQuery, "show-query", false, "print the SQL each partition runs (under shredder mitigation: the generated query and checks)")
 	return cmd
 }
@@ -70,6 +74,8 @@ type planOutput struct {
 	Errors   []backfill.Error `json:"errors"`
 	Warnings []backfill.Error `json:"validation_warnings"`
 	Query    *shownQuery      `json:"query_sql,omitempty"`
+	// Estimate is null when there is no warehouse to estimate on.
+	Estimate *estimate.Estimate `json:"estimate"`
 }
 
 // MarshalJSON writes the plan's fields followed by valid, errors and
@@ -146,6 +152,11 @@ func planRun(ctx context.Context, o *planOptions) error {
 		}
 		return planErr
 	}
+	est, costErrs, note, err := planEstimate(ctx, o.Estimate, t, p, settings)
+	if err != nil {
+		return err
+	}
+	errs = append(errs, costErrs...)
 	var shown *shownQuery
 	if o.ShowQuery {
 		if shown, err = showQuery(t, p); err != nil {
@@ -153,7 +164,7 @@ func planRun(ctx context.Context, o *planOptions) error {
 		}
 	}
 	if o.Tree.json {
-		out := planOutput{Plan: p, Valid: len(errs) == 0, Errors: errs, Warnings: warns, Query: shown}
+		out := planOutput{Plan: p, Valid: len(errs) == 0, Errors: errs, Warnings: warns, Query: shown, Estimate: est}
 		if out.Errors == nil {
 			out.Errors = []backfill.Error{}
 		}
@@ -165,6 +176,7 @@ func planRun(ctx context.Context, o *planOptions) error {
 		}
 	} else {
 		printPlan(io, p)
+		printEstimate(io, est, note)
 		if shown != nil {
 			printQuery(io, shown)
 		}

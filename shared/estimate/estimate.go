@@ -161,7 +161,7 @@ func Make(ctx context.Context, w warehouse.Warehouse, in Input) (*Estimate, erro
 		e.PromotionBytes = pb
 		billed += max(pb, MinBilledBytes) // one script, at least 10 MB
 	}
-	e.USD = math.Round(float64(billed)/tib*in.PricePerTiBUSD*100) / 100
+	e.USD = float64(billed) / tib * in.PricePerTiBUSD
 	return e, nil
 }
 
@@ -286,4 +286,12 @@ func HumanBytes(n int64) string {
 // Duration formats a MinDurationS for people.
 func Duration(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
+}
+
+// USD formats a price: cents, or more digits below a cent.
+func USD(v float64) string {
+	if v > 0 && v < 0.01 {
+		return fmt.Sprintf("$%.6f", v)
+	}
+	return fmt.Sprintf("$%.2f", v)
 }

@@ -64,6 +64,6 @@ func EstimateText(e *estimate.Estimate) string {
 	if e.Sampled {
 		how = fmt.Sprintf(" (sampled: %d partitions dry-run, extrapolated)", e.SampledPartitions)
 	}
-	return fmt.Sprintf("Estimate: %s processed%s, promotion %s reading %s, $%.2f at on-demand prices, %d jobs, at least %s at BigQuery's per-table rate.",
-		estimate.HumanBytes(e.Bytes), how, e.Promotion, estimate.HumanBytes(e.PromotionBytes), e.USD, e.Jobs, estimate.Duration(e.MinDurationS))
+	return fmt.Sprintf("Estimate: %s processed%s, promotion %s reading %s, %s at on-demand prices, %d jobs, at least %s at BigQuery's per-table rate.",
+		estimate.HumanBytes(e.Bytes), how, e.Promotion, estimate.HumanBytes(e.PromotionBytes), estimate.USD(e.USD), e.Jobs, estimate.Duration(e.MinDurationS))
 }
