@@ -24,9 +24,9 @@ func estimateTree(t *testing.T, settings string) (string, string) {
 		t.Fatal(err)
 	}
 	files := map[string]string{
-		filepath.Join(tdir, "query.sql"):     "SELECT submission_date, n FROM `p.d.src` WHERE submission_date = @submission_date\n",
-		filepath.Join(tdir, "metadata.yaml"): "friendly_name: T\nscheduling:\n  dag_name: bqetl_t\nbigquery:\n  time_partitioning:\n    type: day\n    field: submission_date\n",
-		filepath.Join(tdir, "backfill.yaml"): "2026-06-14:\n  start_date: 2026-06-01\n  end_date: 2026-06-10\n  reason: Estimate test.\n  watchers:\n  - a@example.com\n  status: Initiate\n",
+		filepath.Join(tdir, "query.sql"):         "SELECT submission_date, n FROM `p.d.src` WHERE submission_date = @submission_date\n",
+		filepath.Join(tdir, "metadata.yaml"):     "friendly_name: T\nscheduling:\n  dag_name: bqetl_t\nbigquery:\n  time_partitioning:\n    type: day\n    field: submission_date\n",
+		filepath.Join(tdir, "backfill.yaml"):     "2026-06-14:\n  start_date: 2026-06-01\n  end_date: 2026-06-10\n  reason: Estimate test.\n  watchers:\n  - a@example.com\n  status: Initiate\n",
 		filepath.Join(sqlDir, "bqbackfill.yaml"): settings,
 	}
 	for name, content := range files {
