@@ -44,7 +44,7 @@ output "staging_dataset" {
 }
 
 output "service_accounts" {
-  description = "Service account of each component; grant production datasets to these (README, Deploy)."
+  description = "Service account of each component; grant production datasets to these (docs/deploy.md)."
   value = {
     scanner    = google_service_account.scanner.email
     worker     = google_service_account.worker.email

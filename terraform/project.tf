@@ -44,7 +44,7 @@ resource "google_project_iam_member" "gcs_agent_publisher" {
 }
 
 # The Slack bot token. Terraform does not hold the token: create the secret
-# and its version by hand (README, "Deploy"), then grant the notifier here.
+# and its version by hand (docs/deploy.md), then grant the notifier here.
 data "google_secret_manager_secret" "slack" {
   project   = var.project
   secret_id = var.slack_secret_name
