@@ -224,6 +224,9 @@ func createRun(ctx context.Context, o *createOptions) error {
 	if e.QueryScriptEntrypoint != "" {
 		data = append(data, []byte(createScriptWarning+"\n"+fmt.Sprintf(createScriptDest, staging))...)
 	}
+	if err := ctx.Err(); err != nil {
+		return err // interrupted: write nothing
+	}
 	dir := filepath.Join(o.SQLDir, ref.Project, ref.Dataset, ref.Table)
 	target := filepath.Join(dir, backfill.FileName)
 	if err := writeFileAtomic(dir, target, data); err != nil {

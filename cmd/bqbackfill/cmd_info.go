@@ -91,6 +91,9 @@ func infoRun(ctx context.Context, o *infoOptions) error {
 	broken := len(loaded.problems)
 	total := 0
 	for _, t := range tables {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if t.File == nil || t.File.Broken() {
 			broken++
 			for _, e := range t.FileErrors {

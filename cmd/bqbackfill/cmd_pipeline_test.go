@@ -55,6 +55,12 @@ func TestDemoThenCommands(t *testing.T) {
 	if rows := status(); rows[0].State != "rolled_back" {
 		t.Fatalf("after rollback: %+v", rows)
 	}
+	// retry of a backfill in another state names it and its state, not
+	// "not found" alone (review: hostile input, item 12).
+	code, _, errOut = runMain(t, "retry", table, "--state-dir", state)
+	if code != 1 || !strings.Contains(errOut, "the newest, "+table+"/2026-11-25, is rolled_back") {
+		t.Errorf("retry of a rolled back backfill: exit %d, stderr %q", code, errOut)
+	}
 	code, out, _ = runMain(t, "sql", "--state-dir", state, "--format", "json",
 		"SELECT SUM(dau) AS n FROM `"+table+"` WHERE submission_date = DATE '2026-11-11'")
 	if code != 0 || !strings.Contains(out, `"n": 19`) && !strings.Contains(out, `"n":19`) {

@@ -90,3 +90,37 @@ func TestLinksRefusedEverywhere(t *testing.T) {
 		t.Errorf("sync: exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 }
+
+// TestPhaseWithoutEntry: complete on a table whose entry is still
+// Initiate says so and exits 1 instead of "Nothing to do" (item 12).
+func TestPhaseWithoutEntry(t *testing.T) {
+	code, out, errOut := runMain(t, "complete", "moz-fx-data-shared-prod.test_derived.day_v1", "--sql-dir", testSQL, "--state-dir", t.TempDir(), "--today", "2026-06-15")
+	if code != 1 || strings.Contains(out, "Nothing to do") || !strings.Contains(errOut, "entry 2026-06-10 in "+testSQL+"/moz-fx-data-shared-prod/test_derived/day_v1/backfill.yaml is still Initiate") {
+		t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+}
+
+// TestRunLongTableName: a table name too long for a backfill id is
+// reported by validate and run (T5) and run settles instead of retrying
+// the ledger write forever (item 6).
+func TestRunLongTableName(t *testing.T) {
+	dir := copyTree(t)
+	long := filepath.Join(dir, "moz-fx-data-shared-prod", "test_derived", "t_"+strings.Repeat("x", 200)+"_v1")
+	if err := os.MkdirAll(long, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "moz-fx-data-shared-prod", "test_derived", "day_v1", "backfill.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(long, "backfill.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := runMain(t, "validate", "--sql-dir", dir, "--today", "2026-06-15"); code != 1 || !strings.Contains(out, "[T5]") {
+		t.Errorf("validate: exit %d\n%s", code, out)
+	}
+	code, _, errOut := runMain(t, "run", "--sql-dir", dir, "--state-dir", t.TempDir(), "--today", "2026-06-15")
+	if code != 1 || !strings.Contains(errOut, "[T5]") || strings.Contains(errOut, "invalid backfill id") {
+		t.Errorf("run: exit %d\n%s", code, errOut)
+	}
+}

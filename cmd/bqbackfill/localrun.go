@@ -43,7 +43,7 @@ func (o *localRunOptions) check() error {
 // a file could not be read. Unreadable files are reported before the run,
 // as validate reports them; the other tables still run.
 func localRun(ctx context.Context, o *localRunOptions) error {
-	unreadable, err := unreadableFiles(ctx, o.SQLDir, o.Filter.Tables)
+	unreadable, err := unreadableFiles(ctx, o.SQLDir, o.Filter.Tables, backfill.Status(o.Filter.Status))
 	if err != nil {
 		return err
 	}
@@ -73,8 +73,11 @@ func localRun(ctx context.Context, o *localRunOptions) error {
 // cannot read at all: an invalid bqbackfill.yaml (an error: nothing can
 // run), table directories that cannot be tables, backfill.yaml files that
 // do not parse. Entries with problems are not here: the run rejects them
-// with their rule.
-func unreadableFiles(ctx context.Context, sqlDir string, tables []warehouse.TableRef) ([]backfill.Error, error) {
+// with their rule. With a phase status, a named table whose entries do not
+// allow the phase is an error (initiate without an Initiate entry, complete
+// while the entry is still Initiate): the phase would find nothing to do
+// and say so as if all went well.
+func unreadableFiles(ctx context.Context, sqlDir string, tables []warehouse.TableRef, phase backfill.Status) ([]backfill.Error, error) {
 	tree, _, err := openTree(sqlDir)
 	if err != nil {
 		return nil, err
@@ -83,9 +86,35 @@ func unreadableFiles(ctx context.Context, sqlDir string, tables []warehouse.Tabl
 	if err != nil {
 		return nil, err
 	}
+	if len(loaded.missing) > 0 {
+		return nil, fmt.Errorf("%s does not exist under %s", loaded.missing[0], tree.Display(""))
+	}
 	out := loaded.problems
 	for _, t := range loaded.tables {
 		out = append(out, sqltree.Unreadable(t)...)
+		if t.File == nil || t.File.Broken() {
+			continue
+		}
+		switch initiate := t.File.WithStatus(backfill.Initiate); {
+		case phase == backfill.Initiate && len(initiate) == 0:
+			return nil, fmt.Errorf("%s has no Initiate entry in %s%s: add one (bqbackfill create) to start a backfill", t.Ref, t.Path(backfill.FileName), newestEntry(t.File))
+		case phase == backfill.Complete && len(initiate) > 0:
+			return nil, fmt.Errorf("%s: entry %s in %s is still Initiate: set status: Complete on it to swap its staging into production", t.Ref, initiate[0].Key(), t.Path(backfill.FileName))
+		}
 	}
 	return out, nil
+}
+
+// newestEntry describes a file's newest entry for messages ("" if none).
+func newestEntry(f *backfill.File) string {
+	if len(f.Entries) == 0 {
+		return " (it has no entries)"
+	}
+	e := f.Entries[0]
+	for _, x := range f.Entries[1:] {
+		if x.EntryDate.After(e.EntryDate) {
+			e = x
+		}
+	}
+	return fmt.Sprintf(" (its newest entry, %s, is %s)", e.Key(), e.Status)
 }

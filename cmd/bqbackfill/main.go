@@ -27,6 +27,13 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal cancels ctx, which every command checks; after it
+	// the default handling returns, so a second Ctrl-C ends the process at
+	// once even if some step does not stop.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -77,9 +84,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "Error: %s\nRun '%s --help' for usage.\n", ue.msg, path)
 		return exitUsage
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+	case ctx.Err() != nil:
 		// A signal, not a failure of the input: say so instead of the
-		// wrapped "context canceled" of whatever step was running.
+		// wrapped "context canceled" of whatever step was running (its
+		// client may not wrap context.Canceled: gRPC says code Canceled).
 		fmt.Fprintf(stderr, "Interrupted: %s stopped before it finished; run it again to resume.\n", path)
 		return exitFailure
 	default:

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -97,14 +99,29 @@ func TestRootUsage(t *testing.T) {
 	}
 }
 
-// TestInterrupted checks that a command stopped by a signal says so
-// instead of printing the wrapped "context canceled" of its last step.
+// TestInterrupted checks that a command stopped by a signal (a cancelled
+// context) stops, exits 1 and says so instead of printing the wrapped
+// "context canceled" of its last step (review: hostile input, items 7
+// and 12).
 func TestInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var out, errOut strings.Builder
-	code := Main(ctx, []string{"validate", "--sql-dir", testSQL}, strings.NewReader(""), &out, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "Interrupted") || strings.Contains(errOut.String(), "context canceled") {
-		t.Errorf("exit %d, stderr %q", code, errOut.String())
+	created := t.TempDir()
+	for _, args := range [][]string{
+		{"validate", "--sql-dir", testSQL},
+		{"info", "--sql-dir", testSQL},
+		{"scheduled", "--sql-dir", testSQL, "--today", "2026-06-15"},
+		{"run", "--sql-dir", testSQL, "--state-dir", t.TempDir()},
+		{"status", "--state-dir", t.TempDir()},
+		{"create", "p.d.t", "--sql-dir", created, "--start-date", "2026-06-01", "--reason", "r", "-w", "a@b.co"},
+	} {
+		var out, errOut strings.Builder
+		code := Main(ctx, args, strings.NewReader(""), &out, &errOut)
+		if code != 1 || !strings.Contains(errOut.String(), "Interrupted") || strings.Contains(errOut.String(), "context canceled") {
+			t.Errorf("%s: exit %d, stderr %q", args[0], code, errOut.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(created, "p", "d", "t", "backfill.yaml")); err == nil {
+		t.Error("an interrupted create wrote the file")
 	}
 }

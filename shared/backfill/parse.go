@@ -219,9 +219,19 @@ func yamlErrorLine(err error) int {
 type entryParser struct {
 	file string
 	errs []Error
+	// mistyped holds "<entry>/<field>" of the values P17 rejected: the
+	// field rules would only repeat the problem with a zero value ("watchers
+	// is empty", a start_date of 0000-00-00).
+	mistyped map[string]bool
 }
 
 func (p *entryParser) add(rule string, line int, entry, field, msg string) {
+	if rule == "P17" {
+		if p.mistyped == nil {
+			p.mistyped = map[string]bool{}
+		}
+		p.mistyped[entry+"/"+field] = true
+	}
 	p.errs = append(p.errs, Error{Rule: rule, File: p.file, Line: line, EntryDate: entry, Field: field, Message: msg})
 }
 
@@ -306,6 +316,9 @@ func (p *entryParser) entry(date civil.Date, k, v *yaml.Node) *Entry {
 		}
 		if err.Rule == "P12" && present["watchers"] == nil {
 			continue // P3 covers missing watchers
+		}
+		if p.mistyped[key+"/"+err.Field] {
+			continue // P17 covers a value of the wrong type
 		}
 		p.errs = append(p.errs, err)
 	}
@@ -393,8 +406,9 @@ func (p *entryParser) field(e *Entry, key, name string, kind fieldKind, v *yaml.
 				continue
 			}
 			if item.Kind != yaml.ScalarNode {
-				p.add("P17", item.Line, key, name, fmt.Sprintf("%s must be a list of strings, got %s", name, describe(item)))
-				continue
+				// One problem for the field, not one per item.
+				p.add("P17", item.Line, key, name, fmt.Sprintf("%s must be a list of strings, got %s as an item (line %d)", name, describe(item), item.Line))
+				return
 			}
 			list = append(list, item.Value)
 		}
@@ -543,6 +557,9 @@ func ValidWatcher(w string) bool {
 // problem (Field set, File and Line left for the caller). hasStart and
 // hasEnd say whether the dates were given (P3 reports them otherwise).
 func CheckFields(e *Entry, hasStart, hasEnd bool) []Error {
+	// A date that did not parse (P17) is not compared with the others.
+	hasStart = hasStart && e.StartDate.IsValid()
+	hasEnd = hasEnd && e.EndDate.IsValid()
 	var errs []Error
 	key := e.Key()
 	add := func(rule, field, msg string) {

@@ -77,7 +77,7 @@ func Validate(t *Table, opts Options) *Result {
 	metadataUsable := md != nil
 	switch {
 	case !t.HasMetadata && !opts.IgnoreMissingMetadata:
-		r.Errors = append(r.Errors, Error{Rule: "M0", File: mdPath, Message: "metadata.yaml is missing: the backfill rules need the table's scheduling and partitioning; add metadata.yaml (or pass --ignore-missing-metadata to skip the rules that need it)"})
+		r.Errors = append(r.Errors, Error{Rule: "M0", File: mdPath, Message: "metadata.yaml is missing: the backfill rules need the table's scheduling and partitioning; add metadata.yaml (validate and scheduled can skip these rules with --ignore-missing-metadata; run and the scanner cannot: they need the partitioning to run the backfill)"})
 	case t.HasMetadata && t.MetadataErr != nil:
 		var pe *metadata.ParseError
 		if errors.As(t.MetadataErr, &pe) {
@@ -115,6 +115,19 @@ func Validate(t *Table, opts Options) *Result {
 		r.Warnings = append(r.Warnings, Error{Rule: rule, File: file, Line: e.FieldLine(field), EntryDate: e.Key(), Field: field, Message: msg})
 	}
 
+	// V3 and V6 look at later entries: index them once, so validation stays
+	// linear in the number of entries (a 100k-entry file once took minutes).
+	lastIndex := make(map[civil.Date]int, len(entries))
+	for i, e := range entries {
+		lastIndex[e.EntryDate] = i
+	}
+	nextInitiate := make([]int, len(entries)) // index of the next Initiate entry, or -1
+	for i, next := len(entries)-1, -1; i >= 0; i-- {
+		nextInitiate[i] = next
+		if entries[i].Status == Initiate {
+			next = i
+		}
+	}
 	for i, e := range entries {
 		key := e.Key()
 		if e.orig == nil {
@@ -139,11 +152,8 @@ func Validate(t *Table, opts Options) *Result {
 		if e.Reason == s.PlaceholderReason {
 			add(e, "V2", "reason", "default reason found: replace the placeholder reason with why the table is backfilled and a link to the bug or ticket")
 		}
-		for _, later := range entries[i+1:] {
-			if later.EntryDate == e.EntryDate && !reported["P1/"+key] {
-				add(e, "V3", "", fmt.Sprintf("duplicate backfill with entry date: %s: entry dates must be unique", key))
-				break
-			}
+		if lastIndex[e.EntryDate] > i && !reported["P1/"+key] {
+			add(e, "V3", "", fmt.Sprintf("duplicate backfill with entry date: %s: entry dates must be unique", key))
 		}
 		if !reported["P10/"+key] && !reported["P11/"+key] && (!datesSorted(e.ExcludedDates) || len(duplicateDates(e.ExcludedDates)) > 0) {
 			add(e, "V4", "excluded_dates", fmt.Sprintf("existing backfill entry with excluded dates not sorted or duplicated: %s: list each excluded date once, in ascending order", key))
@@ -151,15 +161,11 @@ func Validate(t *Table, opts Options) *Result {
 		if e.Status == Initiate && metadataUsable {
 			addErr(e, CheckShredder(e, md))
 		}
-		if e.Status == Initiate {
-			for _, later := range entries[i+1:] {
-				if later.Status == Initiate {
-					add(e, "V6", "status", fmt.Sprintf("backfill entries cannot contain more than one entry with Initiate status: %s is also Initiate; set the older one to Complete or Cancelled", later.Key()))
-					break
-				}
-			}
+		if e.Status == Initiate && nextInitiate[i] >= 0 {
+			later := entries[nextInitiate[i]]
+			add(e, "V6", "status", fmt.Sprintf("backfill entries cannot contain more than one entry with Initiate status: %s is also Initiate; set the older one to Complete or Cancelled", later.Key()))
 		}
-		if metadataUsable && !e.OverrideDependsOnPastEndDate && md.Scheduling.DependsOnPast && e.EndDate.Before(e.EntryDate) {
+		if metadataUsable && !e.OverrideDependsOnPastEndDate && md.Scheduling.DependsOnPast && e.EndDate.IsValid() && e.EndDate.Before(e.EntryDate) {
 			add(e, "V7", "end_date", fmt.Sprintf("end date must be on or after the backfill entry date for a depends_on_past table: end_date %s is before %s, so later partitions would keep data computed from the old state; set end_date to %s, or set override_depends_on_past_end_date: true to override this check", e.EndDate, key, key))
 		}
 		if e.Status == Initiate {
@@ -364,7 +370,9 @@ func RetentionDays(md *metadata.Metadata, s config.Settings) int {
 // CheckRetentionFromEntry is rule V9: without override_retention_limit the
 // start date may be at most R−1 days before the entry date.
 func CheckRetentionFromEntry(e *Entry, md *metadata.Metadata, s config.Settings) *Error {
-	if e.OverrideRetentionLimit {
+	// A start_date that did not parse is reported by P3 or P17, not as a
+	// date before the limit.
+	if e.OverrideRetentionLimit || !e.StartDate.IsValid() {
 		return nil
 	}
 	days := RetentionDays(md, s)
@@ -379,7 +387,7 @@ func CheckRetentionFromEntry(e *Entry, md *metadata.Metadata, s config.Settings)
 // starts) instead of the entry date: without override_retention_limit the
 // start date may be at most R days before day.
 func CheckRetentionFromDay(e *Entry, md *metadata.Metadata, s config.Settings, day civil.Date) *Error {
-	if e.OverrideRetentionLimit {
+	if e.OverrideRetentionLimit || !e.StartDate.IsValid() {
 		return nil
 	}
 	days := RetentionDays(md, s)

@@ -189,6 +189,11 @@ func Parse(data []byte, name string) (Settings, error) {
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || strings.TrimSpace(v.Value) == "" {
 				return Settings{}, fmt.Errorf("%s:%d: %s must be a non-empty string", name, v.Line, key)
 			}
+			if check := nameKeys[key]; check != nil {
+				if err := check(v.Value); err != nil {
+					return Settings{}, fmt.Errorf("%s:%d: %s: %w", name, v.Line, key, err)
+				}
+			}
 			*strs[key] = v.Value
 		case ints[key] != nil:
 			n, err := intValue(v)
@@ -289,7 +294,33 @@ func parseTargets(n *yaml.Node, name string) (map[string]Target, error) {
 	return out, nil
 }
 
-var projectRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var (
+	projectRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	datasetRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+)
+
+// nameKeys check the settings that name BigQuery projects and datasets:
+// they appear in table names, plan output and notifications, so a backtick
+// or a quote is refused here rather than carried everywhere.
+var nameKeys = map[string]func(string) error{
+	"staging_project":         checkProject,
+	"default_billing_project": checkProject,
+	"public_project":          checkProject,
+	"billing_project_prefix":  checkProject,
+	"staging_dataset": func(v string) error {
+		if !datasetRE.MatchString(v) || len(v) > 1024 {
+			return fmt.Errorf("want a BigQuery dataset name (letters, digits and underscores, at most 1024), got %q", v)
+		}
+		return nil
+	},
+}
+
+func checkProject(v string) error {
+	if !projectRE.MatchString(v) {
+		return fmt.Errorf("want a project id (letters, digits, dashes and underscores), got %q", v)
+	}
+	return nil
+}
 
 func (t Target) check() error {
 	if !projectRE.MatchString(t.Project) {

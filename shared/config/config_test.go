@@ -71,6 +71,14 @@ func TestParseErrors(t *testing.T) {
 		"- a\n":  "must be a mapping",
 		"a: [\n": FileName,
 		"staging_project: a\nstaging_project: b\n": "appears twice",
+		// Names that end up in table names, plans and notifications
+		// (review: hostile input, item 14).
+		"staging_dataset: \"`evil`\"\n":      "bqbackfill.yaml:1: staging_dataset: want a BigQuery dataset name",
+		"staging_dataset: bad-dataset\n":     "staging_dataset: want a BigQuery dataset name",
+		"staging_project: \"p'; DROP\"\n":    "staging_project: want a project id",
+		"public_project: a.b\n":              "public_project: want a project id",
+		"billing_project_prefix: \"x y-\"\n": "billing_project_prefix: want a project id",
+		"default_billing_project: \"`p`\"\n": "default_billing_project: want a project id",
 	} {
 		_, err := Parse([]byte(src), FileName)
 		if err == nil || !strings.Contains(err.Error(), want) {

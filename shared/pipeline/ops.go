@@ -34,7 +34,18 @@ func (p *Pipeline) Latest(ctx context.Context, table warehouse.TableRef, states 
 			}
 			want = strings.Join(names, " or ")
 		}
-		return nil, fmt.Errorf("no backfill of %s in %s: %w", table, want, ledger.ErrNotFound)
+		if len(all) == 0 {
+			return nil, fmt.Errorf("no backfill of %s in the ledger: %w", table, ledger.ErrNotFound)
+		}
+		// Say what there is: "not found" alone reads as if the backfill
+		// did not exist (review: hostile input, item 12).
+		newest := all[0]
+		for _, b := range all[1:] {
+			if b.EntryDate > newest.EntryDate {
+				newest = b
+			}
+		}
+		return nil, fmt.Errorf("no backfill of %s is %s: the newest, %s, is %s: %w", table, want, newest.ID, newest.State, ledger.ErrNotFound)
 	}
 	sort.Slice(match, func(i, j int) bool { return match[i].EntryDate > match[j].EntryDate })
 	return match[0], nil
