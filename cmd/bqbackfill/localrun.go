@@ -43,20 +43,22 @@ func (o *localRunOptions) check() error {
 // a file could not be read. Unreadable files are reported before the run,
 // as validate reports them; the other tables still run.
 func localRun(ctx context.Context, o *localRunOptions) error {
-	unreadable, err := unreadableFiles(ctx, o.SQLDir, o.Filter.Tables, backfill.Status(o.Filter.Status))
-	if err != nil {
-		return err
-	}
-	reportProblems(o.IO.Err, unreadable)
 	events := o.IO.Out
 	if o.JSON {
 		events = o.IO.Err
 	}
+	// The state directory first: its rules (must exist, or is created)
+	// hold whatever the tree holds.
 	stack, err := o.Stack.open(ctx, o.IO, events)
 	if err != nil {
 		return err
 	}
 	defer stack.Close()
+	unreadable, err := unreadableFiles(ctx, o.SQLDir, o.Filter.Tables, backfill.Status(o.Filter.Status))
+	if err != nil {
+		return err
+	}
+	reportProblems(o.IO.Err, unreadable)
 	res, err := stack.RunFiltered(ctx, o.SQLDir, o.Filter)
 	if err != nil {
 		return err
