@@ -32,6 +32,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/queue"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	bqw "github.com/bqbackfill/bqbackfill/shared/warehouse/bigquery"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse/bqfake"
@@ -221,7 +222,7 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 
 // scan runs the scanner over the tree; errors are returned, not fatal.
 func (tw *twin) scan(tree fstest.MapFS) error {
-	desired, problems := pipeline.DesiredFromTree(tw.ctx, tree, pipeline.TreeOptions{Now: twinNow, Tree: "trees/twin.zip"})
+	desired, problems := treescan.Desired(tw.ctx, tree, treescan.Options{Now: twinNow, Tree: "trees/twin.zip"})
 	if len(problems) > 0 {
 		return fmt.Errorf("tree problems: %+v", problems)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/checks"
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
@@ -70,7 +71,7 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 	}
 	target := spec.Staging
 	if o.Production {
-		target = spec.Source
+		target = spec.Effective
 	}
 	rows := []checkRow{}
 	failed := false
@@ -85,7 +86,7 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 				return err
 			}
 			for _, r := range rs {
-				rows = append(rows, checkRow{Partition: part.ID, File: f.Name, Result: r})
+				rows = append(rows, checkRow{Partition: pipeline.PartitionID(part), File: f.Name, Result: r})
 				failed = failed || r.Blocking()
 			}
 		}
@@ -130,13 +131,13 @@ func latestSpec(ctx context.Context, be *backend, table warehouse.TableRef) (*pi
 
 // selectPartitions returns the spec's partitions, or the one named by a
 // date or decorator.
-func selectPartitions(spec *pipeline.Spec, want string) ([]pipeline.PartitionSpec, error) {
+func selectPartitions(spec *pipeline.Spec, want string) ([]backfill.Partition, error) {
 	if want == "" {
 		return spec.Partitions, nil
 	}
 	for _, p := range spec.Partitions {
-		if p.Date == want || p.ID == want || p.Dest == want {
-			return []pipeline.PartitionSpec{p}, nil
+		if p.Date.String() == want || pipeline.PartitionID(p) == want || p.ID == want {
+			return []backfill.Partition{p}, nil
 		}
 	}
 	return nil, usagef("--partition %s is not a partition of the backfill %s/%s (give a date YYYY-MM-DD or a decorator)", want, spec.Table, spec.EntryDate)

@@ -53,9 +53,9 @@ func diffRun(ctx context.Context, o *diffOptions) error {
 	}
 	parts := make([]string, 0, len(spec.Partitions))
 	for _, p := range spec.Partitions {
-		parts = append(parts, p.Dest)
+		parts = append(parts, p.ID)
 	}
-	cs, err := profile.Run(ctx, be.pipeline.Warehouse, profile.Options{Staging: spec.Staging, Production: spec.Source, Partitions: parts, BillingProject: spec.BillingProject})
+	cs, err := profile.Run(ctx, be.pipeline.Warehouse, profile.Options{Staging: spec.Staging, Production: spec.Effective, Partitions: parts, BillingProject: spec.BillingProject})
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func diffRun(ctx context.Context, o *diffOptions) error {
 		}
 		return writeJSON(o.IO.Out, cs)
 	}
-	fmt.Fprintf(o.IO.Out, "%s: production %s → staging %s\n", o.Table, spec.Source, spec.Staging)
+	fmt.Fprintf(o.IO.Out, "%s: production %s → staging %s\n", o.Table, spec.Effective, spec.Staging)
 	for _, c := range cs {
 		fmt.Fprintln(o.IO.Out, c.String())
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/estimate"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	bqwarehouse "github.com/bqbackfill/bqbackfill/shared/warehouse/bigquery"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse/duckdb"
@@ -31,7 +32,7 @@ func (f *estimateFlags) add(fs *pflag.FlagSet) {
 // daily partition quota (Q1) and max_bytes_per_backfill (Q2). The estimate
 // is nil, with a note saying why, when there is no warehouse to ask.
 func planEstimate(ctx context.Context, f estimateFlags, t *backfill.Table, p *backfill.Plan, settings config.Settings) (*estimate.Estimate, []backfill.Error, string, error) {
-	spec, err := pipeline.SpecFromPlan(t, p, "")
+	spec, err := treescan.SpecFromPlan(t, p, "")
 	if err != nil {
 		return nil, nil, "", err
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
-	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/sqltree"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -21,7 +21,7 @@ type localRunOptions struct {
 	Stack  stackFlags
 	SQLDir string
 	JSON   bool
-	Filter pipeline.TreeOptions
+	Filter treescan.Options
 }
 
 func (o *localRunOptions) add(fs *pflag.FlagSet) {

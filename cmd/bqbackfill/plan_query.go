@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
-	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 )
 
 // shownQuery is what plan --show-query prints: the SQL each partition
@@ -19,13 +19,13 @@ type shownQuery struct {
 // (rendered, redirected to staging for depends_on_past, wrapped by the
 // shredder mitigation).
 func showQuery(t *backfill.Table, p *backfill.Plan) (*shownQuery, error) {
-	spec, err := pipeline.SpecFromPlan(t, p, "")
+	spec, err := treescan.SpecFromPlan(t, p, "")
 	if err != nil {
 		return nil, fmt.Errorf("show the query of %s: %w", p.Table, err)
 	}
-	out := &shownQuery{SQL: spec.Query}
-	if spec.Script != nil {
-		out.Script = spec.Script.Path
+	out := &shownQuery{SQL: spec.SQL}
+	if spec.IsScript() {
+		out.Script = spec.Query.Path
 	}
 	if p.Shredder != nil {
 		out.Checks = p.Shredder.ChecksFile(p.Staging)

@@ -16,7 +16,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/gcp"
 	"github.com/bqbackfill/bqbackfill/shared/logging"
-	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/queue"
 )
 
 // Task-level settings, beyond cloudenv's resource names.
@@ -97,7 +97,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), logger *slog.L
 		return err
 	}
 	defer st.Close()
-	stats, err := st.Pipeline.RunTask(ctx, st.PubSub, cfg.env.PartitionsSubscription, pipeline.TaskOptions{Concurrency: cfg.concurrency, IdleTimeout: cfg.idle})
+	stats, err := st.Pipeline.RunTask(ctx, queue.Subscription{Client: st.PubSub, Name: cfg.env.PartitionsSubscription, Options: queue.ReceiveOptions{Concurrency: cfg.concurrency, IdleTimeout: cfg.idle}})
 	logger.Info("worker task done", "handled", stats.Handled, "redelivered", stats.Redeliver, "finished", stats.Finished)
 	return err
 }

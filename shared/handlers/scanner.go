@@ -16,6 +16,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/eventdata"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/treestore"
 )
 
@@ -33,7 +34,7 @@ type Scanner struct {
 	Now func() time.Time
 	// Filter restricts scans (tables, status, target); Now and Tree are
 	// filled in by each scan. The zero value scans everything.
-	Filter pipeline.TreeOptions
+	Filter treescan.Options
 	// Last holds the actions of the most recent scan (for local mode's summary).
 	Last []pipeline.Action
 }
@@ -85,7 +86,7 @@ func (h *Scanner) Scan(ctx context.Context) ([]pipeline.Action, error) {
 	}
 	opts := h.Filter
 	opts.Now, opts.Tree = now, m.Tree
-	desired, problems := pipeline.DesiredFromTree(ctx, fsys, opts)
+	desired, problems := treescan.Desired(ctx, fsys, opts)
 	for _, pr := range problems {
 		h.logger.Error("backfill file cannot be read; its table is skipped", "table", pr.Table, "file", pr.File, "error", pr.Message)
 	}

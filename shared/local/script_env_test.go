@@ -8,6 +8,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 )
 
 // TestQueryScriptCleanEnvironment: a query.py run by the stack sees the
@@ -36,6 +37,6 @@ func TestQueryScriptCleanEnvironment(t *testing.T) {
 		"if 'BQBACKFILL_TEST_SECRET' in _os.environ: raise SystemExit('the script sees BQBACKFILL_TEST_SECRET')\n" +
 		"if _os.environ.get('BQBACKFILL_TEST_ALLOWED') != 'yes': raise SystemExit('the script lacks BQBACKFILL_TEST_ALLOWED')\n"
 	writeTreeFile(t, script, check+string(body))
-	runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+	runSpecial(t, s, sqlDir, treescan.Options{})
 	requireSpecialState(t, s, pipeline.BackfillID(scriptTable, testToday), ledger.StateProcessed)
 }

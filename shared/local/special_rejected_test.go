@@ -8,6 +8,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -151,7 +152,7 @@ func TestSpecialRejected(t *testing.T) {
 			}
 			prodBefore := rows(t, s, table)
 
-			res := runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+			res := runSpecial(t, s, sqlDir, treescan.Options{})
 			var want []string
 			for date := range tc.rules {
 				want = append(want, "rejected "+pipeline.BackfillID(table, date))
@@ -183,7 +184,7 @@ func TestSpecialRejected(t *testing.T) {
 
 			// Reported once: the next run does nothing.
 			ledgerBefore := ledgerSnapshot(t, s)
-			if got := did(runSpecial(t, s, sqlDir, pipeline.TreeOptions{}).Actions); len(got) != 0 {
+			if got := did(runSpecial(t, s, sqlDir, treescan.Options{}).Actions); len(got) != 0 {
 				t.Errorf("a run with nothing changed did %q", got)
 			}
 			if got := ledgerSnapshot(t, s); !mapsEqual(got, ledgerBefore) {
@@ -230,7 +231,7 @@ func TestSpecialOverrides(t *testing.T) {
 			if tc.metadata != "" {
 				writeTreeFile(t, filepath.Join(tableDir(sqlDir, tc.table), "metadata.yaml"), tc.metadata)
 			}
-			runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+			runSpecial(t, s, sqlDir, treescan.Options{})
 			requireSpecialState(t, s, pipeline.BackfillID(tc.table, testToday), ledger.StateProcessed)
 			checkSpecialRows(t, s, "staging", stagingOf(tc.table, testToday), tc.staged)
 		})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 )
 
 // TestSpecialQueryScript runs a query.py table with a real python3 script
@@ -54,7 +55,7 @@ func TestSpecialQueryScript(t *testing.T) {
 		checkSpecialRows(t, s, "production", scriptTable, before)
 		e := entry("--destination_table=" + staging.String())
 		sqlDir := specialTree(t, scriptTable, e)
-		runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+		runSpecial(t, s, sqlDir, treescan.Options{})
 		requireSpecialState(t, s, id, ledger.StateProcessed)
 		checkSpecialRows(t, s, "staging", staging, staged)
 		checkSpecialRows(t, s, "production after Initiate", scriptTable, before)
@@ -76,7 +77,7 @@ func TestSpecialQueryScript(t *testing.T) {
 
 		rec.reset()
 		writeSpecialEntries(t, sqlDir, scriptTable, e.withStatus("Complete"))
-		runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+		runSpecial(t, s, sqlDir, treescan.Options{})
 		requireSpecialState(t, s, id, ledger.StateCompleted)
 		checkSpecialRows(t, s, "production after Complete", scriptTable, replaced(before, staged, 10, "2024-03-02", "2024-03-03"))
 		checkSpecialRows(t, s, "backup", backup, before)
@@ -108,7 +109,7 @@ func TestSpecialQueryScript(t *testing.T) {
 			s, rec := specialStack(t)
 			e := entry(tc.args...)
 			sqlDir := specialTree(t, scriptTable, e)
-			runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+			runSpecial(t, s, sqlDir, treescan.Options{})
 			// The script ran without an error for every date: the
 			// backfill is processed, and the problem shows at completion.
 			requireSpecialState(t, s, id, ledger.StateProcessed)
@@ -118,7 +119,7 @@ func TestSpecialQueryScript(t *testing.T) {
 
 			rec.reset()
 			writeSpecialEntries(t, sqlDir, scriptTable, e.withStatus("Complete"))
-			res := runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+			res := runSpecial(t, s, sqlDir, treescan.Options{})
 			if f := res.Failed(); len(f) != 1 || f[0].ID != id {
 				t.Errorf("Result.Failed() = %v, want the refused backfill", f)
 			}
@@ -136,7 +137,7 @@ func TestSpecialQueryScript(t *testing.T) {
 			}
 			// Reported once: another run does nothing.
 			before := ledgerSnapshot(t, s)
-			if got := did(runSpecial(t, s, sqlDir, pipeline.TreeOptions{}).Actions); len(got) != 0 {
+			if got := did(runSpecial(t, s, sqlDir, treescan.Options{}).Actions); len(got) != 0 {
 				t.Errorf("a run after the refusal did %q", got)
 			}
 			if got := ledgerSnapshot(t, s); !mapsEqual(got, before) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -52,7 +53,7 @@ func TestSpecialTarget(t *testing.T) {
 	e := specialEntry{date: testToday, start: "2024-03-02", end: "2024-03-03"}
 	sqlDir := specialTree(t, visitsTable, e)
 	writeTreeFile(t, filepath.Join(sqlDir, "bqbackfill.yaml"), targetSettings)
-	filter := pipeline.TreeOptions{Tables: []warehouse.TableRef{visitsTable}, Target: "dev"}
+	filter := treescan.Options{Tables: []warehouse.TableRef{visitsTable}, Target: "dev"}
 
 	// Initiate.
 	res := runSpecial(t, s, sqlDir, filter)
@@ -122,7 +123,7 @@ func TestSpecialTargetScript(t *testing.T) {
 	id := pipeline.BackfillID(scriptTable, testToday)
 	sqlDir := specialTree(t, scriptTable, e)
 	writeTreeFile(t, filepath.Join(sqlDir, "bqbackfill.yaml"), targetSettings)
-	res := runSpecial(t, s, sqlDir, pipeline.TreeOptions{Tables: []warehouse.TableRef{scriptTable}, Target: "dev"})
+	res := runSpecial(t, s, sqlDir, treescan.Options{Tables: []warehouse.TableRef{scriptTable}, Target: "dev"})
 	if got, want := did(res.Actions), []string{"rejected " + id}; !slices.Equal(got, want) {
 		t.Fatalf("actions %q, want %q", got, want)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -305,7 +306,7 @@ func writeTreeFile(t *testing.T, path, content string) {
 
 // runSpecial runs the stack on sqlDir restricted by filter and fails the test
 // on an error.
-func runSpecial(t *testing.T, s *Stack, sqlDir string, filter pipeline.TreeOptions) Result {
+func runSpecial(t *testing.T, s *Stack, sqlDir string, filter treescan.Options) Result {
 	t.Helper()
 	res, err := s.RunFiltered(context.Background(), sqlDir, filter)
 	if err != nil {
@@ -471,7 +472,7 @@ func TestSpecialDependsOnPast(t *testing.T) {
 
 	// Initiate.
 	sqlDir := specialTree(t, runningTable, e)
-	res := runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+	res := runSpecial(t, s, sqlDir, treescan.Options{})
 	if got := did(res.Actions); count(got, "started "+id) != 1 {
 		t.Fatalf("Initiate: actions %q, want one %q", got, "started "+id)
 	}
@@ -498,7 +499,7 @@ func TestSpecialDependsOnPast(t *testing.T) {
 	// Complete.
 	rec.reset()
 	writeSpecialEntries(t, sqlDir, runningTable, e.withStatus("Complete"))
-	runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+	runSpecial(t, s, sqlDir, treescan.Options{})
 	requireSpecialState(t, s, id, ledger.StateCompleted)
 	checkSpecialRows(t, s, "production after Complete", runningTable, append(slices.Clone(seed), want...))
 	checkSpecialRows(t, s, "backup", backup, before)
@@ -524,7 +525,7 @@ func TestSpecialDependsOnPastEndDate(t *testing.T) {
 
 	t.Run("rejected without the override", func(t *testing.T) {
 		s, rec := specialStack(t)
-		res := runSpecial(t, s, specialTree(t, runningTable, e), pipeline.TreeOptions{})
+		res := runSpecial(t, s, specialTree(t, runningTable, e), treescan.Options{})
 		if got, want := did(res.Actions), []string{"rejected " + id}; !slices.Equal(got, want) {
 			t.Fatalf("actions %q, want %q", got, want)
 		}
@@ -542,7 +543,7 @@ func TestSpecialDependsOnPastEndDate(t *testing.T) {
 		s, _ := specialStack(t)
 		ov := e
 		ov.fields = []string{"override_depends_on_past_end_date: true"}
-		runSpecial(t, s, specialTree(t, runningTable, ov), pipeline.TreeOptions{})
+		runSpecial(t, s, specialTree(t, runningTable, ov), treescan.Options{})
 		requireSpecialState(t, s, id, ledger.StateProcessed)
 		checkSpecialRows(t, s, "staging", stagingOf(runningTable, e.date), []string{
 			"2024-03-01 DE 4 100", "2024-03-01 US 7 200",
@@ -616,7 +617,7 @@ func TestSpecialMirroredPermissions(t *testing.T) {
 	id := pipeline.BackfillID(visitsTable, e.date)
 	staging, backup := stagingOf(visitsTable, e.date), backupOf(visitsTable, e.date)
 	sqlDir := specialTree(t, visitsTable, e)
-	runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+	runSpecial(t, s, sqlDir, treescan.Options{})
 	requireSpecialState(t, s, id, ledger.StateProcessed)
 	if got := policy(staging); !reflect.DeepEqual(got, want) {
 		t.Errorf("staging IAM bindings:\n got %+v\nwant %+v", got, want)
@@ -626,7 +627,7 @@ func TestSpecialMirroredPermissions(t *testing.T) {
 	}
 
 	writeSpecialEntries(t, sqlDir, visitsTable, e.withStatus("Complete"))
-	runSpecial(t, s, sqlDir, pipeline.TreeOptions{})
+	runSpecial(t, s, sqlDir, treescan.Options{})
 	requireSpecialState(t, s, id, ledger.StateCompleted)
 	if got := policy(backup); !reflect.DeepEqual(got, want) {
 		t.Errorf("backup IAM bindings:\n got %+v\nwant %+v", got, want)

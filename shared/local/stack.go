@@ -23,6 +23,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/queue"
 	"github.com/bqbackfill/bqbackfill/shared/script"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/treestore"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse/duckdb"
@@ -331,17 +332,17 @@ func (r Result) Failed() []*ledger.Backfill {
 // treats every unfinished step as stale and redoes it: a run after a crash
 // resumes where the crashed one stopped.
 func (s *Stack) Run(ctx context.Context, sqlDir string) (Result, error) {
-	return s.RunFiltered(ctx, sqlDir, pipeline.TreeOptions{})
+	return s.RunFiltered(ctx, sqlDir, treescan.Options{})
 }
 
 // RunFiltered is Run restricted to some tables, one entry status (one
 // phase: Initiate or Complete) and/or a --target.
-func (s *Stack) RunFiltered(ctx context.Context, sqlDir string, filter pipeline.TreeOptions) (Result, error) {
+func (s *Stack) RunFiltered(ctx context.Context, sqlDir string, filter treescan.Options) (Result, error) {
 	if _, err := s.Sync(ctx, sqlDir); err != nil {
 		return Result{}, err
 	}
 	s.Scanner.Filter = filter
-	defer func() { s.Scanner.Filter = pipeline.TreeOptions{} }()
+	defer func() { s.Scanner.Filter = treescan.Options{} }()
 	// First scan: resume anything a previous process left half-done.
 	resume := *s.Pipeline
 	resume.Options.StaleAfter = -1 // stale whatever the clock says
@@ -523,7 +524,7 @@ func (l *launcher) Launch(ctx context.Context, backfillID string, partitions int
 				l.wg.Done()
 			}()
 			s := l.stack
-			if _, err := s.Pipeline.RunTask(s.ctx, s.PubSub.Client, SubPartitions, pipeline.TaskOptions{Concurrency: 1, IdleTimeout: s.opts.IdleTimeout, ReturnImmediately: true}); err != nil {
+			if _, err := s.Pipeline.RunTask(s.ctx, queue.Subscription{Client: s.PubSub.Client, Name: SubPartitions, Options: queue.ReceiveOptions{Concurrency: 1, IdleTimeout: s.opts.IdleTimeout, ReturnImmediately: true}}); err != nil {
 				s.logger.Error("worker task", "error", err.Error())
 			}
 		}()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
 	"strings"
 
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
@@ -43,7 +41,7 @@ var errChecksFailed = errors.New("data checks failed")
 // staging (the whole staging table for a whole-table job). A failing #fail
 // check returns a FailedPrecondition error carrying every failed check's
 // message; failed #warn checks are returned as warnings.
-func (p *Pipeline) runChecks(ctx context.Context, spec *Spec, part PartitionSpec) ([]string, error) {
+func (p *Pipeline) runChecks(ctx context.Context, spec *Spec, part backfill.Partition) ([]string, error) {
 	if p.Checker == nil || len(spec.Checks) == 0 {
 		return nil, nil
 	}
@@ -67,22 +65,6 @@ func (p *Pipeline) runChecks(ctx context.Context, spec *Spec, part PartitionSpec
 			Err: fmt.Errorf("%w on partition %s: %s", errChecksFailed, part.ID, strings.Join(failed, "; "))}
 	}
 	return warned, nil
-}
-
-// checksFiles reads the table's checks.sql for the Spec (none when absent).
-func checksFiles(t *backfill.Table) ([]ChecksFile, error) {
-	if t.FS == nil {
-		return nil, nil
-	}
-	name := path.Join(t.Dir, backfill.ChecksFileName)
-	raw, err := fs.ReadFile(t.FS, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return []ChecksFile{{Name: backfill.ChecksFileName, SQL: string(raw)}}, nil
 }
 
 // checkWarnings collects the partitions' #warn failures for the "done"
@@ -110,9 +92,9 @@ func (p *Pipeline) checkWarnings(ctx context.Context, spec *Spec, id string) []n
 func (p *Pipeline) topChanges(ctx context.Context, spec *Spec) []string {
 	parts := make([]string, 0, len(spec.Partitions))
 	for _, ps := range spec.Partitions {
-		parts = append(parts, ps.Dest)
+		parts = append(parts, ps.ID)
 	}
-	cs, err := profile.Run(ctx, p.Warehouse, profile.Options{Staging: spec.Staging, Production: spec.Source, Partitions: parts, BillingProject: spec.BillingProject})
+	cs, err := profile.Run(ctx, p.Warehouse, profile.Options{Staging: spec.Staging, Production: spec.Effective, Partitions: parts, BillingProject: spec.BillingProject})
 	if err != nil {
 		p.log().Warn("profile staging for the report", "table", spec.Table.String(), "error", err.Error())
 		return nil

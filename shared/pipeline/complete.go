@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
@@ -97,8 +98,8 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		}
 		log.Info("production backed up", "backup", spec.Backup.String())
 	}
-	if spec.MirrorIAM && !done[stepBackupIAM] {
-		if err := p.withRetry(ctx, func() error { return p.mirrorIAM(ctx, spec.Dest, spec.Backup) }); err != nil {
+	if spec.MirrorIAM() && !done[stepBackupIAM] {
+		if err := p.withRetry(ctx, func() error { return p.mirrorIAM(ctx, spec.SwapDestination, spec.Backup) }); err != nil {
 			return fmt.Errorf("complete %s: mirror permissions onto the backup: %w", id, err)
 		}
 		if err := p.recordStep(ctx, id, stepBackupIAM, ""); err != nil {
@@ -122,7 +123,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 			return p.continueLater(ctx, id, log)
 		}
 		unitStart := p.now()
-		if err := p.runUnit(ctx, spec, u, spec.Staging, spec.Dest, "swap_"); err != nil {
+		if err := p.runUnit(ctx, spec, u, spec.Staging, spec.SwapDestination, "swap_"); err != nil {
 			return fmt.Errorf("complete %s: %w", id, err)
 		}
 		if err := p.recordStep(ctx, id, name, ""); err != nil {
@@ -174,8 +175,8 @@ const (
 )
 
 // chunks splits the partitions into swap steps of at most size, in order.
-func chunks(parts []PartitionSpec, size int) [][]PartitionSpec {
-	var out [][]PartitionSpec
+func chunks(parts []backfill.Partition, size int) [][]backfill.Partition {
+	var out [][]backfill.Partition
 	for len(parts) > 0 {
 		n := min(size, len(parts))
 		out = append(out, parts[:n])
@@ -185,17 +186,17 @@ func chunks(parts []PartitionSpec, size int) [][]PartitionSpec {
 }
 
 // chunkStep names the swap step of a chunk: prefix + first id [+ "-" + last id].
-func chunkStep(prefix string, c []PartitionSpec) string {
+func chunkStep(prefix string, c []backfill.Partition) string {
 	if len(c) == 1 {
-		return prefix + c[0].ID
+		return prefix + PartitionID(c[0])
 	}
-	return prefix + c[0].ID + "-" + c[len(c)-1].ID
+	return prefix + PartitionID(c[0]) + "-" + PartitionID(c[len(c)-1])
 }
 
 // copyChunk copies each partition of c from src to dst (WRITE_TRUNCATE of
 // that partition), several at once, and returns the first error after all
 // finished.
-func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []PartitionSpec, src, dst warehouse.TableRef, jobPrefix string) error {
+func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []backfill.Partition, src, dst warehouse.TableRef, jobPrefix string) error {
 	n := copyConcurrency
 	if p.Pacer != nil {
 		// The pacer keeps the rate; enough copies must be in flight to use
@@ -208,7 +209,7 @@ func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []PartitionSpec,
 	for i, ps := range c {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(i int, ps PartitionSpec) {
+		go func(i int, ps backfill.Partition) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			err := p.withRetry(ctx, func() error {
@@ -216,15 +217,15 @@ func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []PartitionSpec,
 					return err
 				}
 				_, err := p.Warehouse.Copy(ctx, warehouse.CopyJob{
-					Source: src, SourcePartition: ps.Dest,
-					Dest: dst, DestPartition: ps.Dest,
+					Source: src, SourcePartition: ps.ID,
+					Dest: dst, DestPartition: ps.ID,
 					Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
-					Labels: jobLabels(spec), JobID: jobID(spec, jobPrefix+ps.ID),
+					Labels: jobLabels(spec), JobID: jobID(spec, jobPrefix+PartitionID(ps)),
 				})
 				return err
 			})
 			if err != nil {
-				errs[i] = fmt.Errorf("copy %s$%s to %s: %w", src, ps.Dest, dst, err)
+				errs[i] = fmt.Errorf("copy %s$%s to %s: %w", src, ps.ID, dst, err)
 			}
 		}(i, ps)
 	}
@@ -258,14 +259,14 @@ func (p *Pipeline) backup(ctx context.Context, spec *Spec) (warehouse.JobResult,
 		var err error
 		// The backup is of what the swap overwrites: Dest (a public
 		// table's public copy), which a rollback restores (issue 9 F3).
-		res, err = p.Warehouse.Backup(ctx, spec.Dest, spec.Backup, exp, jobLabels(spec))
+		res, err = p.Warehouse.Backup(ctx, spec.SwapDestination, spec.Backup, exp, jobLabels(spec))
 		return err
 	})
 	if warehouse.IsAlreadyExists(err) {
 		return warehouse.JobResult{}, nil
 	}
 	if err != nil {
-		return res, fmt.Errorf("back up %s to %s: %w", spec.Dest, spec.Backup, err)
+		return res, fmt.Errorf("back up %s to %s: %w", spec.SwapDestination, spec.Backup, err)
 	}
 	return res, nil
 }
@@ -277,26 +278,26 @@ func (p *Pipeline) backup(ctx context.Context, spec *Spec) (warehouse.JobResult,
 func (p *Pipeline) preflight(ctx context.Context, spec *Spec) error {
 	st, err := p.Warehouse.Table(ctx, spec.Staging)
 	if warehouse.IsNotFound(err) {
-		if spec.Script != nil {
-			return refuse("staging table %s does not exist: the script %s did not write to it (set its destination in query_script_args)", spec.Staging, spec.Script.Path)
+		if spec.IsScript() {
+			return refuse("staging table %s does not exist: the script %s did not write to it (set its destination in query_script_args)", spec.Staging, spec.Query.Path)
 		}
 		return refuse("staging table %s does not exist (it expires 30 days after the start)", spec.Staging)
 	}
 	if err != nil {
 		return fmt.Errorf("read staging %s: %w", spec.Staging, err)
 	}
-	prod, err := p.Warehouse.Table(ctx, spec.Dest)
+	prod, err := p.Warehouse.Table(ctx, spec.SwapDestination)
 	if warehouse.IsNotFound(err) {
-		return refuse("production table %s does not exist; nothing to back up or swap into", spec.Dest)
+		return refuse("production table %s does not exist; nothing to back up or swap into", spec.SwapDestination)
 	}
 	if err != nil {
-		return fmt.Errorf("read production %s: %w", spec.Dest, err)
+		return fmt.Errorf("read production %s: %w", spec.SwapDestination, err)
 	}
 	if err := warehouse.CompatibleSchemas(st.Schema, prod.Schema); err != nil {
-		return refuse("staging schema is not compatible with production %s: %v", spec.Dest, err)
+		return refuse("staging schema is not compatible with production %s: %v", spec.SwapDestination, err)
 	}
-	if st.PartitionType != prod.PartitionType && !spec.WholeTable {
-		return refuse("staging is partitioned by %q but production %s by %q", st.PartitionType, spec.Dest, prod.PartitionType)
+	if st.PartitionType != prod.PartitionType && !spec.WholeTableSwap {
+		return refuse("staging is partitioned by %q but production %s by %q", st.PartitionType, spec.SwapDestination, prod.PartitionType)
 	}
 	stParts, err := p.Warehouse.Partitions(ctx, spec.Staging)
 	if err != nil {
@@ -307,24 +308,24 @@ func (p *Pipeline) preflight(ctx context.Context, spec *Spec) error {
 		stRows += pt.Rows
 	}
 	if stRows == 0 {
-		prodParts, err := p.Warehouse.Partitions(ctx, spec.Dest)
+		prodParts, err := p.Warehouse.Partitions(ctx, spec.SwapDestination)
 		if err != nil {
 			return fmt.Errorf("list production partitions: %w", err)
 		}
 		want := map[string]bool{}
 		for _, ps := range spec.Partitions {
-			want[ps.Dest] = true
+			want[ps.ID] = true
 		}
 		var prodRows int64
 		for _, pt := range prodParts {
-			if want[pt.ID] || spec.WholeTable {
+			if want[pt.ID] || spec.WholeTableSwap {
 				prodRows += pt.Rows
 			}
 		}
 		if prodRows > 0 {
 			what := "the backfill query produced no rows"
-			if spec.Script != nil {
-				what = fmt.Sprintf("the script %s wrote nothing to it", spec.Script.Path)
+			if spec.IsScript() {
+				what = fmt.Sprintf("the script %s wrote nothing to it", spec.Query.Path)
 			}
 			return refuse("staging table %s is empty (%s) while production has %d rows in those partitions; refusing to swap an empty table over production", spec.Staging, what, prodRows)
 		}

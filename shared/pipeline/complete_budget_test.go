@@ -12,6 +12,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -83,7 +84,7 @@ func (w *pacedCopies) Copy(ctx context.Context, job warehouse.CopyJob) (warehous
 // staged partition, and no request ran past the push deadline.
 func TestLongSwapAcrossRequests(t *testing.T) {
 	e := newContractEnv(t)
-	desired, problems := pipeline.DesiredFromTree(e.ctx, tenYears("Initiate"), pipeline.TreeOptions{Now: now, Tree: "trees/long.zip"})
+	desired, problems := treescan.Desired(e.ctx, tenYears("Initiate"), treescan.Options{Now: now, Tree: "trees/long.zip"})
 	if len(problems) > 0 {
 		t.Fatalf("tree problems: %+v", problems)
 	}

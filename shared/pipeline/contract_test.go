@@ -33,8 +33,9 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/message"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
-	"github.com/bqbackfill/bqbackfill/shared/queue"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	bqw "github.com/bqbackfill/bqbackfill/shared/warehouse/bigquery"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse/bqfake"
@@ -124,21 +125,21 @@ func tree(status string) fstest.MapFS {
 // publisher keeps published messages per topic.
 type publisher struct {
 	mu   sync.Mutex
-	msgs map[string][]queue.Message
+	msgs map[string][]message.Message
 }
 
-func (p *publisher) Publish(_ context.Context, topic string, msgs ...queue.Message) error {
+func (p *publisher) Publish(_ context.Context, topic string, msgs ...message.Message) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.msgs == nil {
-		p.msgs = map[string][]queue.Message{}
+		p.msgs = map[string][]message.Message{}
 	}
 	p.msgs[topic] = append(p.msgs[topic], msgs...)
 	return nil
 }
 
 // take removes and returns the messages of topic.
-func (p *publisher) take(topic string) []queue.Message {
+func (p *publisher) take(topic string) []message.Message {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := p.msgs[topic]
@@ -283,7 +284,7 @@ func newContractEnvGCS(t *testing.T, wrap func(http.RoundTripper) http.RoundTrip
 // scan reconciles the tree with the entry in status and returns what it did.
 func (e *contractEnv) scan(t *testing.T, status string) []string {
 	t.Helper()
-	desired, problems := pipeline.DesiredFromTree(e.ctx, tree(status), pipeline.TreeOptions{Now: now, Tree: "trees/contract.zip"})
+	desired, problems := treescan.Desired(e.ctx, tree(status), treescan.Options{Now: now, Tree: "trees/contract.zip"})
 	if len(problems) > 0 {
 		t.Fatalf("tree problems: %+v", problems)
 	}
@@ -310,8 +311,8 @@ func (e *contractEnv) work(t *testing.T) []string {
 			return handled
 		}
 		for i, m := range msgs {
-			out := e.p.HandlePartition(e.ctx, queue.Received{ID: fmt.Sprint(round, i), Data: m.Data, Attributes: m.Attributes, DeliveryAttempt: 1}, nil)
-			if out != queue.Ack {
+			out := e.p.HandlePartition(e.ctx, message.Received{ID: fmt.Sprint(round, i), Data: m.Data, Attributes: m.Attributes, DeliveryAttempt: 1}, nil)
+			if out != message.Ack {
 				t.Fatalf("partition %s: outcome %v, want ack", m.Attributes["partition"], out)
 			}
 			handled = append(handled, m.Attributes["partition"])
@@ -634,7 +635,7 @@ func TestContractMirrorFailure(t *testing.T) {
 	stagingPath := "/projects/" + prodProject + "/datasets/" + staging.Dataset + "/tables/" + staging.Table
 	e.fake.InjectFault(bqfake.Fault{Op: "tables.setIamPolicy", Resource: staging.Table, Status: 403, Reason: "accessDenied", Message: "Access Denied: setIamPolicy", Times: 1})
 
-	desired, _ := pipeline.DesiredFromTree(e.ctx, tree("Initiate"), pipeline.TreeOptions{Now: now})
+	desired, _ := treescan.Desired(e.ctx, tree("Initiate"), treescan.Options{Now: now})
 	actions := e.p.Scan(e.ctx, desired)
 	if len(actions) != 1 || actions[0].Err == nil || !strings.Contains(actions[0].Err.Error(), "staging deleted") {
 		t.Fatalf("actions %+v, want the start to fail with staging deleted", actions)

@@ -14,15 +14,15 @@ import (
 // against production instead, which holds the same partitions.
 func EstimateInput(spec *Spec, pricePerTiBUSD float64) estimate.Input {
 	in := estimate.Input{
-		Query: spec.Query, Dest: spec.Dest, WholeTable: spec.WholeTable, Seed: spec.Seed != "",
+		Query: spec.SQL, Dest: spec.SwapDestination, WholeTable: spec.WholeTableSwap, Seed: spec.SeedID() != "",
 		DefaultProject: spec.DefaultProject, DefaultDataset: spec.DefaultDataset, BillingProject: spec.BillingProject,
 		Promotion: spec.Promotion, PricePerTiBUSD: pricePerTiBUSD,
 	}
 	if spec.Sequential {
-		in.Query = strings.ReplaceAll(in.Query, spec.Staging.String(), spec.Source.String())
+		in.Query = strings.ReplaceAll(in.Query, spec.Staging.String(), spec.Effective.String())
 	}
 	for _, ps := range spec.Partitions {
-		in.Partitions = append(in.Partitions, estimate.Partition{Dest: ps.Dest, Params: ps.Params})
+		in.Partitions = append(in.Partitions, estimate.Partition{Dest: ps.ID, Params: ps.Params})
 	}
 	return in
 }
@@ -45,7 +45,7 @@ func (p *Pipeline) estimate(ctx context.Context, spec *Spec, pricePerTiBUSD floa
 	}
 	e, err := estimate.Make(ctx, p.Warehouse, in)
 	if err != nil {
-		p.log().Warn("could not estimate the backfill's cost", "backfill_id", BackfillID(spec.Table, spec.EntryDate), "error", err.Error())
+		p.log().Warn("could not estimate the backfill's cost", "backfill_id", spec.ID(), "error", err.Error())
 		if maxBytes > 0 {
 			out = append(out, notify.RuleViolation{Rule: estimate.RuleMaxBytes, Message: fmt.Sprintf("max_bytes_per_backfill is set but the backfill could not be estimated: %v", err)})
 		}

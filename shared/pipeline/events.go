@@ -4,17 +4,15 @@ import (
 	"context"
 	"strings"
 
-	"cloud.google.com/go/civil"
-
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/message"
 	"github.com/bqbackfill/bqbackfill/shared/notify"
-	"github.com/bqbackfill/bqbackfill/shared/queue"
 )
 
 func baseEvent(spec *Spec, kind notify.Kind) notify.Event {
-	d, _ := civil.ParseDate(spec.EntryDate)
+	d := spec.EntryDate
 	return notify.Event{
-		BackfillID:   BackfillID(spec.Table, spec.EntryDate),
+		BackfillID:   spec.ID(),
 		Kind:         kind,
 		Table:        spec.Table.String(),
 		EntryDate:    d,
@@ -76,7 +74,7 @@ func (p *Pipeline) emit(ctx context.Context, e notify.Event) {
 		p.log().Error("encode event", "error", err.Error(), "backfill_id", e.BackfillID)
 		return
 	}
-	if err := p.Publisher.Publish(ctx, p.Topics.Events, queue.Message{Data: data, Attributes: e.Attributes()}); err != nil {
+	if err := p.Publisher.Publish(ctx, p.Topics.Events, message.Message{Data: data, Attributes: e.Attributes()}); err != nil {
 		p.log().Error("publish event", "error", err.Error(), "backfill_id", e.BackfillID, "kind", string(e.Kind))
 	}
 }

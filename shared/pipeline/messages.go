@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
 
-	"github.com/bqbackfill/bqbackfill/shared/queue"
+	"github.com/bqbackfill/bqbackfill/shared/message"
 )
 
 // PartitionMessage is the data of one message on the partitions topic.
@@ -24,7 +25,7 @@ type CompleteRequest struct {
 
 // Publisher publishes messages to topics by id.
 type Publisher interface {
-	Publish(ctx context.Context, topic string, msgs ...queue.Message) error
+	Publish(ctx context.Context, topic string, msgs ...message.Message) error
 }
 
 // Topics names the topics the pipeline publishes to.
@@ -35,10 +36,10 @@ type Topics struct {
 	DeadLetter string
 }
 
-func partitionMessage(s *Spec, p PartitionSpec) queue.Message {
-	id := BackfillID(s.Table, s.EntryDate)
-	data, _ := json.Marshal(PartitionMessage{BackfillID: id, Table: s.Table.String(), EntryDate: s.EntryDate, Partition: p.ID, Date: p.Date})
-	return queue.Message{Data: data, Attributes: map[string]string{"backfill_id": id, "partition": p.ID}}
+func partitionMessage(s *Spec, p backfill.Partition) message.Message {
+	id, pid := s.ID(), PartitionID(p)
+	data, _ := json.Marshal(PartitionMessage{BackfillID: id, Table: s.Table.String(), EntryDate: s.EntryDate.String(), Partition: pid, Date: p.Date.String()})
+	return message.Message{Data: data, Attributes: map[string]string{"backfill_id": id, "partition": pid}}
 }
 
 func decodePartitionMessage(data []byte) (PartitionMessage, error) {
@@ -64,7 +65,7 @@ func DecodeCompleteRequest(data []byte) (CompleteRequest, error) {
 	return r, nil
 }
 
-func completeMessage(id string) queue.Message {
+func completeMessage(id string) message.Message {
 	data, _ := json.Marshal(CompleteRequest{BackfillID: id})
-	return queue.Message{Data: data, Attributes: map[string]string{"backfill_id": id}}
+	return message.Message{Data: data, Attributes: map[string]string{"backfill_id": id}}
 }

@@ -174,7 +174,7 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 		if !done[u.step] || done[u.rollbackStep()] {
 			continue
 		}
-		if err := p.runUnit(ctx, spec, u, spec.Backup, spec.Dest, "rollback_"); err != nil {
+		if err := p.runUnit(ctx, spec, u, spec.Backup, spec.SwapDestination, "rollback_"); err != nil {
 			return "", restored, fmt.Errorf("rollback %s: %w", bf.ID, err)
 		}
 		if err := p.recordStep(ctx, bf.ID, u.rollbackStep(), ""); err != nil {

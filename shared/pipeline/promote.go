@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
@@ -39,7 +40,7 @@ type replacer interface {
 // copies, or one transaction.
 type swapUnit struct {
 	step   string
-	parts  []PartitionSpec
+	parts  []backfill.Partition
 	atomic bool
 }
 
@@ -86,8 +87,8 @@ func (p *Pipeline) runUnit(ctx context.Context, spec *Spec, u swapUnit, src, dst
 	}
 	var ids []string
 	for _, ps := range u.parts {
-		if ps.Dest != "" {
-			ids = append(ids, ps.Dest)
+		if ps.ID != "" {
+			ids = append(ids, ps.ID)
 		}
 	}
 	err := p.withRetry(ctx, func() error {
@@ -96,7 +97,7 @@ func (p *Pipeline) runUnit(ctx context.Context, spec *Spec, u swapUnit, src, dst
 		}
 		_, err := r.ReplacePartitions(ctx, warehouse.ReplaceJob{
 			Source: src, Dest: dst, Partitions: ids, BillingProject: spec.BillingProject,
-			Labels: jobLabels(spec), JobID: jobID(spec, jobPrefix+"atomic_"+u.parts[0].ID),
+			Labels: jobLabels(spec), JobID: jobID(spec, jobPrefix+"atomic_"+PartitionID(u.parts[0])),
 		})
 		return err
 	})

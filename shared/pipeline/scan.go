@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cloud.google.com/go/civil"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/notify"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -210,7 +212,9 @@ func (p *Pipeline) begin(ctx context.Context, d Desired) (Did, error) {
 		}
 	}
 	if spec == nil {
-		spec = &Spec{Table: d.Table, EntryDate: d.EntryDate, Watchers: d.Watchers}
+		// A rejected entry: its spec names it for the notifications.
+		date, _ := civil.ParseDate(d.EntryDate)
+		spec = &Spec{Plan: backfill.Plan{Table: d.Table, EntryDate: date, Watchers: d.Watchers}}
 	}
 	raw, err := encodeSpec(spec)
 	if err != nil {

@@ -8,8 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"cloud.google.com/go/civil"
-
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/script"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -57,7 +56,7 @@ func (p *Pipeline) treeDir(ctx context.Context, object string) (string, error) {
 // writes wherever its arguments say (the entry's query_script_args should
 // name the staging table); the row count reported is staging's partition
 // count afterwards.
-func (p *Pipeline) runScript(ctx context.Context, spec *Spec, part PartitionSpec) (warehouse.JobResult, error) {
+func (p *Pipeline) runScript(ctx context.Context, spec *Spec, part backfill.Partition) (warehouse.JobResult, error) {
 	if p.Scripts == nil {
 		return warehouse.JobResult{}, warehouse.Errorf(warehouse.FailedPrecondition, "script", "this worker cannot run query.py scripts (no python runner configured)")
 	}
@@ -65,42 +64,39 @@ func (p *Pipeline) runScript(ctx context.Context, spec *Spec, part PartitionSpec
 	if err != nil {
 		return warehouse.JobResult{}, warehouse.Errorf(warehouse.Transient, "script", "%v", err)
 	}
-	date, err := civil.ParseDate(part.Date)
-	if err != nil {
-		return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "partition date %q: %v", part.Date, err)
-	}
+	date := part.Date
 	// The tree recorded at start says which variables of this process's
 	// environment its scripts may see (bqbackfill.yaml script_env).
 	settings, err := config.Load(os.DirFS(root))
 	if err != nil {
 		return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "%v", err)
 	}
-	scriptPath := filepath.Join(root, filepath.FromSlash(spec.Script.Path))
+	scriptPath := filepath.Join(root, filepath.FromSlash(spec.Query.Path))
 	run := script.Spec{
-		Dir:        filepath.Join(root, filepath.FromSlash(path.Dir(spec.Script.Path))),
+		Dir:        filepath.Join(root, filepath.FromSlash(path.Dir(spec.Query.Path))),
 		Script:     scriptPath,
-		Entrypoint: spec.Script.Entrypoint,
-		DateArg:    spec.Script.DateArg,
+		Entrypoint: spec.Query.Entrypoint,
+		DateArg:    spec.Query.DateArg,
 		Date:       date,
-		Args:       spec.Script.Args,
-		DryRunArg:  spec.Script.DryRunArg,
+		Args:       spec.Query.Args,
+		DryRunArg:  spec.Query.DryRunArg,
 		Inherit:    settings.ScriptEnv,
 	}
-	if spec.Script.DryRunArg != "" {
+	if spec.Query.DryRunArg != "" {
 		dry := run
 		dry.DryRun = true
 		if _, err := p.Scripts.Run(ctx, dry); err != nil {
-			return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "dry run of %s for %s: %v", spec.Script.Path, part.Date, err)
+			return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "dry run of %s for %s: %v", spec.Query.Path, part.Date, err)
 		}
 	}
 	start := p.now()
 	if _, err := p.Scripts.Run(ctx, run); err != nil {
-		return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "%s for %s: %v", spec.Script.Path, part.Date, err)
+		return warehouse.JobResult{}, warehouse.Errorf(warehouse.InvalidArgument, "script", "%s for %s: %v", spec.Query.Path, part.Date, err)
 	}
 	res := warehouse.JobResult{JobID: "script", RowsWritten: -1, Duration: p.now().Sub(start)}
 	if parts, err := p.Warehouse.Partitions(ctx, spec.Staging); err == nil {
 		for _, pt := range parts {
-			if pt.ID == part.Dest {
+			if pt.ID == part.ID {
 				res.RowsWritten = pt.Rows
 			}
 		}

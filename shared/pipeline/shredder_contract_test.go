@@ -7,7 +7,7 @@ import (
 
 	bq "google.golang.org/api/bigquery/v2"
 
-	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse/bqfake"
 )
@@ -51,7 +51,7 @@ func TestContractShredderMitigation(t *testing.T) {
 			bqfake.Column("channel", "STRING"), bqfake.Column("submission_date", "DATE"), bqfake.Column("os", "STRING"), bqfake.Column("dau", "INTEGER"),
 		}}, nil
 	})
-	desired, problems := pipeline.DesiredFromTree(e.ctx, shredderTree(), pipeline.TreeOptions{Now: now, Tree: "trees/contract.zip"})
+	desired, problems := treescan.Desired(e.ctx, shredderTree(), treescan.Options{Now: now, Tree: "trees/contract.zip"})
 	if len(problems) > 0 {
 		t.Fatalf("tree problems: %+v", problems)
 	}

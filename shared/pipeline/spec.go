@@ -1,5 +1,8 @@
 // Package pipeline is the backfill system's behaviour, written against
-// interfaces only: reconciling the entries of a tree with the ledger (Scan),
+// interfaces only (Ledger, warehouse.Warehouse, Publisher, Receiver,
+// Launcher; messages are shared/message's types): reconciling desired
+// entries with the ledger (Scan; reading and planning the tree is the
+// scanner's side, shared/treescan),
 // computing one partition into staging (Worker), finishing a backfill when
 // its last partition is final (Finish), backing up production and swapping
 // the staged partitions in (Complete), and the operator actions retry,
@@ -15,83 +18,95 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/estimate"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
-
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
 // Spec is everything needed to run and complete one backfill, fixed when the
-// backfill starts and stored in the ledger. Workers and the completion
+// backfill starts and stored in the ledger: the entry's plan (tables,
+// partitions with their parameters, sequential or not, seed, billing
+// project, …) plus the query as it runs. Workers and the completion
 // function read only the Spec, never the (possibly newer) tree, so a push
 // after the start changes nothing for a running backfill.
 type Spec struct {
-	Table     warehouse.TableRef `json:"table"`      // the table named in the tree
-	EntryDate string             `json:"entry_date"` // YYYY-MM-DD, the entry's key
-
-	// Source is the table backed up, seeded from and compared against:
-	// the table itself, or its target-deployed copy under --target.
-	Source warehouse.TableRef `json:"source"`
-	// Dest receives the swap: Source, or the public project's copy of a
-	// public_bigquery table.
-	Dest    warehouse.TableRef `json:"dest"`
-	Staging warehouse.TableRef `json:"staging"`
-	Backup  warehouse.TableRef `json:"backup"`
-
-	BillingProject string `json:"billing_project"`
-	DefaultProject string `json:"default_project"` // resolves unqualified names in the query
-	DefaultDataset string `json:"default_dataset"`
-
-	PartitionType  warehouse.PartitionType `json:"partition_type"` // "" for unpartitioned
-	PartitionField string                  `json:"partition_field,omitempty"`
-	Partitions     []PartitionSpec         `json:"partitions"`
-	// Sequential runs partitions one at a time in order (depends_on_past).
-	Sequential bool `json:"sequential,omitempty"`
-	// Seed is the partition copied from Source into staging before the first
-	// sequential partition ("" when none).
-	Seed string `json:"seed,omitempty"`
-	// WholeTable swaps the whole staging table instead of partitions.
-	WholeTable bool `json:"whole_table,omitempty"`
-
-	// Query is the rendered SQL run for every partition (SQL tables).
-	Query string `json:"query,omitempty"`
+	backfill.Plan
+	// SQL is the query run for every partition: rendered, its
+	// self-references pointed at staging for a chain, wrapped by the
+	// shredder mitigation when planned. Empty for a query.py script
+	// (Plan.Query says which script and how to call it).
+	SQL string `json:"sql,omitempty"`
+	// Tree is the synced tree object the backfill started from (scripts
+	// run from it).
+	Tree string `json:"tree,omitempty"`
 	// Checks are the data checks run after each partition (checks.go).
 	Checks []ChecksFile `json:"checks,omitempty"`
-	// Script is set for query.py tables (and .py custom queries).
-	Script *ScriptSpec `json:"script,omitempty"`
-	// Tree is the synced tree object the backfill started from.
-	Tree string `json:"tree,omitempty"`
 
 	// Promotion is copy or atomic (bqbackfill.yaml promotion:); "" is copy.
 	Promotion config.PromotionMode `json:"promotion,omitempty"`
 	// Estimate is what the backfill was expected to process and cost when
 	// it started (nil when it could not be estimated).
 	Estimate *estimate.Estimate `json:"estimate,omitempty"`
-
-	Watchers  []string `json:"watchers"`
-	MirrorIAM bool     `json:"mirror_iam,omitempty"`
-	Target    string   `json:"target,omitempty"`
-	// Warnings noticed while planning (excluded dates on a depends_on_past
-	// table, a query without self-references, end date today, …).
-	Warnings []string `json:"warnings,omitempty"`
 }
 
-// PartitionSpec is one unit of work: one partition (or the whole table).
-type PartitionSpec struct {
-	ID     string            `json:"id"`   // ledger id: the decorator, or "all" for the whole table
-	Dest   string            `json:"dest"` // the decorator written ("" = whole table)
-	Date   string            `json:"date"` // the enumerated date, YYYY-MM-DD
-	Params []warehouse.Param `json:"params"`
+// planFields is backfill.Plan without its methods: the stored spec keeps
+// the plan's fields as Go encodes them, not Plan.MarshalJSON's display form
+// (the CLI's, which cannot be decoded back).
+type planFields backfill.Plan
+
+// specJSON is the stored form of a Spec.
+type specJSON struct {
+	planFields
+	SQL       string               `json:"sql,omitempty"`
+	Tree      string               `json:"tree,omitempty"`
+	Checks    []ChecksFile         `json:"checks,omitempty"`
+	Promotion config.PromotionMode `json:"promotion,omitempty"`
+	Estimate  *estimate.Estimate   `json:"estimate,omitempty"`
 }
 
-// ScriptSpec says how to run a query.py table for one date.
-type ScriptSpec struct {
-	Path       string   `json:"path"` // relative to the tree root
-	Entrypoint string   `json:"entrypoint"`
-	DateArg    string   `json:"date_arg"`
-	Args       []string `json:"args,omitempty"`
-	DryRunArg  string   `json:"dry_run_arg,omitempty"`
+// MarshalJSON encodes the spec as stored in the ledger.
+func (s Spec) MarshalJSON() ([]byte, error) {
+	return json.Marshal(specJSON{planFields: planFields(s.Plan), SQL: s.SQL, Tree: s.Tree, Checks: s.Checks, Promotion: s.Promotion, Estimate: s.Estimate})
+}
+
+// UnmarshalJSON decodes a spec stored by MarshalJSON.
+func (s *Spec) UnmarshalJSON(data []byte) error {
+	var j specJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	*s = Spec{Plan: backfill.Plan(j.planFields), SQL: j.SQL, Tree: j.Tree, Checks: j.Checks, Promotion: j.Promotion, Estimate: j.Estimate}
+	return nil
+}
+
+// ID is the backfill's ledger id.
+func (s *Spec) ID() string { return BackfillID(s.Table, s.EntryDate.String()) }
+
+// IsScript reports whether a query.py script computes the partitions.
+func (s *Spec) IsScript() bool { return s.Query.Kind == backfill.QueryPython }
+
+// MirrorIAM reports whether production's IAM policy is copied onto staging
+// and the backup: in production (not under a target), for SQL tables (a
+// script creates its staging table itself).
+func (s *Spec) MirrorIAM() bool { return s.Target == "" && !s.IsScript() }
+
+// SeedID is the partition copied from production into staging before the
+// first partition of a chain ("" when none).
+func (s *Spec) SeedID() string {
+	if s.Seed == nil {
+		return ""
+	}
+	return s.Seed.ID
+}
+
+// PartitionID is a partition's ledger id: its decorator, or WholeTableID.
+func PartitionID(p backfill.Partition) string {
+	if p.ID == "" {
+		return WholeTableID
+	}
+	return p.ID
 }
 
 // WholeTableID is the ledger id of the single job of an unpartitioned table.
@@ -116,19 +131,19 @@ func ParseBackfillID(id string) (warehouse.TableRef, string, error) {
 }
 
 // Partition returns the partition with ledger id id.
-func (s *Spec) Partition(id string) (PartitionSpec, int, bool) {
+func (s *Spec) Partition(id string) (backfill.Partition, int, bool) {
 	for i, p := range s.Partitions {
-		if p.ID == id {
+		if PartitionID(p) == id {
 			return p, i, true
 		}
 	}
-	return PartitionSpec{}, -1, false
+	return backfill.Partition{}, -1, false
 }
 
 func encodeSpec(s *Spec) (json.RawMessage, error) {
 	b, err := json.Marshal(s)
 	if err != nil {
-		return nil, fmt.Errorf("encode spec of %s: %w", BackfillID(s.Table, s.EntryDate), err)
+		return nil, fmt.Errorf("encode spec of %s: %w", s.ID(), err)
 	}
 	return b, nil
 }
@@ -177,7 +192,7 @@ func decodeSpec(id string, raw json.RawMessage) (*Spec, error) {
 func jobLabels(s *Spec) map[string]string {
 	return map[string]string{
 		"bqbackfill_table": labelValue(s.Table.Dataset + "__" + s.Table.Table),
-		"bqbackfill_entry": labelValue(s.EntryDate),
+		"bqbackfill_entry": labelValue(s.EntryDate.String()),
 	}
 }
 
@@ -202,6 +217,6 @@ func labelValue(s string) string {
 
 // jobID is a deterministic job id prefix for one step of a backfill.
 func jobID(s *Spec, step string) string {
-	id := "bqbackfill_" + labelValue(s.Table.Dataset+"__"+s.Table.Table+"_"+s.EntryDate+"_"+step)
+	id := "bqbackfill_" + labelValue(s.Table.Dataset+"__"+s.Table.Table+"_"+s.EntryDate.String()+"_"+step)
 	return strings.ReplaceAll(id, "-", "_")
 }

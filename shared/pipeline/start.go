@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/message"
 	"github.com/bqbackfill/bqbackfill/shared/notify"
-	"github.com/bqbackfill/bqbackfill/shared/queue"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -54,17 +54,17 @@ func (p *Pipeline) prepare(ctx context.Context, bf *ledger.Backfill, spec *Spec,
 	id := bf.ID
 	log := p.log().With("backfill_id", id, "table", spec.Table.String())
 
-	if spec.Script == nil {
+	if !spec.IsScript() {
 		if err := p.withRetry(ctx, func() error {
-			_, err := p.Warehouse.Table(ctx, spec.Source)
+			_, err := p.Warehouse.Table(ctx, spec.Effective)
 			return err
 		}); warehouse.IsNotFound(err) {
-			return p.failStart(ctx, spec, bf, fmt.Sprintf("the table to backfill, %s, does not exist (deploy it first; bqbackfill never creates production tables)", spec.Source))
+			return p.failStart(ctx, spec, bf, fmt.Sprintf("the table to backfill, %s, does not exist (deploy it first; bqbackfill never creates production tables)", spec.Effective))
 		} else if warehouse.Code(err) == warehouse.PermissionDenied {
 			// Retrying cannot help until someone grants access (issue 9 F3).
-			return p.failStart(ctx, spec, bf, fmt.Sprintf("bqbackfill may not read the table to backfill, %s (is its dataset in the deployment's production_datasets?): %v", spec.Source, err))
+			return p.failStart(ctx, spec, bf, fmt.Sprintf("bqbackfill may not read the table to backfill, %s (is its dataset in the deployment's production_datasets?): %v", spec.Effective, err))
 		} else if err != nil {
-			return fmt.Errorf("start %s: read %s: %w", id, spec.Source, err)
+			return fmt.Errorf("start %s: read %s: %w", id, spec.Effective, err)
 		}
 	}
 	// The staging dataset normally exists (terraform creates it); under a
@@ -76,9 +76,9 @@ func (p *Pipeline) prepare(ctx context.Context, bf *ledger.Backfill, spec *Spec,
 	}); err != nil {
 		return fmt.Errorf("start %s: staging dataset %s.%s: %w", id, spec.Staging.Project, spec.Staging.Dataset, err)
 	}
-	if spec.Script == nil {
+	if !spec.IsScript() {
 		err := p.withRetry(ctx, func() error {
-			return p.Warehouse.CreateTableLike(ctx, spec.Source, spec.Staging, warehouse.CreateLikeOptions{
+			return p.Warehouse.CreateTableLike(ctx, spec.Effective, spec.Staging, warehouse.CreateLikeOptions{
 				Expiration: now.Add(p.opts().StagingExpiry),
 				Labels:     jobLabels(spec),
 			})
@@ -88,8 +88,8 @@ func (p *Pipeline) prepare(ctx context.Context, bf *ledger.Backfill, spec *Spec,
 		default:
 			return fmt.Errorf("start %s: create staging %s: %w", id, spec.Staging, err)
 		}
-		if spec.MirrorIAM {
-			if err := p.withRetry(ctx, func() error { return p.mirrorIAM(ctx, spec.Source, spec.Staging) }); err != nil {
+		if spec.MirrorIAM() {
+			if err := p.withRetry(ctx, func() error { return p.mirrorIAM(ctx, spec.Effective, spec.Staging) }); err != nil {
 				// Leave no staging behind without its permissions; the next
 				// scan retries the whole start.
 				if derr := p.withRetry(ctx, func() error { return p.Warehouse.Delete(ctx, spec.Staging) }); derr != nil && !warehouse.IsNotFound(derr) {
@@ -99,20 +99,20 @@ func (p *Pipeline) prepare(ctx context.Context, bf *ledger.Backfill, spec *Spec,
 			}
 		}
 	}
-	if spec.Seed != "" {
+	if seed := spec.SeedID(); seed != "" {
 		err := p.withRetry(ctx, func() error {
 			_, err := p.Warehouse.Copy(ctx, warehouse.CopyJob{
-				Source: spec.Source, SourcePartition: spec.Seed,
-				Dest: spec.Staging, DestPartition: spec.Seed,
+				Source: spec.Effective, SourcePartition: seed,
+				Dest: spec.Staging, DestPartition: seed,
 				Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
-				Labels: jobLabels(spec), JobID: jobID(spec, "seed_"+spec.Seed),
+				Labels: jobLabels(spec), JobID: jobID(spec, "seed_"+seed),
 			})
 			return err
 		})
 		if err != nil && !warehouse.IsNotFound(err) {
-			return fmt.Errorf("start %s: seed %s$%s into staging: %w", id, spec.Source, spec.Seed, err)
+			return fmt.Errorf("start %s: seed %s$%s into staging: %w", id, spec.Effective, seed, err)
 		}
-		log.Info("seeded previous partition into staging", "partition", spec.Seed)
+		log.Info("seeded previous partition into staging", "partition", seed)
 	}
 
 	// One write records the start and the publish that follows: a record in
@@ -162,16 +162,16 @@ func (p *Pipeline) failStart(ctx context.Context, spec *Spec, bf *ledger.Backfil
 // with record, it records when (and the execution) in the ledger, which
 // also restarts the stale clock. states may be nil (nothing recorded yet).
 func (p *Pipeline) publishPending(ctx context.Context, spec *Spec, states map[string]ledger.PartitionState, record bool) error {
-	id := BackfillID(spec.Table, spec.EntryDate)
+	id := spec.ID()
 	final := map[string]bool{}
 	for pid, st := range states {
 		if st == ledger.PartitionDone || st == ledger.PartitionFailed {
 			final[pid] = true
 		}
 	}
-	var msgs []queue.Message
+	var msgs []message.Message
 	for _, ps := range spec.Partitions {
-		if final[ps.ID] {
+		if final[PartitionID(ps)] {
 			continue
 		}
 		msgs = append(msgs, partitionMessage(spec, ps))

@@ -6,19 +6,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	"cloud.google.com/go/pubsub/v2"
-
-	"github.com/bqbackfill/bqbackfill/shared/queue"
+	"github.com/bqbackfill/bqbackfill/shared/message"
 )
 
-// TaskOptions tune one worker task.
-type TaskOptions struct {
-	// Concurrency is how many partitions the task computes at once [1].
-	Concurrency int
-	// IdleTimeout ends the task once the subscription stayed empty this long [10s].
-	IdleTimeout time.Duration
-	// ReturnImmediately polls instead of waiting in each pull (for pstest).
-	ReturnImmediately bool
+// Receiver hands the messages of the partitions subscription to a handler
+// until the subscription stays empty or ctx ends, settling each by the
+// handler's outcome (shared/queue.Subscription implements it over Pub/Sub).
+// It returns an error only when the subscription itself fails.
+type Receiver interface {
+	Receive(ctx context.Context, h message.Handler) error
 }
 
 // TaskStats report what a task did.
@@ -29,21 +25,18 @@ type TaskStats struct {
 }
 
 // RunTask is one worker task (a Cloud Run job task, or a goroutine in local
-// mode): it pulls the partitions subscription until it stays empty, then
+// mode): it takes the partition messages from recv until it stays empty, then
 // checks the backfills it touched and finishes those whose partitions are
 // all final. It returns an error only when the subscription itself fails.
-func (p *Pipeline) RunTask(ctx context.Context, client *pubsub.Client, subscription string, o TaskOptions) (TaskStats, error) {
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 10 * time.Second
-	}
+func (p *Pipeline) RunTask(ctx context.Context, recv Receiver) (TaskStats, error) {
 	var st TaskStats
 	var handled, nacked atomic.Int64
 	touched := &Touched{}
-	err := queue.Receive(ctx, client, subscription, queue.ReceiveOptions{Concurrency: o.Concurrency, IdleTimeout: o.IdleTimeout, ReturnImmediately: o.ReturnImmediately},
-		func(ctx context.Context, m queue.Received) queue.Outcome {
+	err := recv.Receive(ctx,
+		func(ctx context.Context, m message.Received) message.Outcome {
 			out := p.HandlePartition(ctx, m, touched)
 			handled.Add(1)
-			if out == queue.Nack {
+			if out == message.Nack {
 				nacked.Add(1)
 			}
 			return out

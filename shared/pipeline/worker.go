@@ -7,9 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/message"
 	"github.com/bqbackfill/bqbackfill/shared/notify"
-	"github.com/bqbackfill/bqbackfill/shared/queue"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -44,13 +45,13 @@ func (t *Touched) IDs() []string {
 // computes the partition into staging unless the ledger says it is already
 // done or the backfill is no longer running. It returns Ack when the message
 // needs no further delivery, Nack to have it redelivered.
-func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touched *Touched) queue.Outcome {
+func (p *Pipeline) HandlePartition(ctx context.Context, m message.Received, touched *Touched) message.Outcome {
 	msg, err := decodePartitionMessage(m.Data)
 	if err != nil {
 		// A malformed message can never succeed: keep it for humans.
 		p.log().Error("dropping malformed partition message", "error", err.Error(), "message_id", m.ID)
 		p.deadLetter(ctx, m.Data, m.Attributes, err)
-		return queue.Ack
+		return message.Ack
 	}
 	log := p.log().With("backfill_id", msg.BackfillID, "partition", msg.Partition)
 	if touched != nil {
@@ -59,17 +60,17 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 	bf, err := p.cachedBackfill(ctx, msg.BackfillID)
 	if errors.Is(err, ledger.ErrNotFound) {
 		log.Warn("partition of an unknown backfill; dropping")
-		return queue.Ack
+		return message.Ack
 	}
 	if err != nil {
 		log.Warn("read ledger; will retry", "error", err.Error())
-		return queue.Nack
+		return message.Nack
 	}
 	switch bf.State {
 	case ledger.StateProcessing:
 	default:
 		log.Info("backfill is not processing; skipping partition", "state", string(bf.State))
-		return queue.Ack
+		return message.Ack
 	}
 	spec, err := p.spec(ctx, bf)
 	if err != nil {
@@ -78,17 +79,18 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 		// spec that can never be read ends on the dead-letter topic after
 		// the subscription's delivery attempts.
 		log.Warn("read spec; will retry", "error", err.Error())
-		return queue.Nack
+		return message.Nack
 	}
 	part, idx, ok := spec.Partition(msg.Partition)
 	if !ok {
 		log.Error("partition is not part of the backfill; dropping")
-		return queue.Ack
+		return message.Ack
 	}
-	rec, err := p.Ledger.GetPartition(ctx, bf.ID, part.ID)
+	pid := PartitionID(part)
+	rec, err := p.Ledger.GetPartition(ctx, bf.ID, pid)
 	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 		log.Warn("read partition record; will retry", "error", err.Error())
-		return queue.Nack
+		return message.Nack
 	}
 	if rec != nil && (rec.State == ledger.PartitionDone || rec.State == ledger.PartitionFailed) {
 		// A redelivery. For a chain, make sure the next link was published
@@ -96,10 +98,10 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 		if rec.State == ledger.PartitionDone && spec.Sequential {
 			if err := p.publishNext(ctx, spec, idx); err != nil {
 				log.Warn("re-publish next partition; will retry", "error", err.Error())
-				return queue.Nack
+				return message.Nack
 			}
 		}
-		return queue.Ack
+		return message.Ack
 	}
 
 	// No "running" record is written before the query: it would double the
@@ -112,7 +114,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 		warnings, runErr = p.runChecks(ctx, spec, part)
 	}
 	if runErr == nil {
-		if _, err := p.Ledger.UpdatePartitionFrom(ctx, bf.ID, part.ID, rec, func(r *ledger.PartitionRecord) error {
+		if _, err := p.Ledger.UpdatePartitionFrom(ctx, bf.ID, pid, rec, func(r *ledger.PartitionRecord) error {
 			r.Attempts++
 			r.State = ledger.PartitionDone
 			r.JobID = res.JobID
@@ -127,21 +129,21 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 			// The data is in staging; the redelivery will find the write
 			// idempotent and record it.
 			log.Warn("record partition done; will retry", "error", err.Error())
-			return queue.Nack
+			return message.Nack
 		}
 		log.Info("partition done", "rows", res.RowsWritten, "bytes", res.BytesProcessed, "job_id", res.JobID, "duration_seconds", p.now().Sub(start).Seconds())
 		if spec.Sequential {
 			if err := p.publishNext(ctx, spec, idx); err != nil {
 				log.Warn("publish next partition; will retry", "error", err.Error())
-				return queue.Nack
+				return message.Nack
 			}
 		}
-		return queue.Ack
+		return message.Ack
 	}
 
 	if ctx.Err() != nil {
 		// The task is shutting down: let another task take the message.
-		return queue.Nack
+		return message.Nack
 	}
 	permanent := !warehouse.IsRetryable(runErr) && warehouse.Code(runErr) != warehouse.Unknown
 	exhausted := m.DeliveryAttempt >= p.opts().MaxDeliveries
@@ -149,7 +151,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 		exhausted = true
 	}
 	if !permanent && !exhausted {
-		if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, part.ID, func(r *ledger.PartitionRecord) error {
+		if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, pid, func(r *ledger.PartitionRecord) error {
 			r.Attempts++
 			r.State = ledger.PartitionPending
 			r.Error = runErr.Error()
@@ -159,9 +161,9 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 			log.Warn("record partition attempt", "error", err.Error())
 		}
 		log.Warn("partition attempt failed; will be redelivered", "error", runErr.Error(), "delivery_attempt", m.DeliveryAttempt)
-		return queue.Nack
+		return message.Nack
 	}
-	if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, part.ID, func(r *ledger.PartitionRecord) error {
+	if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, pid, func(r *ledger.PartitionRecord) error {
 		r.Attempts++
 		r.State = ledger.PartitionFailed
 		r.Error = runErr.Error()
@@ -170,11 +172,11 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m queue.Received, touche
 		return nil
 	}); err != nil {
 		log.Warn("record partition failure; will retry", "error", err.Error())
-		return queue.Nack
+		return message.Nack
 	}
 	log.Error("partition failed", "error", runErr.Error(), "attempts", m.DeliveryAttempt)
 	p.deadLetter(ctx, m.Data, m.Attributes, runErr)
-	return queue.Ack
+	return message.Ack
 }
 
 // StateCache holds recently read backfill records for the workers: every
@@ -231,7 +233,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, data []byte, attrs map[string
 	for k, v := range attrs {
 		a[k] = v
 	}
-	if err := p.Publisher.Publish(ctx, p.Topics.DeadLetter, queue.Message{Data: data, Attributes: a}); err != nil {
+	if err := p.Publisher.Publish(ctx, p.Topics.DeadLetter, message.Message{Data: data, Attributes: a}); err != nil {
 		p.log().Error("publish to dead-letter topic", "error", err.Error())
 	}
 }
@@ -244,8 +246,8 @@ func truncate(s string, n int) string {
 }
 
 // runPartition computes one partition into staging.
-func (p *Pipeline) runPartition(ctx context.Context, spec *Spec, part PartitionSpec) (warehouse.JobResult, error) {
-	if spec.Script != nil {
+func (p *Pipeline) runPartition(ctx context.Context, spec *Spec, part backfill.Partition) (warehouse.JobResult, error) {
+	if spec.IsScript() {
 		return p.runScript(ctx, spec, part)
 	}
 	// One try per delivery for transient errors: the delivery is this
@@ -263,21 +265,21 @@ func (p *Pipeline) runPartition(ctx context.Context, spec *Spec, part PartitionS
 		}
 		var err error
 		res, err = p.Warehouse.Query(ctx, warehouse.QueryJob{
-			SQL:            spec.Query,
+			SQL:            spec.SQL,
 			Params:         part.Params,
 			Destination:    &spec.Staging,
-			Partition:      part.Dest,
+			Partition:      part.ID,
 			Write:          warehouse.WriteTruncate,
 			BillingProject: spec.BillingProject,
 			DefaultProject: spec.DefaultProject,
 			DefaultDataset: spec.DefaultDataset,
 			Labels:         jobLabels(spec),
-			JobID:          jobID(spec, part.ID),
+			JobID:          jobID(spec, PartitionID(part)),
 		})
 		return err
 	})
 	if err != nil {
-		return res, fmt.Errorf("query %s into %s$%s: %w", spec.Table, spec.Staging, part.Dest, err)
+		return res, fmt.Errorf("query %s into %s$%s: %w", spec.Table, spec.Staging, part.ID, err)
 	}
 	return res, nil
 }
@@ -305,10 +307,10 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 	var failed []*ledger.PartitionRecord
 	open := 0
 	for _, ps := range spec.Partitions {
-		switch states[ps.ID] {
+		switch states[PartitionID(ps)] {
 		case ledger.PartitionDone:
 		case ledger.PartitionFailed:
-			r, err := p.Ledger.GetPartition(ctx, id, ps.ID)
+			r, err := p.Ledger.GetPartition(ctx, id, PartitionID(ps))
 			if err != nil {
 				return false, fmt.Errorf("finish %s: %w", id, err)
 			}
@@ -370,10 +372,10 @@ func (p *Pipeline) compare(ctx context.Context, spec *Spec) []notify.PartitionRo
 		}
 		return out
 	}
-	st, prod := counts(spec.Staging), counts(spec.Source)
+	st, prod := counts(spec.Staging), counts(spec.Effective)
 	var out []notify.PartitionRows
 	for _, ps := range spec.Partitions {
-		out = append(out, notify.PartitionRows{Partition: ps.ID, StagingRows: st[ps.Dest], ProductionRows: prod[ps.Dest]})
+		out = append(out, notify.PartitionRows{Partition: PartitionID(ps), StagingRows: st[ps.ID], ProductionRows: prod[ps.ID]})
 	}
 	return out
 }

@@ -20,14 +20,28 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bqbackfill/bqbackfill/shared/backoff"
+	"github.com/bqbackfill/bqbackfill/shared/message"
 )
 
-// Message is one message to publish.
-type Message struct {
-	Data        []byte
-	Attributes  map[string]string
-	OrderingKey string
-}
+// The message types live in shared/message, so that the pipeline can use
+// them without depending on Pub/Sub; these aliases keep queue.Message and
+// friends working.
+type (
+	// Message is one message to publish.
+	Message = message.Message
+	// Received is a message handed to a Handler.
+	Received = message.Received
+	// Outcome tells Receive what to do with a handled message.
+	Outcome = message.Outcome
+	// Handler processes one message.
+	Handler = message.Handler
+)
+
+// Outcomes.
+const (
+	Ack  = message.Ack
+	Nack = message.Nack
+)
 
 // Publisher publishes to topics by id. Safe for concurrent use.
 type Publisher struct {
@@ -88,28 +102,6 @@ func (p *Publisher) Stop() {
 	p.pubs = map[string]*pubsub.Publisher{}
 }
 
-// Received is a message handed to a Handler.
-type Received struct {
-	ID              string
-	Data            []byte
-	Attributes      map[string]string
-	DeliveryAttempt int // 0 when the subscription has no dead-letter policy
-	PublishTime     time.Time
-}
-
-// Outcome tells Receive what to do with a handled message.
-type Outcome int
-
-const (
-	// Ack removes the message from the subscription.
-	Ack Outcome = iota
-	// Nack asks for redelivery (after the subscription's retry backoff).
-	Nack
-)
-
-// Handler processes one message.
-type Handler func(ctx context.Context, m Received) Outcome
-
 // ReceiveOptions control Receive.
 type ReceiveOptions struct {
 	// Concurrency is how many messages are handled at once (default 1).
@@ -128,6 +120,19 @@ type ReceiveOptions struct {
 
 // emptyPoll spaces the pulls of an empty subscription.
 var emptyPoll = backoff.Policy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}
+
+// Subscription is one subscription with its receive options: the
+// receiver a worker task pulls its messages from (shared/pipeline.Receiver).
+type Subscription struct {
+	Client  *pubsub.Client
+	Name    string
+	Options ReceiveOptions
+}
+
+// Receive is Receive on s.
+func (s Subscription) Receive(ctx context.Context, h Handler) error {
+	return Receive(ctx, s.Client, s.Name, s.Options, h)
+}
 
 // Receive pulls subscription and calls h for each message until ctx ends or
 // the subscription has stayed empty for IdleTimeout with nothing in flight.

@@ -1,9 +1,17 @@
-package pipeline
+// Package treescan is the scanner's side of the pipeline: it reads a synced
+// sql/ tree (through shared/sqltree), validates every backfill entry again
+// with the scanner's today, and plans the ones to start, turning each plan
+// into the pipeline.Spec the workers and the completion run (the query
+// rendered with shared/querytext). shared/pipeline itself never reads a
+// tree: it receives pipeline.Desired entries and their specs.
+package treescan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 	"time"
 
@@ -12,13 +20,14 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/notify"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/querytext"
 	"github.com/bqbackfill/bqbackfill/shared/sqltree"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
-// TreeOptions control DesiredFromTree.
-type TreeOptions struct {
+// Options control Desired.
+type Options struct {
 	// Now is the scan time; "today" is its UTC date.
 	Now time.Time
 	// Tree is the synced tree object the files come from (recorded in specs).
@@ -36,47 +45,47 @@ type TreeOptions struct {
 	HistoryDays int
 }
 
-// TreeProblem is a table the scanner cannot read at all (its backfill.yaml
+// Problem is a table the scanner cannot read at all (its backfill.yaml
 // does not parse, or bqbackfill.yaml is broken).
-type TreeProblem struct {
+type Problem struct {
 	Table   string
 	File    string
 	Message string
 }
 
-// DesiredFromTree reads every table with a backfill.yaml and returns the
+// Desired reads every table with a backfill.yaml and returns the
 // entries that may need action, each validated again with the scanner's
 // today (rules that depend on the day a backfill starts included). A file
 // that cannot be parsed is returned as a problem; the other tables go on.
-func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired, []TreeProblem) {
+func Desired(ctx context.Context, fsys fs.FS, o Options) ([]pipeline.Desired, []Problem) {
 	tree := sqltree.New(fsys, "sql")
 	settings, err := tree.Settings()
 	if err != nil {
-		return nil, []TreeProblem{{File: config.FileName, Message: err.Error()}}
+		return nil, []Problem{{File: config.FileName, Message: err.Error()}}
 	}
 	var target *config.Target
 	if o.Target != "" {
 		if target, err = settings.Target(o.Target); err != nil {
-			return nil, []TreeProblem{{File: config.FileName, Message: err.Error()}}
+			return nil, []Problem{{File: config.FileName, Message: err.Error()}}
 		}
 	}
 	var tables []*backfill.Table
-	var problems []TreeProblem
+	var problems []Problem
 	if len(o.Tables) > 0 {
 		for _, ref := range o.Tables {
 			t, err := tree.Load(ref)
 			if err != nil {
-				return nil, []TreeProblem{{Table: ref.String(), Message: err.Error()}}
+				return nil, []Problem{{Table: ref.String(), Message: err.Error()}}
 			}
 			tables = append(tables, t)
 		}
 	} else {
 		var unread []backfill.Error
 		if tables, unread, err = tree.BackfillTables(ctx); err != nil {
-			return nil, []TreeProblem{{Message: fmt.Sprintf("read tree: %v", err)}}
+			return nil, []Problem{{Message: fmt.Sprintf("read tree: %v", err)}}
 		}
 		for _, e := range unread {
-			problems = append(problems, TreeProblem{File: e.File, Message: e.Error()})
+			problems = append(problems, Problem{File: e.File, Message: e.Error()})
 		}
 	}
 	history := o.HistoryDays
@@ -84,13 +93,13 @@ func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired,
 		history = 90
 	}
 	today := civil.DateOf(o.Now.UTC())
-	var out []Desired
+	var out []pipeline.Desired
 	for _, t := range tables {
 		if unread := sqltree.Unreadable(t); t.File == nil || len(unread) > 0 {
 			// A file that cannot be read at all is reported, never skipped
 			// without a word (review: hostile input, item 5).
 			for _, e := range unread {
-				problems = append(problems, TreeProblem{Table: t.Ref.String(), File: e.File, Message: e.Error()})
+				problems = append(problems, Problem{Table: t.Ref.String(), File: e.File, Message: e.Error()})
 			}
 			continue
 		}
@@ -102,7 +111,7 @@ func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired,
 			if o.Status != "" && string(e.Status) != o.Status {
 				continue
 			}
-			d := Desired{
+			d := pipeline.Desired{
 				Table:     t.Ref,
 				EntryDate: e.Key(),
 				Status:    string(e.Status),
@@ -125,7 +134,7 @@ func DesiredFromTree(ctx context.Context, fsys fs.FS, o TreeOptions) ([]Desired,
 					}
 				}
 				t, e := t, e
-				d.Plan = func(ctx context.Context) (*Spec, error) {
+				d.Plan = func(ctx context.Context) (*pipeline.Spec, error) {
 					plan, err := backfill.NewPlan(t, e, settings, target)
 					if err != nil {
 						return nil, err
@@ -173,33 +182,12 @@ func hashWithoutStatus(e *backfill.Entry) string {
 }
 
 // SpecFromPlan turns a plan into what the pipeline stores and runs: the
-// rendered query (with self-references pointed at staging for
-// depends_on_past tables), the partitions with their parameters, and the
-// tables involved.
-func SpecFromPlan(t *backfill.Table, plan *backfill.Plan, tree string) (*Spec, error) {
-	s := &Spec{
-		Table:          plan.Table,
-		EntryDate:      plan.EntryDate.String(),
-		Source:         plan.Effective,
-		Dest:           plan.SwapDestination,
-		Staging:        plan.Staging,
-		Backup:         plan.Backup,
-		BillingProject: plan.BillingProject,
-		DefaultProject: plan.DefaultProject,
-		DefaultDataset: plan.DefaultDataset,
-		PartitionType:  plan.PartitionType,
-		PartitionField: plan.PartitionField,
-		Sequential:     plan.Sequential,
-		WholeTable:     plan.WholeTableSwap,
-		Tree:           tree,
-		Watchers:       plan.Watchers,
-		MirrorIAM:      plan.Target == "",
-		Target:         plan.Target,
-		Warnings:       append([]string(nil), plan.Warnings...),
-	}
-	if plan.Seed != nil {
-		s.Seed = plan.Seed.ID
-	}
+// plan itself plus the query as it runs (rendered, with self-references
+// pointed at staging for depends_on_past tables, wrapped by the shredder
+// mitigation when planned).
+func SpecFromPlan(t *backfill.Table, plan *backfill.Plan, tree string) (*pipeline.Spec, error) {
+	s := &pipeline.Spec{Plan: *plan, Tree: tree}
+	s.Warnings = append([]string(nil), plan.Warnings...)
 	checks, err := checksFiles(t)
 	if err != nil {
 		return nil, err
@@ -208,46 +196,52 @@ func SpecFromPlan(t *backfill.Table, plan *backfill.Plan, tree string) (*Spec, e
 	if plan.Shredder != nil {
 		// bqetl runs shredder_mitigation_checks.sql after each date; here it
 		// runs through the same gate as checks.sql.
-		s.Checks = append(s.Checks, ChecksFile{Name: "shredder_mitigation_checks.sql", SQL: plan.Shredder.ChecksFile(plan.Staging)})
+		s.Checks = append(s.Checks, pipeline.ChecksFile{Name: "shredder_mitigation_checks.sql", SQL: plan.Shredder.ChecksFile(plan.Staging)})
 	}
-	for _, p := range plan.Partitions {
-		id := p.ID
-		if id == "" {
-			id = WholeTableID
-		}
-		s.Partitions = append(s.Partitions, PartitionSpec{ID: id, Dest: p.ID, Date: p.Date.String(), Params: p.Params})
+	if plan.Query.Kind == backfill.QueryPython {
+		return s, nil
 	}
-	switch plan.Query.Kind {
-	case backfill.QueryPython:
-		s.Script = &ScriptSpec{Path: plan.Query.Path, Entrypoint: plan.Query.Entrypoint, DateArg: plan.Query.DateArg, Args: plan.Query.Args, DryRunArg: plan.Query.DryRunArg}
-		s.MirrorIAM = false
-	default:
-		raw, err := fs.ReadFile(t.FS, plan.Query.Path)
-		if err != nil {
-			return nil, fmt.Errorf("read query %s: %w", plan.Query.Path, err)
-		}
-		sql, err := querytext.Render(string(raw), plan.ReinitializeBatchSize > 0)
+	raw, err := fs.ReadFile(t.FS, plan.Query.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read query %s: %w", plan.Query.Path, err)
+	}
+	sql, err := querytext.Render(string(raw), plan.ReinitializeBatchSize > 0)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", plan.Query.Path, err)
+	}
+	if plan.ReinitializeBatchSize > 0 && strings.Contains(sql, "@sample_id") {
+		return nil, fmt.Errorf("query %s: reinitialize_table with @sample_id batches is not supported yet; the query must compute the whole table in one job", plan.Query.Path)
+	}
+	if plan.Shredder != nil {
+		// Shredder mitigation: the generated query wraps the rendered one.
+		sql = plan.Shredder.Query(sql)
+	}
+	if plan.Sequential {
+		rewritten, n, err := querytext.RewriteSelfReferences(sql, plan.Table, plan.Staging, plan.DefaultProject, plan.DefaultDataset)
 		if err != nil {
 			return nil, fmt.Errorf("query %s: %w", plan.Query.Path, err)
 		}
-		if plan.ReinitializeBatchSize > 0 && strings.Contains(sql, "@sample_id") {
-			return nil, fmt.Errorf("query %s: reinitialize_table with @sample_id batches is not supported yet; the query must compute the whole table in one job", plan.Query.Path)
+		if n == 0 {
+			s.Warnings = append(s.Warnings, "depends_on_past: the query never reads its own table, so nothing was redirected to staging")
 		}
-		if plan.Shredder != nil {
-			// Shredder mitigation: the generated query wraps the rendered one.
-			sql = plan.Shredder.Query(sql)
-		}
-		if plan.Sequential {
-			rewritten, n, err := querytext.RewriteSelfReferences(sql, plan.Table, plan.Staging, plan.DefaultProject, plan.DefaultDataset)
-			if err != nil {
-				return nil, fmt.Errorf("query %s: %w", plan.Query.Path, err)
-			}
-			if n == 0 {
-				s.Warnings = append(s.Warnings, "depends_on_past: the query never reads its own table, so nothing was redirected to staging")
-			}
-			sql = rewritten
-		}
-		s.Query = sql
+		sql = rewritten
 	}
+	s.SQL = sql
 	return s, nil
+}
+
+// checksFiles reads the table's checks.sql for the Spec (none when absent).
+func checksFiles(t *backfill.Table) ([]pipeline.ChecksFile, error) {
+	if t.FS == nil {
+		return nil, nil
+	}
+	name := path.Join(t.Dir, backfill.ChecksFileName)
+	raw, err := fs.ReadFile(t.FS, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return []pipeline.ChecksFile{{Name: backfill.ChecksFileName, SQL: string(raw)}}, nil
 }
