@@ -187,7 +187,12 @@ func partitionFilter(md *warehouse.TableMetadata, parts []string) (string, strin
 // the requested partitions (unsorted: see Sorted). Production missing
 // (a new table) profiles as empty.
 func Run(ctx context.Context, w Warehouse, o Options) ([]Change, error) {
-	md, err := w.Table(ctx, o.Staging)
+	// The schema is production's (staging is created like it); staging's
+	// only when production does not exist yet.
+	md, err := w.Table(ctx, o.Production)
+	if warehouse.IsNotFound(err) {
+		md, err = w.Table(ctx, o.Staging)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("profile %s: %w", o.Staging, err)
 	}
