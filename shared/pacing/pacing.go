@@ -186,8 +186,7 @@ func (b Backoff) Wait(err error, attempt int) (wait time.Duration, counts, ok bo
 	case warehouse.IsQuotaExceeded(err):
 		return b.QuotaWait + rand.N(b.QuotaWait/10+1), false, true
 	case warehouse.IsTransient(err):
-		d := backoff.Policy{Initial: b.Initial, Max: b.Max}.Delay(attempt)
-		return d/2 + rand.N(d/2+1), true, true
+		return backoff.Policy{Initial: b.Initial, Max: b.Max, Jitter: true}.Delay(attempt), true, true
 	}
 	return 0, false, false
 }
