@@ -75,11 +75,12 @@ func fromBefore(s string) bool {
 	return false
 }
 
-// identChar reports whether s[i] exists and can continue an identifier.
+// identChar reports whether s[i] exists and can continue an identifier
+// (bytes of non-ASCII text do, for the lexer as for DuckDB).
 func identChar(s string, i int) bool {
 	if i < 0 || i >= len(s) {
 		return false
 	}
 	c := s[i]
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	return c == '_' || c >= 0x80 || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
