@@ -87,9 +87,19 @@ func (p *Publisher) Publish(ctx context.Context, topic string, msgs ...Message) 
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("publish %d of %d messages to %s: %w", len(errs), len(msgs), topic, errors.Join(errs...))
+		return fmt.Errorf("publish %d of %d messages to %s: %w", len(errs), len(msgs), topic, needs(errors.Join(errs...), "pubsub.topics.publish", "topic "+topic))
 	}
 	return nil
+}
+
+// needs adds to a PermissionDenied error the permission the call lacked:
+// Pub/Sub answers only "User not authorized to perform this action.", and
+// whoever reads the log has to find out what to grant.
+func needs(err error, perm, resource string) error {
+	if status.Code(err) == codes.PermissionDenied {
+		return fmt.Errorf("%w (the caller needs %s on %s)", err, perm, resource)
+	}
+	return err
 }
 
 // Stop flushes and stops every publisher.
@@ -178,7 +188,7 @@ func Receive(ctx context.Context, client *pubsub.Client, subscription string, op
 						return
 					}
 					if st, ok := status.FromError(err); ok && (st.Code() == codes.NotFound || st.Code() == codes.PermissionDenied || st.Code() == codes.InvalidArgument) {
-						errs <- fmt.Errorf("pull %s: %w", sub, err)
+						errs <- fmt.Errorf("pull %s: %w", sub, needs(err, "pubsub.subscriptions.consume", "subscription "+sub))
 						return
 					}
 					// Transient: retry after the backoff.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/bqbackfill/bqbackfill/shared/iamcheck"
 )
 
 func newClient(t *testing.T) *pubsub.Client {
@@ -145,4 +148,44 @@ func TestLeaseExtendedOnReceipt(t *testing.T) {
 	if handled != 1 || stolen != 0 {
 		t.Errorf("handled %d, redelivered to another puller while leased %d times; want 1 and 0", handled, stolen)
 	}
+}
+
+// Pub/Sub's PermissionDenied does not say which permission is missing;
+// the errors of Publish and Receive do.
+func TestPermissionDeniedNamesPermission(t *testing.T) {
+	ctx := context.Background()
+	srv := pstest.NewServer()
+	t.Cleanup(func() { srv.Close() })
+	admin := newClientOn(t, srv.Addr)
+	if _, err := admin.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/work"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/p/subscriptions/work-sub", Topic: "projects/p/topics/work", AckDeadlineSeconds: 10}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClientOn(t, srv.Addr, grpc.WithUnaryInterceptor(iamcheck.UnaryInterceptor(&iamcheck.Policy{}, "nobody@example.com")))
+	pub := NewPublisher(c)
+	defer pub.Stop()
+	err := pub.Publish(ctx, "work", Message{Data: []byte("x")})
+	if err == nil || !strings.Contains(err.Error(), "User not authorized") || !strings.Contains(err.Error(), "needs pubsub.topics.publish on topic work") {
+		t.Errorf("publish: %v", err)
+	}
+	err = Receive(ctx, c, "work-sub", ReceiveOptions{ReturnImmediately: true}, func(context.Context, Received) Outcome { return Ack })
+	if err == nil || !strings.Contains(err.Error(), "needs pubsub.subscriptions.consume on subscription projects/p/subscriptions/work-sub") {
+		t.Errorf("receive: %v", err)
+	}
+}
+
+func newClientOn(t *testing.T, addr string, opts ...grpc.DialOption) *pubsub.Client {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pubsub.NewClient(context.Background(), "p", option.WithGRPCConn(conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
