@@ -15,9 +15,7 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/bqbackfill/bqbackfill/shared/iamcheck"
@@ -28,14 +26,11 @@ const bucket = "state"
 // storageAs is a storage client of the fake acting as principal.
 func storageAs(t *testing.T, srv *fakestorage.Server, pol *iamcheck.Policy, principal string, jsonReads bool) *storage.Client {
 	t.Helper()
-	opts := []option.ClientOption{
-		option.WithHTTPClient(&http.Client{Transport: iamcheck.GCS(srv.HTTPClient().Transport, pol, principal)}),
-		option.WithoutAuthentication(),
-	}
+	var opts []option.ClientOption
 	if jsonReads {
 		opts = append(opts, storage.WithJSONReads())
 	}
-	c, err := storage.NewClient(context.Background(), opts...)
+	c, err := iamcheck.Storage(context.Background(), srv.HTTPClient().Transport, pol, principal, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,13 +143,7 @@ func TestGCS(t *testing.T) {
 // pubsubAs is a Pub/Sub client of the pstest server acting as principal.
 func pubsubAs(t *testing.T, srv *pstest.Server, pol *iamcheck.Policy, principal string) *pubsub.Client {
 	t.Helper()
-	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUnaryInterceptor(iamcheck.UnaryInterceptor(pol, principal)),
-		grpc.WithStreamInterceptor(iamcheck.StreamInterceptor(pol, principal)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := pubsub.NewClient(context.Background(), "p", option.WithGRPCConn(conn))
+	c, err := iamcheck.PubSub(context.Background(), srv.Addr, "p", pol, principal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +158,7 @@ func TestPubSub(t *testing.T) {
 	ctx := context.Background()
 	srv := pstest.NewServer()
 	defer srv.Close()
-	admin := pubsubAs(t, srv, &iamcheck.Policy{}, "")
+	admin := pubsubAs(t, srv, nil, "")
 	if _, err := admin.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/t"}); err != nil {
 		t.Fatal(err)
 	}

@@ -156,14 +156,14 @@ func TestPermissionDeniedNamesPermission(t *testing.T) {
 	ctx := context.Background()
 	srv := pstest.NewServer()
 	t.Cleanup(func() { srv.Close() })
-	admin := newClientOn(t, srv.Addr)
+	admin := newClientOn(t, srv.Addr, nil, "")
 	if _, err := admin.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: "projects/p/topics/work"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{Name: "projects/p/subscriptions/work-sub", Topic: "projects/p/topics/work", AckDeadlineSeconds: 10}); err != nil {
 		t.Fatal(err)
 	}
-	c := newClientOn(t, srv.Addr, grpc.WithUnaryInterceptor(iamcheck.UnaryInterceptor(&iamcheck.Policy{}, "nobody@example.com")))
+	c := newClientOn(t, srv.Addr, &iamcheck.Policy{}, "nobody@example.com")
 	pub := NewPublisher(c)
 	defer pub.Stop()
 	err := pub.Publish(ctx, "work", Message{Data: []byte("x")})
@@ -176,13 +176,9 @@ func TestPermissionDeniedNamesPermission(t *testing.T) {
 	}
 }
 
-func newClientOn(t *testing.T, addr string, opts ...grpc.DialOption) *pubsub.Client {
+func newClientOn(t *testing.T, addr string, pol *iamcheck.Policy, principal string) *pubsub.Client {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := pubsub.NewClient(context.Background(), "p", option.WithGRPCConn(conn))
+	c, err := iamcheck.PubSub(context.Background(), addr, "p", pol, principal)
 	if err != nil {
 		t.Fatal(err)
 	}
