@@ -82,3 +82,27 @@ func TestCheckSingleInitiate(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorsByEntry: the one-pass index answers what ErrorsFor answers,
+// in the same order, for every entry of a file with table-wide errors
+// (no metadata.yaml) and errors of several entries.
+func TestErrorsByEntry(t *testing.T) {
+	f := backfill.NewFile("sql/p/d/t/backfill.yaml")
+	f.Entries = []*backfill.Entry{
+		entryFor("2026-06-10", "2026-06-01", "2026-06-05"),
+		entryFor("2026-06-09", "2026-06-05", "2026-06-01"), // end before start
+		entryFor("2026-06-08", "2026-06-01", "2026-06-05"),
+	}
+	f.Entries[1].Watchers = nil
+	r := backfill.Validate(&backfill.Table{File: f, Dir: "p/d/t"}, backfill.Options{Today: fixtureToday, Settings: config.Default()})
+	if len(r.Errors) < 3 {
+		t.Fatalf("fixture gives too few errors to compare: %v", r.Errors)
+	}
+	lookup := r.ErrorsByEntry()
+	for _, e := range append(f.Entries, entryFor("2026-01-01", "2025-12-01", "2025-12-02")) {
+		want, got := r.ErrorsFor(e.EntryDate), lookup(e.EntryDate)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v", e.Key(), got, want)
+		}
+	}
+}

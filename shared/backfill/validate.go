@@ -53,6 +53,36 @@ func (r *Result) ErrorsFor(entryDate civil.Date) []Error {
 	return out
 }
 
+// ErrorsByEntry indexes the errors once and returns ErrorsFor as a lookup,
+// for callers that look up every entry of a file (ErrorsFor per entry is
+// quadratic in the entries). The order is ErrorsFor's.
+func (r *Result) ErrorsByEntry() func(entryDate civil.Date) []Error {
+	var wide []int
+	own := map[string][]int{}
+	for i, e := range r.Errors {
+		if e.EntryDate == "" {
+			wide = append(wide, i)
+		} else {
+			own[e.EntryDate] = append(own[e.EntryDate], i)
+		}
+	}
+	return func(entryDate civil.Date) []Error {
+		mine := own[entryDate.String()]
+		out := make([]Error, 0, len(wide)+len(mine))
+		w, m := 0, 0
+		for w < len(wide) || m < len(mine) {
+			if m == len(mine) || (w < len(wide) && wide[w] < mine[m]) {
+				out = append(out, r.Errors[wide[w]])
+				w++
+			} else {
+				out = append(out, r.Errors[mine[m]])
+				m++
+			}
+		}
+		return out
+	}
+}
+
 // Validate checks a table's backfill.yaml against every rule of reference
 // §3 (entries that were not parsed, such as one being created, also get the
 // parse rules P7–P14) and the seed's table of supported cases: the parse rules P1–P17, the
@@ -307,26 +337,32 @@ func CheckShredder(e *Entry, md *metadata.Metadata) *Error {
 // Initiate entry of such a file, which V6 leaves alone. Validate does not
 // report R1 (V6 already fails the file); the scanner does.
 func CheckSingleInitiate(entries []*Entry, e *Entry) *Error {
-	if e.Status != Initiate {
-		return nil
+	if last, err := SingleInitiate(entries); last == e {
+		return err
 	}
-	var others []string
-	last := true
-	seen := false
+	return nil
+}
+
+// SingleInitiate is rule R1 for a whole file in one pass: it returns the
+// last Initiate entry of a file with more than one, and its R1 error (nil,
+// nil when the file has at most one). The scanner calls it once per file:
+// CheckSingleInitiate per entry is quadratic in the Initiate entries.
+func SingleInitiate(entries []*Entry) (*Entry, *Error) {
+	var initiate []*Entry
 	for _, o := range entries {
-		if o == e {
-			seen = true
-			continue
-		}
 		if o.Status == Initiate {
-			others = append(others, o.Key())
-			last = last && !seen
+			initiate = append(initiate, o)
 		}
 	}
-	if len(others) == 0 || !last {
-		return nil
+	if len(initiate) < 2 {
+		return nil, nil
 	}
-	return &Error{Rule: "R1", EntryDate: e.Key(), Field: "status", Message: fmt.Sprintf("more than one backfill entry with status Initiate (also %s): only one backfill per table may be in flight, so none of them starts; set all but one to Complete or Cancelled", strings.Join(others, ", "))}
+	last := initiate[len(initiate)-1]
+	others := make([]string, 0, len(initiate)-1)
+	for _, o := range initiate[:len(initiate)-1] {
+		others = append(others, o.Key())
+	}
+	return last, &Error{Rule: "R1", EntryDate: last.Key(), Field: "status", Message: fmt.Sprintf("more than one backfill entry with status Initiate (also %s): only one backfill per table may be in flight, so none of them starts; set all but one to Complete or Cancelled", strings.Join(others, ", "))}
 }
 
 // CheckTargetScript is rule R5: a backfill that runs a Python script (the

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -37,6 +38,35 @@ type Scanner struct {
 	Filter treescan.Options
 	// Last holds the actions of the most recent scan (for local mode's summary).
 	Last []pipeline.Action
+	// Once, when set, logs each distinct problem with the tree (a file that
+	// cannot be read, a file the sync skipped) once across the scans that
+	// share it: local mode scans many times in one process and reports
+	// them before it runs. Nil logs them on every scan, as a deployed
+	// scanner does (each scan is its own report).
+	Once *Once
+}
+
+// Once remembers which messages were logged; safe for concurrent use.
+type Once struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// first reports whether key is new, and remembers it.
+func (o *Once) first(key string) bool {
+	if o == nil {
+		return true
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.seen[key] {
+		return false
+	}
+	if o.seen == nil {
+		o.seen = map[string]bool{}
+	}
+	o.seen[key] = true
+	return true
 }
 
 // NewScanner returns a scanner handler.
@@ -88,7 +118,17 @@ func (h *Scanner) Scan(ctx context.Context) ([]pipeline.Action, error) {
 	opts.Now, opts.Tree = now, m.Tree
 	desired, problems := treescan.Desired(ctx, fsys, opts)
 	for _, pr := range problems {
-		h.logger.Error("backfill file cannot be read; its table is skipped", "table", pr.Table, "file", pr.File, "error", pr.Message)
+		if h.Once.first("unreadable\x00" + pr.Table + "\x00" + pr.File + "\x00" + pr.Message) {
+			h.logger.Error("backfill file cannot be read; its table is skipped", "table", pr.Table, "file", pr.File, "error", pr.Message)
+		}
+	}
+	// The sync left these out of the tree (links out of the tree, devices,
+	// files over the size limit): the tables they belong to may be missing
+	// a file, so say which.
+	for _, sk := range m.Skipped {
+		if h.Once.first("skipped\x00" + sk) {
+			h.logger.Warn("file not synced; the scanner does not see it", "tree", m.Tree, "skipped", sk)
+		}
 	}
 	actions := h.pipeline.Scan(ctx, desired)
 	acted, failed := 0, 0
@@ -101,6 +141,6 @@ func (h *Scanner) Scan(ctx context.Context) ([]pipeline.Action, error) {
 			failed++
 		}
 	}
-	h.logger.Info("scan done", "tree", m.Tree, "entries", len(desired), "acted", acted, "errors", failed, "unreadable_files", len(problems))
+	h.logger.Info("scan done", "tree", m.Tree, "entries", len(desired), "acted", acted, "errors", failed, "unreadable_files", len(problems), "skipped_files", len(m.Skipped))
 	return actions, nil
 }

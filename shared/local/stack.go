@@ -194,6 +194,8 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	s.Scanner = handlers.NewScanner(s.Pipeline, s.Trees, logger)
 	s.Scanner.Now = opts.Now
+	// One process, many scans: each problem with the tree is logged once.
+	s.Scanner.Once = &handlers.Once{}
 	s.Completion = handlers.NewCompletion(s.Pipeline, logger)
 	s.Notifier = notify.NewLog(opts.Events, nil)
 	ok = true
@@ -349,6 +351,7 @@ func (s *Stack) RunFiltered(ctx context.Context, sqlDir string, filter treescan.
 	first := handlers.NewScanner(&resume, s.Trees, s.logger)
 	first.Now = s.opts.Now
 	first.Filter = filter
+	first.Once = s.Scanner.Once
 	e, err := s.manifestEvent(ctx)
 	if err != nil {
 		return Result{}, err

@@ -104,6 +104,9 @@ func Desired(ctx context.Context, fsys fs.FS, o Options) ([]pipeline.Desired, []
 			continue
 		}
 		res := backfill.Validate(t, backfill.Options{Today: today, Settings: settings, CheckPython: backfill.PythonSyntax()})
+		// Once per file: per entry it would be quadratic in the entries.
+		lastInitiate, r1 := backfill.SingleInitiate(t.File.Entries)
+		errorsFor := res.ErrorsByEntry()
 		for _, e := range t.File.Entries {
 			if e.Status != backfill.Initiate && e.EntryDate.Before(today.AddDays(-history)) {
 				continue
@@ -119,11 +122,11 @@ func Desired(ctx context.Context, fsys fs.FS, o Options) ([]pipeline.Desired, []
 				Watchers:  append([]string(nil), e.Watchers...),
 			}
 			if e.Status == backfill.Initiate {
-				for _, ve := range res.ErrorsFor(e.EntryDate) {
+				for _, ve := range errorsFor(e.EntryDate) {
 					d.Problems = append(d.Problems, violation(ve))
 				}
-				if ve := backfill.CheckSingleInitiate(t.File.Entries, e); ve != nil {
-					d.Problems = append(d.Problems, violation(*ve))
+				if e == lastInitiate {
+					d.Problems = append(d.Problems, violation(*r1))
 				}
 				if ve := backfill.CheckTargetScript(t, e, target); ve != nil {
 					d.Problems = append(d.Problems, violation(*ve))
