@@ -6,12 +6,10 @@ package completion
 
 import (
 	"context"
-	"fmt"
+	"io"
 	"os"
-	"sync"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/gcp"
@@ -26,29 +24,20 @@ func init() {
 	functions.CloudEvent(EntryPoint, handle)
 }
 
-var (
-	once    sync.Once
-	handler *handlers.Completion
-	initErr error
-)
+// handle is the deployed function, configured from the environment on the
+// first event that finds it complete.
+var handle = handlers.Deferred("completion", func() (*handlers.Completion, error) { return setup(os.LookupEnv, os.Stdout) })
 
-func handle(ctx context.Context, e event.Event) error {
-	once.Do(func() {
-		env, err := cloudenv.FromEnv(os.LookupEnv, cloudenv.CompletionNeeds)
-		if err != nil {
-			initErr = err
-			return
-		}
-		logger := logging.New(os.Stdout, logging.ParseLevel(env.LogLevel)).With("component", "completion")
-		st, err := gcp.New(context.Background(), env, logger, gcp.Options{})
-		if err != nil {
-			initErr = err
-			return
-		}
-		handler = handlers.NewCompletion(st.Pipeline, logger)
-	})
-	if initErr != nil {
-		return fmt.Errorf("completion setup: %w", initErr)
+// setup connects to Google Cloud as the environment says.
+func setup(lookup func(string) (string, bool), stdout io.Writer) (*handlers.Completion, error) {
+	env, err := cloudenv.FromEnv(lookup, cloudenv.CompletionNeeds)
+	if err != nil {
+		return nil, err
 	}
-	return handler.Handle(ctx, e)
+	logger := logging.New(stdout, logging.ParseLevel(env.LogLevel)).With(logging.KeyComponent, "completion")
+	st, err := gcp.New(context.Background(), env, logger, gcp.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return handlers.NewCompletion(st.Pipeline, logger), nil
 }

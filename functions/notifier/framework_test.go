@@ -20,6 +20,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
 	"github.com/bqbackfill/bqbackfill/shared/eventdata"
+	"github.com/bqbackfill/bqbackfill/shared/notify"
 )
 
 // serveEnv, when set, makes TestServeFunction run the real
@@ -96,7 +97,10 @@ func TestFrameworkRoundTrip(t *testing.T) {
 	base := "http://127.0.0.1:" + port
 	waitListening(t, "127.0.0.1:"+port)
 
-	data := encoded(t, testEvent)
+	data, err := notify.Encode(doneEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	ceHeaders := map[string]string{
 		"Content-Type":   "application/json",
@@ -108,7 +112,7 @@ func TestFrameworkRoundTrip(t *testing.T) {
 	}
 
 	// 1. An Eventarc CloudEvent, binary mode.
-	if code := postTo(t, base+"/", ceHeaders, messageBody(data, time.Now())); code != http.StatusOK {
+	if code := postTo(t, base+"/", ceHeaders, eventarcBody(t, doneEvent, time.Now())); code != http.StatusOK {
 		t.Fatalf("CloudEvent: HTTP %d, want 200", code)
 	}
 	// 2. A plain Pub/Sub push body; the framework converts it (topic from the path).
@@ -125,7 +129,7 @@ func TestFrameworkRoundTrip(t *testing.T) {
 	mu.Lock()
 	webhookStatus = http.StatusNotFound
 	mu.Unlock()
-	if code := postTo(t, base+"/", ceHeaders, messageBody(data, time.Now())); code != http.StatusOK {
+	if code := postTo(t, base+"/", ceHeaders, eventarcBody(t, doneEvent, time.Now())); code != http.StatusOK {
 		t.Fatalf("permanent failure: HTTP %d, want 200", code)
 	}
 

@@ -5,12 +5,10 @@ package scanner
 
 import (
 	"context"
-	"fmt"
+	"io"
 	"os"
-	"sync"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/gcp"
@@ -25,31 +23,20 @@ func init() {
 	functions.CloudEvent(EntryPoint, handle)
 }
 
-var (
-	once    sync.Once
-	handler *handlers.Scanner
-	initErr error
-)
+// handle is the deployed function, configured from the environment on the
+// first event that finds it complete.
+var handle = handlers.Deferred("scanner", func() (*handlers.Scanner, error) { return setup(os.LookupEnv, os.Stdout) })
 
-// handle builds the handler from the environment on first use, so that
-// importing the package does no I/O.
-func handle(ctx context.Context, e event.Event) error {
-	once.Do(func() {
-		env, err := cloudenv.FromEnv(os.LookupEnv, cloudenv.ScannerNeeds)
-		if err != nil {
-			initErr = err
-			return
-		}
-		logger := logging.New(os.Stdout, logging.ParseLevel(env.LogLevel)).With("component", "scanner")
-		st, err := gcp.New(context.Background(), env, logger, gcp.Options{Launcher: true})
-		if err != nil {
-			initErr = err
-			return
-		}
-		handler = handlers.NewScanner(st.Pipeline, st.Trees, logger)
-	})
-	if initErr != nil {
-		return fmt.Errorf("scanner setup: %w", initErr)
+// setup connects to Google Cloud as the environment says.
+func setup(lookup func(string) (string, bool), stdout io.Writer) (*handlers.Scanner, error) {
+	env, err := cloudenv.FromEnv(lookup, cloudenv.ScannerNeeds)
+	if err != nil {
+		return nil, err
 	}
-	return handler.Handle(ctx, e)
+	logger := logging.New(stdout, logging.ParseLevel(env.LogLevel)).With(logging.KeyComponent, "scanner")
+	st, err := gcp.New(context.Background(), env, logger, gcp.Options{Launcher: true})
+	if err != nil {
+		return nil, err
+	}
+	return handlers.NewScanner(st.Pipeline, st.Trees, logger), nil
 }

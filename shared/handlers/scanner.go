@@ -1,5 +1,5 @@
 // Package handlers holds the CloudEvent handlers of the deployed functions
-// (scanner and completion), so that the functions in functions/ only
+// (scanner, completion and notifier), so that the functions in functions/ only
 // register them and local mode drives exactly the same code with events it
 // builds itself.
 package handlers
