@@ -112,27 +112,26 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	// publishes the next completion request, which resumes from the
 	// ledger. The first unit of a request always runs, so each request
 	// makes progress.
+	// Several copy units run at once (swapRun), each recorded when done.
 	end := p.requestEnd(ctx, started)
-	var longest time.Duration
+	run := p.newSwapRun(ctx, spec, id)
 	for _, u := range swapUnits(spec) {
-		name := u.step
-		if done[name] {
+		if done[u.step] {
 			continue
 		}
-		if longest > 0 && p.now().Add(longest).After(end) {
+		if run.failed() {
+			break
+		}
+		if l := run.longestUnit(); l > 0 && p.now().Add(l).After(end) {
+			if err := run.wait(); err != nil {
+				return fmt.Errorf("complete %s: %w", id, err)
+			}
 			return p.continueLater(ctx, id, log)
 		}
-		unitStart := p.now()
-		if err := p.runUnit(ctx, spec, u, spec.Staging, spec.SwapDestination, "swap_"); err != nil {
-			return fmt.Errorf("complete %s: %w", id, err)
-		}
-		if err := p.recordStep(ctx, id, name, ""); err != nil {
-			return err
-		}
-		// Progress, so the scanner does not take a long swap for a lost
-		// completion request.
-		p.touch(ctx, id)
-		longest = max(longest, p.now().Sub(unitStart))
+		run.start(u)
+	}
+	if err := run.wait(); err != nil {
+		return fmt.Errorf("complete %s: %w", id, err)
 	}
 
 	if !done[stepDeleteStaging] {
@@ -197,13 +196,22 @@ func chunkStep(prefix string, c []backfill.Partition) string {
 // that partition), several at once, and returns the first error after all
 // finished.
 func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []backfill.Partition, src, dst warehouse.TableRef, jobPrefix string) error {
-	n := copyConcurrency
+	return p.startCopies(ctx, spec, c, src, dst, jobPrefix, make(chan struct{}, p.copyConcurrency()))()
+}
+
+// copyConcurrency is how many copy jobs may run at once.
+func (p *Pipeline) copyConcurrency() int {
 	if p.Pacer != nil {
 		// The pacer keeps the rate; enough copies must be in flight to use
 		// it (at 4.5 copies a second and a few seconds a copy).
-		n = pacedCopyConcurrency
+		return pacedCopyConcurrency
 	}
-	sem := make(chan struct{}, n)
+	return copyConcurrency
+}
+
+// startCopies starts the copies of c, in order, each once sem has room,
+// and returns a function that waits for them and returns their errors.
+func (p *Pipeline) startCopies(ctx context.Context, spec *Spec, c []backfill.Partition, src, dst warehouse.TableRef, jobPrefix string, sem chan struct{}) (wait func() error) {
 	errs := make([]error, len(c))
 	var wg sync.WaitGroup
 	for i, ps := range c {
@@ -229,8 +237,10 @@ func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []backfill.Parti
 			}
 		}(i, ps)
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return func() error {
+		wg.Wait()
+		return errors.Join(errs...)
+	}
 }
 
 func (p *Pipeline) recordStep(ctx context.Context, id, name, jobID string) error {

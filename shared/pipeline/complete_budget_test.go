@@ -18,7 +18,11 @@ import (
 
 // tenYears is a backfill of 3,650 day partitions of the contract table,
 // without depends_on_past.
-func tenYears(status string) fstest.MapFS {
+func tenYears(status string) fstest.MapFS { return dayRange(status, "2014-03-23", "2024-03-19") }
+
+// dayRange is a backfill of the contract table's days start..end, without
+// depends_on_past.
+func dayRange(status, start, end string) fstest.MapFS {
 	meta := `friendly_name: Running Visits
 description: Running total of visits per country.
 owners:
@@ -29,8 +33,8 @@ bigquery:
     field: submission_date
 `
 	entry := entryDate + `:
-  start_date: 2014-03-23
-  end_date: 2024-03-19
+  start_date: ` + start + `
+  end_date: ` + end + `
   override_retention_limit: true
   reason: Drop bot traffic (TEST-3).
   watchers:
@@ -84,45 +88,8 @@ func (w *pacedCopies) Copy(ctx context.Context, job warehouse.CopyJob) (warehous
 // staged partition, and no request ran past the push deadline.
 func TestLongSwapAcrossRequests(t *testing.T) {
 	e := newContractEnv(t)
-	desired, problems := treescan.Desired(e.ctx, tenYears("Initiate"), treescan.Options{Now: now, Tree: "trees/long.zip"})
-	if len(problems) > 0 {
-		t.Fatalf("tree problems: %+v", problems)
-	}
-	for _, a := range e.p.Scan(e.ctx, desired) {
-		if a.Err != nil {
-			t.Fatalf("scan: %v", a.Err)
-		}
-		if a.Did == pipeline.DidRejected {
-			bf, _ := e.led.Get(e.ctx, a.BackfillID)
-			t.Fatalf("rejected: %s", bf.LastError)
-		}
-	}
 	id := contractID
-	parts := e.pub.take("partitions")
-	if len(parts) != 3650 {
-		t.Fatalf("%d partition messages, want 3650", len(parts))
-	}
-	// The workers' result: every staging partition has rows.
-	first := civil.Date{Year: 2014, Month: 3, Day: 23}
-	var days []string
-	for d := first; len(days) < 3650; d = d.AddDays(1) {
-		day := d.String()
-		days = append(days, day[0:4]+day[5:7]+day[8:10])
-	}
-	for _, d := range days {
-		if err := e.fake.SetPartitionRows(staging, d, 3); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The workers finished, the entry was flipped to Complete.
-	for _, st := range [][2]ledger.State{{ledger.StateProcessing, ledger.StateProcessed}, {ledger.StateProcessed, ledger.StateCompleting}} {
-		if moved, err := e.led.Transition(e.ctx, id, []ledger.State{st[0]}, st[1], func(b *ledger.Backfill) error {
-			b.CompletionRequestedAt = now
-			return nil
-		}); err != nil || !moved {
-			t.Fatalf("%s -> %s: %v, %v", st[0], st[1], moved, err)
-		}
-	}
+	days := startCompleting(t, e, tenYears("Initiate"), civil.Date{Year: 2014, Month: 3, Day: 23}, 3650)
 
 	paced := &pacedCopies{Warehouse: e.p.Warehouse, now: now, crashAfter: 300}
 	e.p.Warehouse = paced
@@ -164,4 +131,47 @@ func TestLongSwapAcrossRequests(t *testing.T) {
 	if paced.copies > 3650+50 {
 		t.Errorf("%d copies, want at most %d (one unit redone)", paced.copies, 3650+50)
 	}
+}
+
+// startCompleting scans tree (a backfill of n days from first), gives
+// every staging partition 3 rows, as the workers would, and moves the
+// backfill to completing, as flipping the entry to Complete does. It
+// returns the partition ids.
+func startCompleting(t *testing.T, e *contractEnv, tree fstest.MapFS, first civil.Date, n int) []string {
+	t.Helper()
+	desired, problems := treescan.Desired(e.ctx, tree, treescan.Options{Now: now, Tree: "trees/long.zip"})
+	if len(problems) > 0 {
+		t.Fatalf("tree problems: %+v", problems)
+	}
+	for _, a := range e.p.Scan(e.ctx, desired) {
+		if a.Err != nil {
+			t.Fatalf("scan: %v", a.Err)
+		}
+		if a.Did == pipeline.DidRejected {
+			bf, _ := e.led.Get(e.ctx, a.BackfillID)
+			t.Fatalf("rejected: %s", bf.LastError)
+		}
+	}
+	if parts := e.pub.take("partitions"); len(parts) != n {
+		t.Fatalf("%d partition messages, want %d", len(parts), n)
+	}
+	var days []string
+	for d := first; len(days) < n; d = d.AddDays(1) {
+		day := d.String()
+		days = append(days, day[0:4]+day[5:7]+day[8:10])
+	}
+	for _, d := range days {
+		if err := e.fake.SetPartitionRows(staging, d, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, st := range [][2]ledger.State{{ledger.StateProcessing, ledger.StateProcessed}, {ledger.StateProcessed, ledger.StateCompleting}} {
+		if moved, err := e.led.Transition(e.ctx, contractID, []ledger.State{st[0]}, st[1], func(b *ledger.Backfill) error {
+			b.CompletionRequestedAt = now
+			return nil
+		}); err != nil || !moved {
+			t.Fatalf("%s -> %s: %v, %v", st[0], st[1], moved, err)
+		}
+	}
+	return days
 }

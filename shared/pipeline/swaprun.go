@@ -1,0 +1,105 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// swapInFlight is how many copy units (swap steps) one completion request
+// runs at once. A unit is recorded when its slowest copy ends; one unit at
+// a time left the table's rate unused during every unit's tail (1.58× the
+// quota bound on 3,650 partitions, BENCHMARKS.md). Copies start in
+// partition order from one pool, so units end nearly in order. A crash
+// redoes at most the units in flight: each copy is a WRITE_TRUNCATE of one
+// partition, so redoing one is harmless. Transactions (atomic promotion)
+// run one at a time: two on one table would conflict.
+const swapInFlight = 3
+
+// swapRun runs the swap units of one completion request and records each
+// in the ledger once all its jobs succeeded.
+type swapRun struct {
+	p      *Pipeline
+	ctx    context.Context
+	spec   *Spec
+	id     string
+	copies chan struct{} // copy jobs running, across units
+	units  chan struct{} // units started and not yet recorded
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	err     error
+	longest time.Duration // longest unit so far, start to record
+}
+
+func (p *Pipeline) newSwapRun(ctx context.Context, spec *Spec, id string) *swapRun {
+	n := swapInFlight
+	if atomicPromotion(spec) {
+		n = 1
+	}
+	return &swapRun{
+		p: p, ctx: ctx, spec: spec, id: id,
+		copies: make(chan struct{}, p.copyConcurrency()),
+		units:  make(chan struct{}, n),
+	}
+}
+
+// start waits for room for one more unit, starts u's jobs (its copies in
+// order, as copy slots free up) and returns; u is recorded in the
+// background when its jobs are done.
+func (r *swapRun) start(u swapUnit) {
+	r.units <- struct{}{}
+	began := r.p.now()
+	var wait func() error
+	if u.atomic {
+		wait = func() error {
+			return r.p.runUnit(r.ctx, r.spec, u, r.spec.Staging, r.spec.SwapDestination, "swap_")
+		}
+	} else {
+		wait = r.p.startCopies(r.ctx, r.spec, u.parts, r.spec.Staging, r.spec.SwapDestination, "swap_", r.copies)
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer func() { <-r.units }()
+		err := wait()
+		if err == nil {
+			err = r.p.recordStep(r.ctx, r.id, u.step, "")
+		}
+		if err != nil {
+			r.mu.Lock()
+			r.err = errors.Join(r.err, err)
+			r.mu.Unlock()
+			return
+		}
+		// Progress, so the scanner does not take a long swap for a lost
+		// completion request.
+		r.p.touch(r.ctx, r.id)
+		r.mu.Lock()
+		r.longest = max(r.longest, r.p.now().Sub(began))
+		r.mu.Unlock()
+	}()
+}
+
+// failed reports whether a unit failed: no more should start.
+func (r *swapRun) failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err != nil
+}
+
+// longestUnit is the longest a recorded unit took so far (0: none yet).
+func (r *swapRun) longestUnit() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.longest
+}
+
+// wait waits for the units started and returns their errors.
+func (r *swapRun) wait() error {
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}

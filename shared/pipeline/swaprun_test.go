@@ -1,0 +1,106 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/civil"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
+)
+
+// overlapCopies holds the copy of one partition of the first swap unit
+// until a copy of a later unit has started, then fails it once, as a
+// completion instance dying in the middle of that unit.
+type overlapCopies struct {
+	warehouse.Warehouse
+	slow    string          // the partition whose copy waits
+	later   map[string]bool // partitions of later units
+	started chan struct{}   // closed when a later unit's copy starts
+	once    sync.Once
+	mu      sync.Mutex
+	failed  bool
+}
+
+func (w *overlapCopies) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.JobResult, error) {
+	if w.later[job.DestPartition] {
+		w.once.Do(func() { close(w.started) })
+	}
+	if job.DestPartition == w.slow {
+		w.mu.Lock()
+		first := !w.failed
+		w.failed = true
+		w.mu.Unlock()
+		if first {
+			select {
+			case <-w.started:
+			case <-ctx.Done():
+				return warehouse.JobResult{}, ctx.Err()
+			}
+			return warehouse.JobResult{}, errCrash
+		}
+	}
+	return w.Warehouse.Copy(ctx, job)
+}
+
+// TestSwapUnitsOverlap: copy promotion does not wait for a swap unit's
+// slowest copy before starting the next unit's copies (one unit at a time
+// left the table's rate unused during every unit's tail). A unit that
+// fails while later ones succeed is not recorded, the later ones are, and
+// the redelivered request redoes only the failed one.
+func TestSwapUnitsOverlap(t *testing.T) {
+	e := newContractEnv(t)
+	days := startCompleting(t, e, dayRange("Initiate", "2023-01-01", "2023-05-30"), civil.Date{Year: 2023, Month: 1, Day: 1}, 150)
+	wh := &overlapCopies{Warehouse: e.p.Warehouse, slow: days[0], later: map[string]bool{}, started: make(chan struct{})}
+	for _, d := range days[50:] {
+		wh.later[d] = true
+	}
+	e.p.Warehouse = wh
+
+	// Without overlap the slow copy waits forever: give up after a minute.
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	stop := time.AfterFunc(time.Minute, cancel)
+	defer stop.Stop()
+	err := e.p.Complete(ctx, contractID)
+	if ctx.Err() != nil {
+		t.Fatal("the slow copy of the first swap unit waited for a copy of the next unit that never started")
+	}
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("first completion request: %v, want the crash of the first unit", err)
+	}
+	steps, err := e.led.ListSwapSteps(e.ctx, contractID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []string
+	for _, s := range steps {
+		if s.Done {
+			done = append(done, s.Name)
+		}
+	}
+	first, second := "copy-"+days[0]+"-"+days[49], "copy-"+days[50]+"-"+days[99]
+	if slices.Contains(done, first) || !slices.Contains(done, second) {
+		t.Fatalf("swap steps done after the crash: %q, want %s and not %s", done, second, first)
+	}
+
+	// The redelivered request finishes the swap.
+	if err := e.p.Complete(e.ctx, contractID); err != nil {
+		t.Fatalf("redelivered completion request: %v", err)
+	}
+	bf, err := e.led.Get(e.ctx, contractID)
+	if err != nil || bf.State != ledger.StateCompleted {
+		t.Fatalf("after the redelivery: %+v, %v; want completed", bf, err)
+	}
+	rows := e.fake.PartitionRows(table)
+	for _, d := range days {
+		if rows[d] != 3 {
+			t.Fatalf("production partition %s has %d rows, want the 3 staged", d, rows[d])
+		}
+	}
+}
