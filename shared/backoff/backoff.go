@@ -32,8 +32,29 @@ type Policy struct {
 	// many clients retrying at once spread out.
 	Jitter bool
 	// Sleep waits d or until ctx ends (nil: a timer). Tests replace it to
-	// run retries without waiting.
+	// run retries without waiting. Clock, when set, is used instead.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock, when set, sleeps and tells the time for Run and Do (a
+	// virtual clock in benchmarks; shared/clock's clocks implement it).
+	Clock Clock
+	// FreeRetries caps the retries a Classify marks Free, which do not use
+	// up Attempts (0: none is allowed).
+	FreeRetries int
+	// FitDeadline gives up at once, with the last error, instead of
+	// starting a wait that would end after ctx's deadline (measured on
+	// Clock): the caller's caller, a push request redelivered, say,
+	// retries later instead.
+	FitDeadline bool
+	// Unwrapped returns the last error as it is when the attempts run out,
+	// not wrapped with ErrExhausted: for a layer whose error is recorded or
+	// retried above it under its own name.
+	Unwrapped bool
+}
+
+// Clock tells the time and sleeps (shared/clock.Clock).
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
 }
 
 // Delay is the wait before retry n (1-based; n < 1 counts as 1).
@@ -70,37 +91,92 @@ func If(pred func(error) bool) Decide {
 	return func(err error) (bool, time.Duration) { return pred(err), 0 }
 }
 
-// ErrExhausted wraps the last error when the attempts ran out.
+// ErrExhausted wraps the last error when the attempts run out (unless
+// Unwrapped).
 var ErrExhausted = errors.New("retries exhausted")
+
+// Verdict is what a Classify says of a failed try.
+type Verdict struct {
+	// Retry: try again.
+	Retry bool
+	// Wait before the next try (0: the policy's delay).
+	Wait time.Duration
+	// Free: the retry does not use up an attempt (a long wait for a quota
+	// to refill, say); Policy.FreeRetries caps them.
+	Free bool
+}
+
+// Classify says whether, and how, to retry after err.
+type Classify func(err error) Verdict
 
 // Do calls fn until it returns nil, decide rejects its error, the attempts
 // run out (the last error is returned wrapped with ErrExhausted) or ctx
 // ends (the last error is returned as is).
 func (p Policy) Do(ctx context.Context, decide Decide, fn func(ctx context.Context) error) error {
+	return p.Run(ctx, func(err error) Verdict {
+		retry, wait := decide(err)
+		return Verdict{Retry: retry, Wait: wait}
+	}, fn)
+}
+
+// Run is Do with retries that may be free: it calls fn until it returns
+// nil, classify says not to retry, the attempts or the free retries run
+// out, a wait would overrun ctx's deadline (FitDeadline) or ctx ends. The
+// last error is returned as is, except that running out of attempts wraps
+// it with ErrExhausted (unless Unwrapped).
+func (p Policy) Run(ctx context.Context, classify Classify, fn func(ctx context.Context) error) error {
 	attempts := max(p.Attempts, 1)
-	for n := 1; ; n++ {
+	for n, free := 1, 0; ; {
 		err := fn(ctx)
 		if err == nil {
 			return nil
 		}
-		retry, wait := decide(err)
-		if !retry || ctx.Err() != nil {
+		v := classify(err)
+		if !v.Retry || ctx.Err() != nil {
 			return err
 		}
-		if n >= attempts {
+		switch {
+		case v.Free && free >= p.FreeRetries:
+			return err
+		case !v.Free && n >= attempts:
+			if p.Unwrapped {
+				return err
+			}
 			return fmt.Errorf("%w after %d attempts: %w", ErrExhausted, attempts, err)
 		}
+		wait := v.Wait
 		if wait <= 0 {
 			wait = p.Delay(n)
 		}
-		sleep := p.Sleep
-		if sleep == nil {
-			sleep = Sleep
+		if dl, ok := ctx.Deadline(); ok && p.FitDeadline && dl.Sub(p.now()) < wait {
+			return err
 		}
-		if sleep(ctx, wait) != nil {
+		if v.Free {
+			free++
+		} else {
+			n++
+		}
+		if p.sleep(ctx, wait) != nil {
 			return err
 		}
 	}
+}
+
+func (p Policy) now() time.Time {
+	if p.Clock != nil {
+		return p.Clock.Now()
+	}
+	return time.Now()
+}
+
+func (p Policy) sleep(ctx context.Context, d time.Duration) error {
+	switch {
+	case p.Clock != nil:
+		return p.Clock.Sleep(ctx, d)
+	case p.Sleep != nil:
+		return p.Sleep(ctx, d)
+	}
+	return Sleep(ctx, d)
 }
 
 // Sleep waits d or until ctx ends, returning ctx's error then.

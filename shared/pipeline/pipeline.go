@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bqbackfill/bqbackfill/shared/backoff"
 	"github.com/bqbackfill/bqbackfill/shared/clock"
 	"github.com/bqbackfill/bqbackfill/shared/pacing"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -166,38 +167,27 @@ func (p *Pipeline) withRetry(ctx context.Context, fn func() error) error {
 }
 
 // retry is withRetry with at most attempts tries of transient errors
-// (quotaExceeded waits do not count).
+// (quotaExceeded waits do not count). It runs on shared/backoff, with the
+// pipeline's clock for the waits and for the deadline.
 func (p *Pipeline) retry(ctx context.Context, attempts int, fn func() error) error {
 	r := p.opts().Retry
-	r.Attempts = attempts
 	b := pacing.Backoff{Initial: r.Initial, Max: r.Max, QuotaWait: r.QuotaWait}
-	tries, quotaWaits := 1, 0
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		wait, counts, ok := b.Wait(err, tries)
+	policy := backoff.Policy{
+		Attempts: attempts, Initial: r.Initial, Max: r.Max, Jitter: true,
+		FreeRetries: r.QuotaWaits, FitDeadline: true, Unwrapped: true, Clock: p.clock(),
+	}
+	return policy.Run(ctx, func(err error) backoff.Verdict {
+		wait, counts, ok := b.Wait(err, 1)
 		switch {
 		case !ok:
-			return err
-		case counts && tries >= r.Attempts:
-			return err
-		case !counts && quotaWaits >= r.QuotaWaits:
-			return err
+			return backoff.Verdict{}
+		case counts:
+			// The policy's own delay: pacing.Backoff's, with the same
+			// Initial, Max and jitter, for the try it has reached.
+			return backoff.Verdict{Retry: true}
 		}
-		if dl, has := ctx.Deadline(); has && time.Until(dl) < wait {
-			return err
-		}
-		if counts {
-			tries++
-		} else {
-			quotaWaits++
-		}
-		if p.clock().Sleep(ctx, wait) != nil {
-			return err
-		}
-	}
+		return backoff.Verdict{Retry: true, Wait: wait, Free: true}
+	}, func(context.Context) error { return fn() })
 }
 
 func (p *Pipeline) clock() clock.Clock {

@@ -27,7 +27,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,6 +38,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/bqbackfill/bqbackfill/shared/backoff"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse/duckdb/internal/bqsql"
 )
@@ -385,25 +385,17 @@ func (w *Warehouse) inTx(ctx context.Context, defProject, defDataset string, fn 
 	})
 }
 
+// conflictBackoff spaces the retries of a unit that met a transaction
+// conflict: 2-4 ms at first, doubling to 256-512 ms.
+var conflictBackoff = backoff.Policy{Initial: 4 * time.Millisecond, Max: 512 * time.Millisecond, Jitter: true, Unwrapped: true}
+
 // retry runs fn until it succeeds, fails with something other than a
-// transaction conflict, or has run maxAttempts times.
+// transaction conflict, or has run maxAttempts times; the last error is
+// returned as is.
 func (w *Warehouse) retry(ctx context.Context, fn func() error) error {
-	backoff := 2 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || !isConflict(err) || attempt >= w.maxAttempts {
-			return err
-		}
-		sleep := backoff + time.Duration(rand.Int64N(int64(backoff)))
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(sleep):
-		}
-		if backoff < 200*time.Millisecond {
-			backoff *= 2
-		}
-	}
+	p := conflictBackoff
+	p.Attempts = w.maxAttempts
+	return p.Do(ctx, backoff.If(isConflict), func(context.Context) error { return fn() })
 }
 
 // jobID returns a fresh job id, prefixed by the caller's prefix if any.
