@@ -107,6 +107,9 @@ type backfillSummary struct {
 	LastError  string `json:"last_error,omitempty"`
 	// CheckWarnings are the failed #warn data checks, "<partition>: <message>".
 	CheckWarnings []string `json:"check_warnings,omitempty"`
+	// Held says why a completing backfill waits for an operator
+	// (production half-swapped) and what to run.
+	Held string `json:"held,omitempty"`
 }
 
 // summarize reads a backfill's partition counts from the ledger.
@@ -127,7 +130,7 @@ func summarize(ctx context.Context, led *ledger.Store, b *ledger.Backfill) (back
 	}
 	return backfillSummary{ID: b.ID, Table: b.Table, EntryDate: b.EntryDate, State: string(b.State), Partitions: b.PartitionCount,
 		Done: sum.Counts[ledger.PartitionDone], Failed: sum.Counts[ledger.PartitionFailed],
-		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError, CheckWarnings: warnings}, nil
+		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError, CheckWarnings: warnings, Held: b.Held}, nil
 }
 
 // printRunSummary prints what run, initiate and complete did; exit 1 when a
@@ -158,7 +161,17 @@ func printRunSummary(ctx context.Context, w io.Writer, stack *local.Stack, res l
 			if r.LastError != "" {
 				fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(r.LastError, "\n", "\n    "))
 			}
+			if r.Held != "" {
+				fmt.Fprintf(w, "    HELD: %s\n", r.Held)
+			}
 		}
+	}
+	if held := res.Held(); len(held) > 0 {
+		// Production is half-swapped: not a run that went well.
+		if !asJSON {
+			fmt.Fprintf(w, "\n%d completion(s) stopped half-done and wait for an operator (see HELD above).\n", len(held))
+		}
+		return errSilent
 	}
 	if failed := res.Failed(); len(failed) > 0 {
 		var ids []string

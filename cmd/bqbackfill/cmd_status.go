@@ -93,6 +93,9 @@ func statusRun(ctx context.Context, o *statusOptions) error {
 		if r.LastError != "" {
 			fmt.Fprintf(out, "  last error: %s\n", strings.ReplaceAll(r.LastError, "\n", "\n    "))
 		}
+		if r.Held != "" {
+			fmt.Fprintf(out, "  HELD: %s\n", r.Held)
+		}
 		for _, w := range r.CheckWarnings {
 			fmt.Fprintf(out, "  check warning: %s\n", w)
 		}

@@ -8,6 +8,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/local"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/sqltree"
 	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
@@ -54,6 +57,11 @@ func localRun(ctx context.Context, o *localRunOptions) error {
 		return err
 	}
 	defer stack.Close()
+	if o.Filter.Status == pipeline.StatusComplete && len(o.Filter.Tables) == 1 {
+		if finished, err := finishHeld(ctx, o, stack); finished || err != nil {
+			return err
+		}
+	}
 	unreadable, err := unreadableFiles(ctx, o.SQLDir, o.Filter.Tables, backfill.Status(o.Filter.Status))
 	if err != nil {
 		return err
@@ -69,6 +77,39 @@ func localRun(ctx context.Context, o *localRunOptions) error {
 	}
 	fmt.Fprintf(o.IO.Err, "%d file(s) or table directories could not be read (listed above): their backfills did not run; 'bqbackfill validate' lists every problem.\n", len(unreadable))
 	return errSilent
+}
+
+// finishHeld is complete on a table whose completion stopped half-done
+// (completing in the ledger, whatever its entry now says, e.g. a held
+// completion whose entry was set to Cancelled): it finishes that swap from
+// the ledger, without reading the tree. It reports false when the table
+// has no completing backfill.
+func finishHeld(ctx context.Context, o *localRunOptions, stack *local.Stack) (bool, error) {
+	table := o.Filter.Tables[0]
+	if _, err := stack.Pipeline.Latest(ctx, table, ledger.StateCompleting); errors.Is(err, ledger.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	id, err := stack.Pipeline.FinishCompletion(ctx, table)
+	if err != nil {
+		return true, err
+	}
+	// A long swap goes on in the completion requests it published.
+	if _, err := stack.Drain(ctx); err != nil {
+		return true, err
+	}
+	b, err := stack.Ledger.Get(ctx, id)
+	if err != nil {
+		return true, fmt.Errorf("read ledger: %w", err)
+	}
+	if err := printRunSummary(ctx, o.IO.Out, stack, local.Result{Backfills: []*ledger.Backfill{b}}, o.JSON); err != nil {
+		return true, err
+	}
+	if b.State != ledger.StateCompleted {
+		return true, fmt.Errorf("%s: the swap did not finish (state %s): %s", id, b.State, b.LastError)
+	}
+	return true, nil
 }
 
 // unreadableFiles reads the tree as the scanner will and returns what it

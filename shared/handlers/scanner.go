@@ -140,6 +140,9 @@ func (h *Scanner) Scan(ctx context.Context) ([]pipeline.Action, error) {
 		if a.Err != nil {
 			failed++
 		}
+		if a.Warning != "" && h.Once.first("warning\x00"+a.BackfillID+"\x00"+a.Warning) {
+			h.logger.Warn("backfill needs an operator", "backfill_id", a.BackfillID, "detail", a.Warning)
+		}
 	}
 	h.logger.Info("scan done", "tree", m.Tree, "entries", len(desired), "acted", acted, "errors", failed, "unreadable_files", len(problems), "skipped_files", len(m.Skipped))
 	return actions, nil

@@ -70,6 +70,15 @@ type Backfill struct {
 	// Reported holds the notifications already sent (by kind), and when,
 	// so each is sent once however often the scanner runs.
 	Reported map[string]time.Time `json:"reported,omitempty"`
+	// Held says why the scanner holds a completing backfill instead of
+	// finishing it: its entry is no longer Complete (set to Cancelled, or
+	// back to Initiate), so production is left half-swapped until an
+	// operator runs `bqbackfill complete` (which clears it) or `bqbackfill
+	// rollback`. The scanner reports it on every scan; "" otherwise.
+	Held string `json:"held,omitempty"`
+	// RollbackStartedAt is when an operator's rollback of a completing
+	// backfill began: from then on no completion request swaps more of it.
+	RollbackStartedAt time.Time `json:"rollback_started_at,omitzero"`
 	// Execution is the latest worker job execution (Cloud Run execution
 	// name) started for it.
 	Execution string `json:"execution,omitempty"`

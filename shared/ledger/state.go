@@ -31,15 +31,16 @@ var States = []State{
 }
 
 // transitions maps each state to the states it may move to (besides
-// itself). Completing cannot be cancelled: a half-swapped table is finished
-// or reported failed, never abandoned.
+// itself). Completing cannot be cancelled: a half-swapped table is finished,
+// reported failed, or rolled back from its backup by an operator
+// (bqbackfill rollback), never abandoned.
 var transitions = map[State][]State{
 	StatePending:    {StateStaging, StateFailed, StateCancelled, StateRejected},
 	StateStaging:    {StateProcessing, StateFailed, StateCancelled},
 	StateProcessing: {StateProcessed, StateFailed, StateCancelled},
 	StateProcessed:  {StateCompleting, StateCancelled},
 	StateFailed:     {StateProcessing, StatePending, StateProcessed, StateCancelled},
-	StateCompleting: {StateCompleted, StateFailed},
+	StateCompleting: {StateCompleted, StateFailed, StateRolledBack},
 	StateCompleted:  {StateRolledBack},
 	StateRejected:   {StatePending, StateStaging},
 }

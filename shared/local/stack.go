@@ -317,6 +317,18 @@ type Result struct {
 	Backfills []*ledger.Backfill // every backfill an action touched, as the ledger has it at the end
 }
 
+// Held lists the touched backfills whose completion is held for an
+// operator (production half-swapped; see pipeline.HeldError).
+func (r Result) Held() []*ledger.Backfill {
+	var out []*ledger.Backfill
+	for _, b := range r.Backfills {
+		if b.State == ledger.StateCompleting && (b.Held != "" || !b.RollbackStartedAt.IsZero()) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // Failed lists the touched backfills that ended failed or rejected.
 func (r Result) Failed() []*ledger.Backfill {
 	var out []*ledger.Backfill
@@ -361,7 +373,7 @@ func (s *Stack) RunFiltered(ctx context.Context, sqlDir string, filter treescan.
 	}
 	var all []pipeline.Action
 	for _, a := range first.Last {
-		if a.Did != "" || a.Err != nil {
+		if a.Did != "" || a.Err != nil || a.Warning != "" {
 			all = append(all, a)
 		}
 	}
@@ -390,6 +402,8 @@ func (s *Stack) RunFiltered(ctx context.Context, sqlDir string, filter treescan.
 			if a.Did != "" || a.Err != nil {
 				all = append(all, a)
 				acted++
+			} else if a.Warning != "" {
+				all = append(all, a) // reported, but no work: the run may settle
 			}
 		}
 		if acted == 0 && handled == 0 && s.launcher.idle() {
@@ -435,6 +449,9 @@ func (s *Stack) unfinished(ctx context.Context, res Result) error {
 		case ledger.StatePending, ledger.StateStaging, ledger.StateProcessing, ledger.StateCompleting:
 		default:
 			continue
+		}
+		if b.Held != "" || !b.RollbackStartedAt.IsZero() {
+			continue // held for an operator: Result.Held reports it
 		}
 		line := b.ID + ": " + string(b.State)
 		if states, err := s.Ledger.PartitionStates(ctx, b.ID); err == nil {

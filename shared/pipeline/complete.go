@@ -55,6 +55,10 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		p.log().Info("completion request ignored: backfill is not completing", "backfill_id", id, "state", string(bf.State))
 		return nil
 	}
+	if !bf.RollbackStartedAt.IsZero() {
+		p.log().Info("completion request ignored: a rollback of the backfill started", "backfill_id", id)
+		return nil
+	}
 	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		return err
@@ -130,7 +134,10 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		}
 		run.start(u)
 	}
-	if err := run.wait(); err != nil {
+	if err := run.wait(); errors.Is(err, errRollbackStarted) {
+		log.Warn("completion stopped: a rollback of the backfill started")
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("complete %s: %w", id, err)
 	}
 
@@ -146,10 +153,17 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 
 	now := p.now()
 	moved, err := p.Ledger.Transition(ctx, id, []ledger.State{ledger.StateCompleting}, ledger.StateCompleted, func(b *ledger.Backfill) error {
+		if !b.RollbackStartedAt.IsZero() {
+			return errRollbackStarted
+		}
 		b.CompletedAt = now
 		b.LastError = ""
 		return nil
 	})
+	if errors.Is(err, errRollbackStarted) {
+		log.Warn("completion stopped: a rollback of the backfill started")
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("complete %s: %w", id, err)
 	}

@@ -143,8 +143,11 @@ func (p *Pipeline) reopen(ctx context.Context, id string, to ledger.State) (bool
 // Rollback restores the partitions the table's newest completed backfill
 // swapped in, from its backup, while the backup lives (30 days). Each
 // restored partition is recorded, so an interrupted rollback resumes.
+// A completion stopped half-done (completing) is rolled back too: it is
+// fenced first (no completion request swaps more of it), then the swapped
+// partitions are restored, and the rest of production is left as it is.
 func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (string, int, error) {
-	bf, err := p.Latest(ctx, table, ledger.StateCompleted, ledger.StateRolledBack)
+	bf, err := p.Latest(ctx, table, ledger.StateCompleted, ledger.StateRolledBack, ledger.StateCompleting)
 	if err != nil {
 		return "", 0, err
 	}
@@ -155,25 +158,29 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 	if err != nil {
 		return "", 0, err
 	}
+	if bf.State == ledger.StateCompleting {
+		if err := p.startRollback(ctx, bf); err != nil {
+			return "", 0, err
+		}
+	}
+	done, err := p.swapStepsDone(ctx, bf.ID)
+	if err != nil {
+		return "", 0, fmt.Errorf("rollback %s: %w", bf.ID, err)
+	}
+	units := rollbackUnits(spec, bf, done)
+	if len(units) == 0 {
+		// Nothing swapped (a completion stopped before its backup): no
+		// backup is needed.
+		return p.rolledBack(ctx, spec, bf, 0)
+	}
 	if _, err := p.Warehouse.Table(ctx, spec.Backup); err != nil {
 		if warehouse.IsNotFound(err) {
 			return "", 0, fmt.Errorf("rollback %s: the backup %s no longer exists (backups expire 30 days after completion)", bf.ID, spec.Backup)
 		}
 		return "", 0, fmt.Errorf("rollback %s: %w", bf.ID, err)
 	}
-	steps, err := p.Ledger.ListSwapSteps(ctx, bf.ID)
-	if err != nil {
-		return "", 0, fmt.Errorf("rollback %s: %w", bf.ID, err)
-	}
-	done := map[string]bool{}
-	for _, s := range steps {
-		done[s.Name] = s.Done
-	}
 	restored := 0
-	for _, u := range swapUnits(spec) {
-		if !done[u.step] || done[u.rollbackStep()] {
-			continue
-		}
+	for _, u := range units {
 		if err := p.runUnit(ctx, spec, u, spec.Backup, spec.SwapDestination, "rollback_"); err != nil {
 			return "", restored, fmt.Errorf("rollback %s: %w", bf.ID, err)
 		}
@@ -182,8 +189,14 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 		}
 		restored += len(u.parts)
 	}
-	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateCompleted}, ledger.StateRolledBack, func(b *ledger.Backfill) error {
+	return p.rolledBack(ctx, spec, bf, restored)
+}
+
+// rolledBack marks bf rolled back once its partitions are restored.
+func (p *Pipeline) rolledBack(ctx context.Context, spec *Spec, bf *ledger.Backfill, restored int) (string, int, error) {
+	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateCompleted, ledger.StateCompleting}, ledger.StateRolledBack, func(b *ledger.Backfill) error {
 		b.UpdatedAt = p.now()
+		b.Held = ""
 		return nil
 	})
 	if err != nil {

@@ -54,6 +54,9 @@ type Action struct {
 	BackfillID string
 	Did        Did
 	Err        error
+	// Warning is a state an operator must act on, reported on every scan
+	// (a held completion: see HeldError); "" when none.
+	Warning string
 }
 
 // Did is what a reconcile did for one backfill.
@@ -87,7 +90,9 @@ func (p *Pipeline) Scan(ctx context.Context, desired []Desired) []Action {
 			defer func() { <-sem }()
 			did, err := p.Reconcile(ctx, desired[i])
 			out[i] = Action{BackfillID: desired[i].ID(), Did: did, Err: err}
-			if err != nil {
+			if held := (*HeldError)(nil); errors.As(err, &held) {
+				out[i].Err, out[i].Warning = nil, held.Message
+			} else if err != nil {
 				p.log().Error("reconcile", "backfill_id", desired[i].ID(), "error", err.Error())
 			}
 		}(i)
@@ -99,6 +104,7 @@ func (p *Pipeline) Scan(ctx context.Context, desired []Desired) []Action {
 
 // Reconcile compares one entry with its ledger record and takes the next
 // step. It is idempotent: a second call with nothing changed does nothing.
+// A completion held for an operator returns a *HeldError.
 func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (Did, error) {
 	id := d.ID()
 	bf, err := p.Ledger.Get(ctx, id)
@@ -132,6 +138,12 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (Did, error) {
 			return DidNothing, err
 		} else if reported {
 			did = DidEdited
+		}
+	}
+
+	if bf.State == ledger.StateCompleting {
+		if err := p.holdCompletion(ctx, bf, d); err != nil {
+			return did, err
 		}
 	}
 

@@ -74,8 +74,14 @@ func (r *swapRun) start(u swapUnit) {
 			return
 		}
 		// Progress, so the scanner does not take a long swap for a lost
-		// completion request.
-		r.p.touch(r.ctx, r.id)
+		// completion request; and the point where a rollback that started
+		// meanwhile stops the swap (no further unit starts).
+		if err := r.p.stillCompleting(r.ctx, r.id); err != nil {
+			r.mu.Lock()
+			r.err = errors.Join(r.err, err)
+			r.mu.Unlock()
+			return
+		}
 		r.mu.Lock()
 		r.longest = max(r.longest, r.p.now().Sub(began))
 		r.mu.Unlock()
