@@ -79,6 +79,20 @@ resource "google_cloud_run_v2_job_iam_member" "scanner_runs_worker" {
   depends_on = [time_sleep.service_accounts_visible]
 }
 
+# Reads the job's latest execution (shared/runjob Launcher.Running, jobs.get)
+# to start workers for partitions that wait while no execution runs: the
+# executor roles run a job but cannot read it (run.jobs.get is in
+# roles/run.viewer, not in roles/run.jobsExecutorWithOverrides).
+resource "google_cloud_run_v2_job_iam_member" "scanner_reads_worker" {
+  project  = var.project
+  location = var.region
+  name     = module.worker.name
+  role     = "roles/run.viewer"
+  member   = local.scanner_member
+
+  depends_on = [time_sleep.service_accounts_visible]
+}
+
 resource "google_service_account_iam_member" "scanner_acts_as_worker" {
   service_account_id = google_service_account.worker.name
   role               = "roles/iam.serviceAccountUser"
@@ -93,6 +107,20 @@ resource "google_project_iam_member" "scanner_job_user" {
 
   project = each.value
   role    = "roles/bigquery.jobUser"
+  member  = local.scanner_member
+
+  depends_on = [time_sleep.service_accounts_visible]
+}
+
+# The start's cost estimate dry-runs the partition queries, which needs
+# read access (bigquery.tables.getData) to every table they read, as a run
+# does; without it every estimate fails with 403 (found by the deployment
+# twin).
+resource "google_project_iam_member" "scanner_reads_sources" {
+  for_each = toset(var.source_projects)
+
+  project = each.value
+  role    = "roles/bigquery.dataViewer"
   member  = local.scanner_member
 
   depends_on = [time_sleep.service_accounts_visible]

@@ -15,27 +15,17 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/bqbackfill/bqbackfill/shared/iamcheck"
 )
 
-// rolePermissions are the permissions of the predefined roles this
-// deployment grants, as far as the model below uses them (Google Cloud IAM
-// "roles and permissions" reference). A role missing here fails the test:
-// add it with its permissions rather than guess.
+// rolePermissions are the permissions of the predefined BigQuery roles
+// this deployment grants, as far as the model below uses them (Google
+// Cloud IAM "roles and permissions" reference); the other services' roles
+// are shared/iamcheck.Roles, which the deployment twin enforces. A role
+// missing from both fails the test: add it with its permissions rather
+// than guess.
 var rolePermissions = map[string][]string{
-	"roles/storage.objectViewer": {"storage.objects.get", "storage.objects.list"},
-	"roles/storage.objectUser":   {"storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list", "storage.objects.update"},
-	"roles/storage.objectAdmin":  {"storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list", "storage.objects.update", "storage.objects.setIamPolicy"},
-
-	"roles/pubsub.publisher":  {"pubsub.topics.publish"},
-	"roles/pubsub.subscriber": {"pubsub.subscriptions.consume", "pubsub.topics.attachSubscription"},
-
-	"roles/run.invoker":                    {"run.routes.invoke", "run.jobs.run"},
-	"roles/run.jobsExecutorWithOverrides":  {"run.jobs.run", "run.jobs.runWithOverrides", "run.executions.get"},
-	"roles/iam.serviceAccountUser":         {"iam.serviceAccounts.actAs"},
-	"roles/iam.serviceAccountTokenCreator": {"iam.serviceAccounts.getAccessToken", "iam.serviceAccounts.getOpenIdToken", "iam.serviceAccounts.signBlob", "iam.serviceAccounts.signJwt"},
-	"roles/eventarc.eventReceiver":         {"eventarc.events.receiveEvent"},
-	"roles/secretmanager.secretAccessor":   {"secretmanager.versions.access"},
-
 	"roles/bigquery.jobUser":    {"bigquery.jobs.create"},
 	"roles/bigquery.dataViewer": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list"},
 	"roles/bigquery.dataEditor": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.update", "bigquery.tables.updateData"},
@@ -159,6 +149,9 @@ func permissions(t *testing.T, e *environment, role string) []string {
 	if p, ok := rolePermissions[role]; ok {
 		return p
 	}
+	if p, ok := iamcheck.Roles[role]; ok {
+		return p
+	}
 	if addr, attr, ok := refersTo(role); ok && (attr == "name" || attr == "id") {
 		if i := e.byAddr(addr); i != nil && i.res.typ == "google_project_iam_custom_role" {
 			p, err := i.root().strings("permissions")
@@ -235,6 +228,7 @@ func needs(t *testing.T, e *environment, g *goFacts, cs []*component, gs []grant
 			case v["VarWorkerJob"]:
 				job := val(name)[strings.LastIndex(val(name), "/")+1:]
 				add(c.member, c.name, "starts worker executions with a task-count override", "job", job, "run.jobs.runWithOverrides")
+				add(c.member, c.name, "reads the job's latest execution (Launcher.Running)", "job", job, "run.jobs.get")
 				add(c.member, c.name, "starts executions that run as the worker", "serviceAccount", workerSA, "iam.serviceAccounts.actAs")
 			}
 		}
@@ -263,6 +257,9 @@ func needs(t *testing.T, e *environment, g *goFacts, cs []*component, gs []grant
 			for _, d := range production {
 				add(c.member, c.name, "reads production's schema, IAM and seed partition", "dataset", d,
 					"bigquery.datasets.get", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy")
+			}
+			for _, p := range sources {
+				add(c.member, c.name, "dry-runs the partition queries for the cost estimate (reads what they read)", "project", p, "bigquery.tables.getData")
 			}
 		case "worker":
 			// shared/pipeline worker: Query into staging$partition; the done

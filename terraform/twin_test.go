@@ -1,23 +1,28 @@
 package terraform_test
 
-// The deployment twin (issue 9): the BigQuery grants terraform makes in the
-// prod environment, applied to the BigQuery fake with permissions enforced
-// (shared/warehouse/bqfake EnforceIAM), and the whole pipeline run with each
-// component as its own service account: the scanner starts (staging like
-// production, IAM mirrored, depends_on_past seed), the worker runs the
-// partitions, the completion backs up, mirrors IAM onto the backup and
-// swaps, and a rollback restores (run as the completion account: the CLI
-// runs as whoever operates it). Removing one grant a step needs makes the
-// twin fail at that step with BigQuery's message naming the permission.
-// GCS, Pub/Sub and Cloud Run calls are not authorised here: the ledger,
-// the publisher and the launcher are shared in-memory fakes (iam_test.go
-// checks those grants against the code statically).
+// The deployment twin (issue 9): the grants terraform makes in the prod
+// environment, applied to the BigQuery fake with permissions enforced
+// (shared/warehouse/bqfake EnforceIAM) and to the Cloud Storage, Pub/Sub
+// and Cloud Run calls (shared/iamcheck wrapping fake-gcs-server, pstest and
+// a Cloud Run jobs fake), and the whole pipeline run with each component
+// as its own service account, assembled as production assembles it
+// (gcp.Assemble): the operator syncs the tree, the scanner starts (staging
+// like production, IAM mirrored, depends_on_past seed) and launches the
+// worker job, rescans while the workers run (jobs.get), the worker pulls
+// and runs the partitions, the completion backs up, mirrors IAM onto the
+// backup and swaps, and the operator reads the status and rolls back (the
+// operator's grants are the ones docs/deploy.md documents). Removing one
+// grant a step needs makes the twin fail at that step with the service's
+// message naming the permission.
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -26,13 +31,27 @@ import (
 	"time"
 
 	"cloud.google.com/go/civil"
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
+	"cloud.google.com/go/pubsub/v2/pstest"
+	run "cloud.google.com/go/run/apiv2"
+	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	bq "google.golang.org/api/bigquery/v2"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
+	"github.com/bqbackfill/bqbackfill/shared/gcp"
+	"github.com/bqbackfill/bqbackfill/shared/handlers"
+	"github.com/bqbackfill/bqbackfill/shared/iamcheck"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/queue"
-	"github.com/bqbackfill/bqbackfill/shared/treescan"
+	"github.com/bqbackfill/bqbackfill/shared/treestore"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	bqw "github.com/bqbackfill/bqbackfill/shared/warehouse/bigquery"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse/bqfake"
@@ -51,8 +70,12 @@ const (
 var (
 	twinTable    = warehouse.TableRef{Project: twinProd, Dataset: "addons_derived", Table: "twin_v1"}
 	twinPublic   = warehouse.TableRef{Project: "mozilla-public-data", Dataset: "addons_derived", Table: "twin_v1"}
-	twinUnlisted = warehouse.TableRef{Project: twinProd, Dataset: "unlisted_derived", Table: "twin_v1"}
-	twinSource   = warehouse.TableRef{Project: twinProd, Dataset: "telemetry_live", Table: "events_v1"}
+	twinUnlisted = warehouse.TableRef{Project: "moz-fx-data-unlisted", Dataset: "unlisted_derived", Table: "twin_v1"}
+	// A dataset of a source project missing from production_datasets: the
+	// scanner and worker may read it (source_projects), the completion may
+	// not write it.
+	twinUnwritable = warehouse.TableRef{Project: twinProd, Dataset: "unlisted_derived", Table: "twin_v1"}
+	twinSource     = warehouse.TableRef{Project: twinProd, Dataset: "telemetry_live", Table: "events_v1"}
 )
 
 func twinTree(table warehouse.TableRef, status string, public bool) fstest.MapFS {
@@ -70,47 +93,113 @@ func twinTree(table warehouse.TableRef, status string, public bool) fstest.MapFS
 	}
 }
 
-// twinPublisher keeps published messages per topic.
-type twinPublisher struct {
-	mu   sync.Mutex
-	msgs map[string][]queue.Message
+// twinOperator is the human or CI identity that runs bqbackfill against the
+// deployment (sync, status, retry, rollback); its grants are read from
+// docs/deploy.md.
+const twinOperator = "user:operator@example.com"
+
+// twinJobs is Cloud Run's Jobs API for one job, as far as the launcher
+// uses it: RunJob starts an execution, which is the job's latest until
+// the next one; GetJob reports it, with a completion time once finished.
+type twinJobs struct {
+	runpb.UnimplementedJobsServer
+	mu     sync.Mutex
+	n      int
+	latest *runpb.ExecutionReference
 }
 
-func (p *twinPublisher) Publish(_ context.Context, topic string, msgs ...queue.Message) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.msgs == nil {
-		p.msgs = map[string][]queue.Message{}
+func (f *twinJobs) GetJob(_ context.Context, req *runpb.GetJobRequest) (*runpb.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &runpb.Job{Name: req.Name, LatestCreatedExecution: f.latest}, nil
+}
+
+func (f *twinJobs) RunJob(_ context.Context, req *runpb.RunJobRequest) (*longrunningpb.Operation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	name := fmt.Sprintf("%s/executions/exec-%d", req.Name, f.n)
+	f.latest = &runpb.ExecutionReference{Name: name, CreateTime: timestamppb.New(twinNow)}
+	md, err := anypb.New(&runpb.Execution{Name: name, Job: req.Name, TaskCount: req.GetOverrides().GetTaskCount()})
+	if err != nil {
+		return nil, err
 	}
-	p.msgs[topic] = append(p.msgs[topic], msgs...)
-	return nil
+	return &longrunningpb.Operation{Name: name + "/operation", Metadata: md}, nil
 }
 
-func (p *twinPublisher) take(topic string) []queue.Message {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := p.msgs[topic]
-	delete(p.msgs, topic)
-	return out
+// executions is how many executions were started.
+func (f *twinJobs) executions() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
 }
 
-type twinLauncher struct{}
+// finish ends the latest execution (its tasks found no more work).
+func (f *twinJobs) finish() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.latest != nil && f.latest.CompletionTime == nil {
+		f.latest.CompletionTime = timestamppb.New(twinNow)
+	}
+}
 
-func (twinLauncher) Launch(context.Context, string, int) (string, error) { return "execution-1", nil }
-func (twinLauncher) Running(context.Context) (bool, error)               { return false, nil }
+// syncBuffer collects the components' warnings and errors.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// take returns what was logged since the last take.
+func (b *syncBuffer) take() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.b.String()
+	b.b.Reset()
+	return strings.TrimSpace(s)
+}
 
 // twin is one run of the fake deployment.
 type twin struct {
-	t     *testing.T
-	ctx   context.Context
-	fake  *bqfake.Server
-	pub   *twinPublisher
-	led   *ledger.Store
-	comps map[string]*pipeline.Pipeline // scanner, worker, completion
+	t       *testing.T
+	ctx     context.Context
+	fake    *bqfake.Server
+	jobs    *twinJobs
+	admin   *pubsub.Client // the test's own, unchecked view
+	led     *ledger.Store  // the test's own, unchecked view of the ledger
+	env     cloudenv.Env   // resource names (the scanner's environment)
+	errLogs *syncBuffer
+	stacks  map[string]*gcp.Stack // scanner, worker, completion, operator
 }
 
-// newTwin builds the fake with the given grants applied and one pipeline
-// per component, each as its own service account.
+// deniedRE finds a denied call in the logs, in any service's wording.
+var deniedRE = regexp.MustCompile(`PermissionDenied|accessDenied|AccessDenied|Permission '[a-z]`)
+
+// twinResource is the iamcheck resource name of a terraform grant's target.
+func twinResource(g grant, env cloudenv.Env) string {
+	switch g.kind {
+	case "project":
+		return iamcheck.Project(g.target)
+	case "bucket":
+		return iamcheck.Bucket(g.target)
+	case "topic":
+		return "projects/" + env.Project + "/topics/" + g.target
+	case "subscription":
+		return "projects/" + env.Project + "/subscriptions/" + g.target
+	case "job":
+		return env.WorkerJob[:strings.LastIndex(env.WorkerJob, "/")+1] + g.target
+	}
+	return g.kind + "/" + g.target
+}
+
+// newTwin builds the fakes with the given grants applied and one stack
+// per component, each as its own service account, and one for the
+// operator.
 func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 	t.Helper()
 	ctx := context.Background()
@@ -121,7 +210,7 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 	// Production: the table with its dataset's and its own permissions, the
 	// upstream table, the public copy, a dataset without grants.
 	prodFields := []*bq.TableFieldSchema{bqfake.Column("submission_date", "DATE"), bqfake.Column("n", "INTEGER")}
-	for _, ref := range []warehouse.TableRef{twinTable, twinPublic, twinUnlisted, twinSource} {
+	for _, ref := range []warehouse.TableRef{twinTable, twinPublic, twinUnlisted, twinUnwritable, twinSource} {
 		fake.PutTable(&bq.Table{
 			TableReference:   &bq.TableReference{ProjectId: ref.Project, DatasetId: ref.Dataset, TableId: ref.Table},
 			Schema:           &bq.TableSchema{Fields: prodFields},
@@ -134,7 +223,8 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 		}
 	}
 	if err := fake.SetTableIAM(twinTable, &bq.Policy{Bindings: []*bq.Binding{
-		{Role: "roles/bigquery.dataViewer", Members: []string{"group:addons-readers@example.com", "allAuthenticatedUsers"}},
+		{Role: "roles/bigquery.dataViewer", Members: []string{"group:addons-readers@example.com"}},
+		{Role: "roles/bigquery.metadataViewer", Members: []string{"allAuthenticatedUsers"}},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -142,21 +232,49 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 	sp, sd, _ := strings.Cut(staging, ".")
 	fake.AddDataset(sp, sd)
 
-	// The grants.
-	access := map[string][]*bq.DatasetAccess{}
-	for _, g := range gs {
-		switch g.kind {
-		case "project":
-			fake.GrantProject(g.target, g.role, g.member)
-		case "dataset":
-			role := g.role
-			if _, predefined := rolePermissions[role]; !predefined {
-				fake.DefineRole(role, permissions(t, e, role))
-			}
-			access[g.target] = append(access[g.target], &bq.DatasetAccess{Role: role, IamMember: g.member})
+	envs := map[string]cloudenv.Env{}
+	members := map[string]string{twinOperator: "operator"}
+	for _, c := range cs {
+		if c.name == "notifier" {
+			continue
+		}
+		env, err := cloudenv.FromEnv(func(name string) (string, bool) { v, ok := c.env[name]; return v.value, ok }, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		envs[c.name] = env
+		members[c.member] = c.name
+	}
+	for _, name := range []string{"scanner", "worker", "completion"} {
+		if _, ok := envs[name]; !ok {
+			t.Fatalf("terraform deploys no %s", name)
 		}
 	}
-	for _, ref := range []warehouse.TableRef{twinTable, twinPublic, twinUnlisted, twinSource} {
+	// The operator's CLI reads the same names from its environment.
+	envs["operator"] = envs["scanner"]
+	env := envs["scanner"]
+	policy := &iamcheck.Policy{}
+	policy.SetParent(iamcheck.Bucket(env.LedgerBucket), iamcheck.Project(env.Project))
+	policy.SetParent(iamcheck.Bucket(env.SQLBucket), iamcheck.Project(env.Project))
+	access := map[string][]*bq.DatasetAccess{}
+	for _, g := range gs {
+		role := g.role
+		if _, predefined := rolePermissions[role]; !predefined {
+			if _, predefined := iamcheck.Roles[role]; !predefined {
+				fake.DefineRole(role, permissions(t, e, role))
+				policy.DefineRole(role, permissions(t, e, role))
+			}
+		}
+		switch g.kind {
+		case "dataset":
+			access[g.target] = append(access[g.target], &bq.DatasetAccess{Role: role, IamMember: g.member})
+			continue
+		case "project":
+			fake.GrantProject(g.target, g.role, g.member)
+		}
+		policy.Grant(twinResource(g, env), role, g.member)
+	}
+	for _, ref := range []warehouse.TableRef{twinTable, twinPublic, twinUnlisted, twinUnwritable, twinSource} {
 		access[ref.Project+"."+ref.Dataset] = append(access[ref.Project+"."+ref.Dataset], &bq.DatasetAccess{Role: "READER", GroupByEmail: "everyone@example.com"})
 	}
 	access[staging] = append(access[staging], &bq.DatasetAccess{Role: "OWNER", GroupByEmail: "staging-owners@example.com"})
@@ -182,20 +300,65 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 		return &bqfake.Result{Schema: prodFields, Rows: [][]any{{day, 1}, {day, 2}}}, nil
 	})
 
+	// Cloud Storage: the sync and ledger buckets.
 	gcs, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(gcs.Stop)
-	gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "ledger"})
-	tw := &twin{t: t, ctx: ctx, fake: fake, pub: &twinPublisher{}, led: ledger.New(gcs.Client(), "ledger"), comps: map[string]*pipeline.Pipeline{}}
-	for _, c := range cs {
-		if c.name == "notifier" {
-			continue
+	for _, b := range []string{env.LedgerBucket, env.SQLBucket} {
+		gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: b})
+	}
+
+	// Pub/Sub: the topics and the worker's subscription, and the test's
+	// own subscriptions standing for the completion's push subscription
+	// and the notifier's.
+	ps := pstest.NewServer()
+	t.Cleanup(func() { ps.Close() })
+	admin, err := iamcheck.PubSub(ctx, ps.Addr, env.Project, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	topic := func(name string) string { return "projects/" + env.Project + "/topics/" + name }
+	subs := map[string]string{envs["worker"].PartitionsSubscription: env.PartitionsTopic, "twin-complete": env.CompleteTopic, "twin-events": env.EventsTopic,
+		"twin-dead-letters": envs["worker"].DeadLetterTopic}
+	for _, name := range []string{env.PartitionsTopic, env.CompleteTopic, env.EventsTopic, envs["worker"].DeadLetterTopic} {
+		if _, err := admin.TopicAdminClient.CreateTopic(ctx, &pubsubpb.Topic{Name: topic(name)}); err != nil {
+			t.Fatal(err)
 		}
-		email := strings.TrimPrefix(c.member, "serviceAccount:")
+	}
+	for sub, top := range subs {
+		if _, err := admin.SubscriptionAdminClient.CreateSubscription(ctx, &pubsubpb.Subscription{
+			Name: "projects/" + env.Project + "/subscriptions/" + sub, Topic: topic(top), AckDeadlineSeconds: 60, EnableMessageOrdering: true,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Cloud Run: the worker job.
+	jobs := &twinJobs{}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	runpb.RegisterJobsServer(srv, jobs)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+
+	led, err := iamcheck.Storage(ctx, gcs.HTTPClient().Transport, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { led.Close() })
+	tw := &twin{t: t, ctx: ctx, fake: fake, jobs: jobs, admin: admin, led: ledger.New(led, env.LedgerBucket), env: env,
+		errLogs: &syncBuffer{}, stacks: map[string]*gcp.Stack{}}
+	for member, name := range members {
+		email := strings.TrimPrefix(strings.TrimPrefix(member, "serviceAccount:"), "user:")
+		e := envs[name]
 		w, err := bqw.NewWithConfig(ctx, bqw.Config{
-			Project:     c.env["BQBACKFILL_PROJECT"].value,
+			Project:     e.Project,
 			Retry:       bqw.RetryPolicy{Attempts: 1},
 			CallTimeout: 30 * time.Second,
 			Sleep:       func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
@@ -203,31 +366,71 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { w.Close() })
-		tw.comps[c.name] = &pipeline.Pipeline{
-			Ledger: tw.led, Warehouse: w, Publisher: tw.pub, Launcher: twinLauncher{},
-			Topics:  pipeline.Topics{Partitions: "partitions", Complete: "complete", Events: "events", DeadLetter: "dead-letter"},
-			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Now:     func() time.Time { return twinNow },
-			Options: pipeline.Options{Retry: pipeline.Retry{Attempts: 1, Initial: time.Millisecond, Max: time.Millisecond}},
+		st, err := iamcheck.Storage(ctx, gcs.HTTPClient().Transport, policy, email)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	for _, name := range []string{"scanner", "worker", "completion"} {
-		if tw.comps[name] == nil {
-			t.Fatalf("terraform deploys no %s", name)
+		psc, err := iamcheck.PubSub(ctx, ps.Addr, e.Project, policy, email)
+		if err != nil {
+			t.Fatal(err)
 		}
+		// As deployed: the scanner launches workers (functions/scanner),
+		// the worker may run scripts (jobs/worker), the CLI builds a
+		// launcher when the worker job is named (cmd/bqbackfill).
+		opts := gcp.Options{Launcher: name == "scanner" || name == "operator" && e.WorkerJob != "", Scripts: name == "worker"}
+		clients := gcp.Clients{Storage: st, PubSub: psc, Warehouse: w}
+		if opts.Launcher {
+			conn, err := iamcheck.Conn(lis.Addr().String(), policy, email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if clients.Jobs, err = run.NewJobsClient(ctx, option.WithGRPCConn(conn)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stack, err := gcp.Assemble(e, slog.New(slog.NewTextHandler(tw.errLogs, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", name), opts, clients)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stack.Close)
+		p := stack.Pipeline
+		p.Now = func() time.Time { return twinNow }
+		p.Options = pipeline.Options{Retry: pipeline.Retry{Attempts: 1, Initial: time.Millisecond, Max: time.Millisecond}}
+		// Pacing spaces jobs in wall time; the twin checks permissions.
+		p.Pacer = nil
+		tw.stacks[name] = stack
 	}
 	return tw
 }
 
-// scan runs the scanner over the tree; errors are returned, not fatal.
-func (tw *twin) scan(tree fstest.MapFS) error {
-	desired, problems := treescan.Desired(tw.ctx, tree, treescan.Options{Now: twinNow, Tree: "trees/twin.zip"})
-	if len(problems) > 0 {
-		return fmt.Errorf("tree problems: %+v", problems)
+// sync uploads the tree as the operator, as `bqbackfill sync` does.
+func (tw *twin) sync(tree fstest.MapFS) error {
+	dir := tw.t.TempDir()
+	for name, f := range tree {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, f.Data, 0o644); err != nil {
+			return err
+		}
+	}
+	_, err := treestore.Sync(tw.ctx, tw.stacks["operator"].Storage, tw.env.SQLBucket, dir, "twin", twinNow)
+	return err
+}
+
+// scan runs the scanner's handler over the synced tree; errors are
+// returned, not fatal.
+func (tw *twin) scan() error {
+	sc := tw.stacks["scanner"]
+	h := handlers.NewScanner(sc.Pipeline, sc.Trees, slog.New(slog.NewTextHandler(tw.errLogs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	h.Now = func() time.Time { return twinNow }
+	actions, err := h.Scan(tw.ctx)
+	if err != nil {
+		return fmt.Errorf("scanner: %w", err)
 	}
 	var errs []string
-	for _, a := range tw.comps["scanner"].Scan(tw.ctx, desired) {
+	for _, a := range actions {
 		if a.Err != nil {
 			errs = append(errs, a.Err.Error())
 		}
@@ -238,21 +441,71 @@ func (tw *twin) scan(tree fstest.MapFS) error {
 	return nil
 }
 
-// work runs the published partitions as the worker.
+// syncAndScan is the operator's sync of an entry's new status, then the
+// scan its manifest triggers.
+func (tw *twin) syncAndScan(tree fstest.MapFS) (step string, err error) {
+	if err := tw.sync(tree); err != nil {
+		return "sync", fmt.Errorf("operator: sync: %w", err)
+	}
+	return "", tw.scan()
+}
+
+// work runs a worker task (pipeline.RunTask, as jobs/worker does): it
+// pulls the subscription until it stays empty, then finishes the
+// backfills it touched. The first message the worker gives back ends the
+// task (Pub/Sub would withhold it for the retry backoff, longer than a
+// task waits idle), and with it the execution.
 func (tw *twin) work() error {
-	for round := 0; round < 20; round++ {
-		msgs := tw.pub.take("partitions")
-		if len(msgs) == 0 {
-			return nil
+	w := tw.stacks["worker"]
+	defer tw.jobs.finish()
+	recv := &stopOnNack{sub: queue.Subscription{Client: w.PubSub, Name: w.Env.PartitionsSubscription,
+		Options: queue.ReceiveOptions{ReturnImmediately: true, IdleTimeout: 100 * time.Millisecond}}}
+	if _, err := w.Pipeline.RunTask(tw.ctx, recv); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	return recv.gaveBack
+}
+
+// stopOnNack receives from sub until the handler gives a message back.
+type stopOnNack struct {
+	sub      queue.Subscription
+	gaveBack error
+}
+
+func (r *stopOnNack) Receive(ctx context.Context, h queue.Handler) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	return r.sub.Receive(ctx, func(ctx context.Context, m queue.Received) queue.Outcome {
+		out := h(ctx, m)
+		if out != queue.Ack {
+			r.gaveBack = fmt.Errorf("worker: gave back partition %s", m.Attributes["partition"])
+			cancel()
 		}
-		for i, m := range msgs {
-			out := tw.comps["worker"].HandlePartition(tw.ctx, queue.Received{ID: fmt.Sprint(round, i), Data: m.Data, Attributes: m.Attributes, DeliveryAttempt: 5}, nil)
-			if out != queue.Ack {
-				return fmt.Errorf("worker: partition %s: outcome %v", m.Attributes["partition"], out)
-			}
+		return out
+	})
+}
+
+// pull takes what the test's own subscription received.
+func (tw *twin) pull(sub string) []string {
+	name := "projects/" + tw.env.Project + "/subscriptions/" + sub
+	var out []string
+	for {
+		resp, err := tw.admin.SubscriptionAdminClient.Pull(tw.ctx, &pubsubpb.PullRequest{Subscription: name, MaxMessages: 100, ReturnImmediately: true})
+		if err != nil {
+			tw.t.Fatal(err)
+		}
+		if len(resp.ReceivedMessages) == 0 {
+			return out
+		}
+		var ids []string
+		for _, m := range resp.ReceivedMessages {
+			out = append(out, string(m.GetMessage().GetData()))
+			ids = append(ids, m.AckId)
+		}
+		if err := tw.admin.SubscriptionAdminClient.Acknowledge(tw.ctx, &pubsubpb.AcknowledgeRequest{Subscription: name, AckIds: ids}); err != nil {
+			tw.t.Fatal(err)
 		}
 	}
-	return fmt.Errorf("worker: the partitions never ran out")
 }
 
 // failure is what the ledger and the watchers were told went wrong.
@@ -283,56 +536,128 @@ func (tw *twin) state(table warehouse.TableRef) ledger.State {
 }
 
 // events are the texts of the events sent to the watchers.
-func (tw *twin) events() []string {
-	var out []string
-	for _, m := range tw.pub.take("events") {
-		out = append(out, string(m.Data))
+func (tw *twin) events() []string { return tw.pull("twin-events") }
+
+// status reads the table's backfills as `bqbackfill status TABLE` does,
+// as the operator.
+func (tw *twin) status(table warehouse.TableRef) error {
+	led := ledger.New(tw.stacks["operator"].Storage, tw.env.LedgerBucket)
+	all, err := led.ListTable(tw.ctx, table.String())
+	if err != nil {
+		return fmt.Errorf("operator: status: %w", err)
 	}
-	return out
+	for _, b := range all {
+		if _, err := led.PartitionSummary(tw.ctx, b.ID); err != nil {
+			return fmt.Errorf("operator: status: %w", err)
+		}
+		if _, err := led.PartitionsWithWarnings(tw.ctx, b.ID); err != nil {
+			return fmt.Errorf("operator: status: %w", err)
+		}
+	}
+	return nil
+}
+
+// outcome is a step's failure: its error, or an error or a denied call
+// the components logged meanwhile (a best-effort call, such as an event
+// or the cost estimate, fails only in the log), with their warnings.
+func (tw *twin) outcome(step string, err error) (string, string) {
+	logs := tw.errLogs.take()
+	switch {
+	case err != nil && logs != "":
+		return step, err.Error() + "\nlogged: " + logs
+	case err != nil:
+		return step, err.Error()
+	case strings.Contains(logs, "level=ERROR"), deniedRE.MatchString(logs):
+		return step, "logged: " + logs
+	}
+	return "", ""
 }
 
 // run drives one backfill of table from Initiate to a rollback and returns
 // the first step that failed, with what it said ("" when all went well).
 func (tw *twin) run(table warehouse.TableRef, public bool) (step, msg string) {
-	if err := tw.scan(twinTree(table, "Initiate", public)); err != nil {
-		return "start", err.Error()
+	if step, msg := tw.outcome("sync", tw.sync(twinTree(table, "Initiate", public))); step != "" {
+		return step, msg
+	}
+	if step, msg := tw.outcome("start", tw.scan()); step != "" {
+		return step, msg
 	}
 	if st := tw.state(table); st != ledger.StateProcessing && st != ledger.StateProcessed {
 		return "start", fmt.Sprintf("state %s: %s", st, tw.failure(table))
 	}
-	if err := tw.work(); err != nil {
-		return "partitions", err.Error() + ": " + tw.failure(table)
+	// The first partition's query fails once with a transient error: the
+	// worker gives its message back and the execution's tasks exit.
+	tw.fake.FailJobs(bqfake.JobFault{Type: "QUERY", Table: "$20240318", Reason: "backendError", Message: "Backend error (injected)", Times: 1})
+	if err := tw.work(); err == nil || !strings.Contains(tw.failure(table), "(injected)") {
+		return tw.outcome("partitions", fmt.Errorf("the injected transient failure was not given back (%v): %s", err, tw.failure(table)))
 	}
-	if err := tw.scan(twinTree(table, "Initiate", public)); err != nil {
-		return "partitions", err.Error()
+	if step, msg := tw.outcome("partitions", nil); step != "" {
+		return step, msg
+	}
+	// A scheduler tick: a partition waits and no execution runs (jobs.get),
+	// so the scanner launches one (F5).
+	if step, msg := tw.outcome("watch", tw.scan()); step != "" {
+		return step, msg
+	}
+	if n := tw.jobs.executions(); n != 2 {
+		return "watch", fmt.Sprintf("%d worker executions, want 2 (one at the start, one for the given-back partition)", n)
+	}
+	if err := tw.work(); err != nil {
+		return tw.outcome("partitions", fmt.Errorf("%w: %s", err, tw.failure(table)))
+	}
+	if step, msg := tw.outcome("partitions", tw.scan()); step != "" {
+		return step, msg
 	}
 	if st := tw.state(table); st != ledger.StateProcessed {
 		return "partitions", fmt.Sprintf("state %s: %s", st, tw.failure(table))
 	}
-	if err := tw.scan(twinTree(table, "Complete", public)); err != nil {
-		return "complete request", err.Error()
+	if _, err := tw.syncAndScan(twinTree(table, "Complete", public)); err != nil {
+		return tw.outcome("complete request", err)
 	}
-	if got := tw.pub.take("complete"); len(got) != 1 {
+	if step, msg := tw.outcome("complete request", nil); step != "" {
+		return step, msg
+	}
+	if got := tw.pull("twin-complete"); len(got) != 1 {
 		return "complete request", fmt.Sprintf("%d completion requests", len(got))
 	}
-	if err := tw.comps["completion"].Complete(tw.ctx, pipeline.BackfillID(table, twinEntry)); err != nil {
-		return "complete", err.Error()
+	if err := tw.stacks["completion"].Pipeline.Complete(tw.ctx, pipeline.BackfillID(table, twinEntry)); err != nil {
+		return tw.outcome("complete", err)
+	}
+	if step, msg := tw.outcome("complete", nil); step != "" {
+		return step, msg
 	}
 	if st := tw.state(table); st != ledger.StateCompleted {
 		return "complete", fmt.Sprintf("state %s: %s", st, tw.failure(table))
 	}
-	if _, _, err := tw.comps["completion"].Rollback(tw.ctx, table); err != nil {
-		return "rollback", err.Error()
+	if step, msg := tw.outcome("status", tw.status(table)); step != "" {
+		return step, msg
 	}
-	return "", ""
+	if _, _, err := tw.stacks["operator"].Pipeline.Rollback(tw.ctx, table); err != nil {
+		return tw.outcome("rollback", fmt.Errorf("operator: rollback: %w", err))
+	}
+	return tw.outcome("rollback", nil)
 }
 
+// twinSetup reads the prod environment: its components, terraform's
+// grants and the operator's grants docs/deploy.md documents.
 func twinSetup(t *testing.T) (*environment, []*component, []grant) {
 	t.Helper()
 	cfg := loadConfig(t)
 	e := loadEnvironment(t, cfg, "prod")
 	g := loadGoFacts(t)
-	return e, components(t, e, g), grants(t, e)
+	cs := components(t, e, g)
+	for _, c := range cs {
+		if c.name != "scanner" {
+			continue
+		}
+		env, err := cloudenv.FromEnv(func(name string) (string, bool) { v, ok := c.env[name]; return v.value, ok }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e, cs, append(grants(t, e), operatorGrants(t, e, env)...)
+	}
+	t.Fatal("terraform deploys no scanner")
+	return nil, nil, nil
 }
 
 // With terraform's grants the whole backfill runs, and the backup gets
@@ -353,23 +678,34 @@ func TestTwinBackfill(t *testing.T) {
 }
 
 // A table in a dataset terraform grants nothing on fails its start once,
-// clearly, and tells the watchers; it does not loop (F3).
+// clearly, and tells the watchers; it does not loop (F3). In a source
+// project, which the scanner and the worker may read, it runs and fails
+// at the completion, as clearly (docs/first-apply.md).
 func TestTwinDatasetWithoutGrants(t *testing.T) {
 	e, cs, gs := twinSetup(t)
-	tw := newTwin(t, e, cs, gs)
-	step, _ := tw.run(twinUnlisted, false)
-	if step != "start" {
-		t.Fatalf("failed at %q, want at the start", step)
-	}
-	if st := tw.state(twinUnlisted); st != ledger.StateFailed {
-		t.Fatalf("state %s, want failed (not left to be retried every scan)", st)
-	}
-	msg := tw.failure(twinUnlisted)
-	if !strings.Contains(msg, "bigquery.tables.get") {
-		t.Errorf("the failure %q does not name the missing permission", msg)
-	}
-	if ev := strings.Join(tw.events(), "\n"); !strings.Contains(ev, "bigquery.tables.get") {
-		t.Errorf("the watchers were not told which permission is missing: %q", ev)
+	for _, tc := range []struct {
+		table      warehouse.TableRef
+		step, perm string
+	}{
+		{twinUnlisted, "start", "bigquery.tables.get"},
+		{twinUnwritable, "complete", "bigquery.tables.get"},
+	} {
+		t.Run(tc.table.String(), func(t *testing.T) {
+			tw := newTwin(t, e, cs, gs)
+			step, msg := tw.run(tc.table, false)
+			if step != tc.step {
+				t.Fatalf("failed at %q (%s), want at %s", step, msg, tc.step)
+			}
+			if st := tw.state(tc.table); st != ledger.StateFailed {
+				t.Fatalf("state %s, want failed (not left to be retried every scan)", st)
+			}
+			if f := tw.failure(tc.table); !strings.Contains(f, tc.perm) {
+				t.Errorf("the failure %q does not name the missing permission %s", f, tc.perm)
+			}
+			if ev := strings.Join(tw.events(), "\n"); !strings.Contains(ev, tc.perm) {
+				t.Errorf("the watchers were not told which permission is missing: %q", ev)
+			}
+		})
 	}
 }
 
@@ -404,9 +740,10 @@ func TestTwinMissingGrant(t *testing.T) {
 	// Grants no step of this backfill fails without: they serve lookups
 	// whose failure is reported, not fatal.
 	notExercised := map[string]string{
-		`google_bigquery_dataset_access.worker_reads_production["moz-fx-data-shared-prod.addons_derived"]`: "the done report's production row counts",
-		`google_project_iam_member.scanner_job_user["bqbackfill-prod"]`:                                    "INFORMATION_SCHEMA lookups in the default project",
-		`google_project_iam_member.worker_job_user["bqbackfill-prod"]`:                                     "INFORMATION_SCHEMA lookups in the default project",
+		`google_bigquery_dataset_access.worker_reads_production["moz-fx-data-shared-prod.addons_derived"]`:  "the done report's production row counts (and worker_reads_sources covers the dataset's project)",
+		`google_bigquery_dataset_access.scanner_reads_production["moz-fx-data-shared-prod.addons_derived"]`: "reads of production, which scanner_reads_sources also covers where the dataset is in a source project (all of prod's are; a production dataset elsewhere needs it)",
+		`google_project_iam_member.scanner_job_user["bqbackfill-prod"]`:                                     "INFORMATION_SCHEMA lookups in the default project",
+		`google_project_iam_member.worker_job_user["bqbackfill-prod"]`:                                      "INFORMATION_SCHEMA lookups in the default project",
 	}
 	var tested []string
 	for i, g := range gs {
@@ -437,6 +774,105 @@ func TestTwinMissingGrant(t *testing.T) {
 	}
 }
 
+// Removing any one Cloud Storage, Pub/Sub or Cloud Run grant a step needs
+// (terraform's, or the operator's from docs/deploy.md) makes the twin fail
+// at that step with a message naming the permission. Grants for what the
+// twin does not run (push delivery, Eventarc, service agents, the
+// notifier) are listed with the reason; a grant in neither list fails.
+func TestTwinMissingServiceGrant(t *testing.T) {
+	e, cs, gs := twinSetup(t)
+	operator := func(cmd, on string) func(grant) bool {
+		return func(g grant) bool {
+			return g.member == twinOperator && strings.Contains(g.addr, "`"+cmd+"`") && strings.HasSuffix(g.addr, " on "+on)
+		}
+	}
+	addr := func(a string) func(grant) bool { return func(g grant) bool { return g.addr == a } }
+	cases := []struct {
+		name   string
+		remove func(grant) bool
+		flow   string // "backfill" (run) or "retry" (retryFlow)
+		step   string
+		perm   string
+	}{
+		{"google_storage_bucket_iam_member.scanner_reads_sql", nil, "backfill", "start", "storage.objects.get"},
+		{"google_storage_bucket_iam_member.scanner_ledger", nil, "backfill", "start", "storage.objects.get"},
+		{"google_pubsub_topic_iam_member.scanner_publishes_partitions", nil, "backfill", "start", "pubsub.topics.publish"},
+		{"google_pubsub_topic_iam_member.scanner_publishes_events", nil, "backfill", "start", "pubsub.topics.publish"},
+		{"google_cloud_run_v2_job_iam_member.scanner_runs_worker", nil, "backfill", "start", "run.jobs.run"},
+		{"google_cloud_run_v2_job_iam_member.scanner_reads_worker", nil, "backfill", "watch", "run.jobs.get"},
+		{"google_pubsub_topic_iam_member.scanner_publishes_complete", nil, "backfill", "complete request", "pubsub.topics.publish"},
+		{"google_pubsub_subscription_iam_member.worker_pulls_partitions", nil, "backfill", "partitions", "pubsub.subscriptions.consume"},
+		{"google_storage_bucket_iam_member.worker_ledger", nil, "backfill", "partitions", "storage.objects.get"},
+		{"google_pubsub_topic_iam_member.worker_publishes_partitions", nil, "backfill", "partitions", "pubsub.topics.publish"},
+		{"google_pubsub_topic_iam_member.worker_publishes_events", nil, "backfill", "partitions", "pubsub.topics.publish"},
+		{"google_pubsub_topic_iam_member.worker_publishes_dead_letters", nil, "retry", "partitions", "pubsub.topics.publish"},
+		{"google_storage_bucket_iam_member.completion_ledger", nil, "backfill", "complete", "storage.objects.get"},
+		{"google_pubsub_topic_iam_member.completion_publishes_events", nil, "backfill", "complete", "pubsub.topics.publish"},
+		{"operator sync: sync bucket", operator("sync", "sync bucket"), "backfill", "sync", "storage.objects.create"},
+		{"operator: every ledger bucket grant", func(g grant) bool { return g.member == twinOperator && strings.HasSuffix(g.addr, " on ledger bucket") }, "backfill", "status", "storage.objects.list"},
+		{"operator rollback: ledger bucket", func(g grant) bool {
+			return g.member == twinOperator && strings.HasSuffix(g.addr, " on ledger bucket") && g.role != "roles/storage.objectViewer"
+		}, "backfill", "rollback", "storage.objects.create"},
+		{"operator rollback: events topic", operator("rollback", "events topic"), "backfill", "rollback", "pubsub.topics.publish"},
+		{"operator retry: ledger bucket", func(g grant) bool {
+			return g.member == twinOperator && strings.HasSuffix(g.addr, " on ledger bucket") && g.role != "roles/storage.objectViewer"
+		}, "retry", "retry", "storage.objects.create"},
+		{"operator retry: partitions topic", operator("retry", "partitions topic"), "retry", "retry", "pubsub.topics.publish"},
+		{"operator retry: worker job", operator("retry", "worker job"), "retry", "retry", "run.jobs.run"},
+	}
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		covered[tc.name] = true
+		if tc.remove == nil {
+			tc.remove = addr(tc.name)
+		}
+		var rest []grant
+		for _, g := range gs {
+			if !tc.remove(g) {
+				rest = append(rest, g)
+			}
+		}
+		if len(rest) == len(gs) {
+			t.Errorf("%s: no such grant", tc.name)
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			tw := newTwin(t, e, cs, rest)
+			var step, msg string
+			if tc.flow == "retry" {
+				step, msg = tw.retryFlow()
+			} else {
+				step, msg = tw.run(twinTable, false)
+			}
+			if step != tc.step || !strings.Contains(msg, tc.perm) {
+				t.Fatalf("without it the twin fails at %q, want at %q naming %s: %s", step, tc.step, tc.perm, msg)
+			}
+		})
+	}
+	// Every grant of these services to a component or the operator is in
+	// the table above or here.
+	notExercised := map[string]string{
+		"google_storage_bucket_iam_member.worker_reads_sql":            "query.py scripts read the synced tree (shared/pipeline/script.go); the twin's table has query.sql",
+		"google_service_account_iam_member.scanner_acts_as_worker":     "Cloud Run checks actAs when a job is deployed with an account, not on RunJob (docs/first-apply.md, kept)",
+		"google_secret_manager_secret_iam_member.notifier_slack_token": "the notifier is not part of the twin",
+	}
+	for _, g := range gs {
+		if g.kind == "dataset" || g.kind == "project" || !strings.HasPrefix(g.member, "serviceAccount:${google_service_account.") {
+			continue // BigQuery (TestTwinMissingGrant), service agents, the operator (above)
+		}
+		if strings.HasPrefix(g.member, "serviceAccount:${google_service_account.push.") || strings.HasPrefix(g.member, "serviceAccount:${google_service_account.eventarc.") {
+			continue // push and Eventarc delivery: the twin calls the handlers itself
+		}
+		if why, ok := notExercised[g.addr]; ok {
+			t.Logf("%s: not exercised: %s", g.addr, why)
+			continue
+		}
+		if !covered[g.addr] {
+			t.Errorf("%s (%s on %s %s) is neither tested here nor listed as not exercised", g.addr, g.role, g.kind, g.target)
+		}
+	}
+}
+
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		return s[:i]
@@ -451,27 +887,112 @@ func firstLine(s string) string {
 func TestTwinRetry(t *testing.T) {
 	e, cs, gs := twinSetup(t)
 	tw := newTwin(t, e, cs, gs)
-	tw.fake.FailJobs(bqfake.JobFault{Type: "QUERY", Table: "$20240319", Reason: "invalidQuery", Message: "Syntax error (injected)", Times: 1})
-	if err := tw.scan(twinTree(twinTable, "Initiate", false)); err != nil {
-		t.Fatal(err)
-	}
-	_ = tw.work() // the failing partition is recorded failed
-	if err := tw.scan(twinTree(twinTable, "Initiate", false)); err != nil {
-		t.Fatal(err)
-	}
-	if st := tw.state(twinTable); st != ledger.StateFailed {
-		t.Fatalf("state %s, want failed", st)
-	}
-	if _, n, err := tw.comps["scanner"].Retry(tw.ctx, twinTable); err != nil || n == 0 {
-		t.Fatalf("retry: %d partitions, %v", n, err)
-	}
-	if err := tw.work(); err != nil {
-		t.Fatalf("after retry: %v", err)
-	}
-	if err := tw.scan(twinTree(twinTable, "Initiate", false)); err != nil {
-		t.Fatal(err)
+	if step, msg := tw.retryFlow(); step != "" {
+		t.Fatalf("fails at %s: %s", step, msg)
 	}
 	if st := tw.state(twinTable); st != ledger.StateProcessed {
 		t.Fatalf("after retry: state %s (%s), want processed", st, tw.failure(twinTable))
 	}
 }
+
+// retryFlow starts a backfill whose partition 20240319 fails for good
+// (the worker dead-letters it), then the operator retries it and it runs.
+// It returns the first step that failed, as run does.
+func (tw *twin) retryFlow() (step, msg string) {
+	tw.fake.FailJobs(bqfake.JobFault{Type: "QUERY", Table: "$20240319", Reason: "invalidQuery", Message: "Syntax error (injected)", Times: 1})
+	if step, err := tw.syncAndScan(twinTree(twinTable, "Initiate", false)); err != nil {
+		return tw.outcome(step+"start", err)
+	}
+	if step, msg := tw.outcome("start", nil); step != "" {
+		return step, msg
+	}
+	// The failure is expected; only a denied call (the dead letter, say)
+	// fails the step.
+	work := tw.work()
+	if logs := tw.errLogs.take(); deniedRE.MatchString(logs) {
+		return "partitions", fmt.Sprintf("%v\nlogged: %s", work, logs)
+	}
+	if err := tw.scan(); err != nil {
+		return tw.outcome("partitions", err)
+	}
+	tw.errLogs.take()
+	if st := tw.state(twinTable); st != ledger.StateFailed {
+		return "partitions", fmt.Sprintf("state %s, want failed: %s", st, tw.failure(twinTable))
+	}
+	if got := tw.pull("twin-dead-letters"); len(got) != 1 {
+		return "partitions", fmt.Sprintf("%d dead letters, want 1", len(got))
+	}
+	if _, n, err := tw.stacks["operator"].Pipeline.Retry(tw.ctx, twinTable); err != nil || n == 0 {
+		return tw.outcome("retry", fmt.Errorf("operator: retry: %d partitions, %v", n, err))
+	}
+	if step, msg := tw.outcome("retry", nil); step != "" {
+		return step, msg
+	}
+	if err := tw.work(); err != nil {
+		return tw.outcome("partitions after retry", err)
+	}
+	return tw.outcome("partitions after retry", tw.scan())
+}
+
+// operatorGrants are the grants docs/deploy.md tells the operator of the
+// CLI to hold: the rows of its table under "The operator", whose "on"
+// column names a resource of the deployment.
+func operatorGrants(t *testing.T, e *environment, env cloudenv.Env) []grant {
+	t.Helper()
+	raw, err := os.ReadFile("../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), operatorHeading)
+	if !ok {
+		t.Fatalf("docs/deploy.md has no section %q", operatorHeading)
+	}
+	staging := e.rootOutput(t, "staging_dataset").AsString()
+	var out []grant
+	for i, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "#") {
+			break
+		}
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		if len(cells) != 3 || strings.HasPrefix(strings.TrimSpace(cells[0]), "-") || strings.TrimSpace(cells[0]) == "command" {
+			continue
+		}
+		cmd, on := strings.TrimSpace(cells[0]), strings.TrimSpace(cells[1])
+		role := strings.Trim(strings.Fields(strings.TrimSpace(cells[2]))[0], "`")
+		add := func(kind, target string) {
+			out = append(out, grant{addr: fmt.Sprintf("docs/deploy.md operator %s: %s on %s", cmd, role, on), kind: kind, target: target, role: role, member: twinOperator})
+		}
+		switch on {
+		case "sync bucket":
+			add("bucket", env.SQLBucket)
+		case "ledger bucket":
+			add("bucket", env.LedgerBucket)
+		case "partitions topic":
+			add("topic", env.PartitionsTopic)
+		case "events topic":
+			add("topic", env.EventsTopic)
+		case "worker job":
+			add("job", env.WorkerJob[strings.LastIndex(env.WorkerJob, "/")+1:])
+		case "staging dataset":
+			add("dataset", staging)
+		case "production datasets":
+			for _, d := range e.rootStrings(t, "production_datasets") {
+				add("dataset", d)
+			}
+		case "deployment project":
+			add("project", env.Project)
+		case "billing projects":
+			for _, p := range e.rootStrings(t, "billing_projects") {
+				add("project", p)
+			}
+		default:
+			t.Fatalf("docs/deploy.md, operator table line %d: %q is not a resource the twin knows", i, on)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("docs/deploy.md section %q lists no grants", operatorHeading)
+	}
+	return out
+}
+
+const operatorHeading = "## 8. The operator"

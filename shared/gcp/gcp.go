@@ -35,6 +35,7 @@ type Stack struct {
 
 	publisher *queue.Publisher
 	jobs      *run.JobsClient
+	warehouse *bqwarehouse.Warehouse
 }
 
 // Options choose which optional clients to build.
@@ -62,11 +63,37 @@ func New(ctx context.Context, env cloudenv.Env, logger *slog.Logger, opts Option
 		ps.Close()
 		return nil, fmt.Errorf("bigquery client: %w", err)
 	}
-	s := &Stack{Env: env, PubSub: ps, Storage: st, publisher: queue.NewPublisher(ps)}
-	s.Trees = treestore.NewTrees(st, env.SQLBucket)
+	c := Clients{Storage: st, PubSub: ps, Warehouse: wh}
+	if opts.Launcher {
+		if c.Jobs, err = run.NewJobsClient(ctx); err != nil {
+			st.Close()
+			ps.Close()
+			return nil, fmt.Errorf("cloud run client: %w", err)
+		}
+	}
+	return Assemble(env, logger, opts, c)
+}
+
+// Clients are the connected Google Cloud clients a Stack is assembled
+// from: New dials Google Cloud; the deployment twin (terraform/) gives
+// clients of in-process servers acting as each component's service
+// account, so it runs the pipeline exactly as assembled here.
+type Clients struct {
+	Storage   *storage.Client
+	PubSub    *pubsub.Client
+	Warehouse *bqwarehouse.Warehouse
+	// Jobs is the Cloud Run Admin client (needed with Options.Launcher).
+	Jobs *run.JobsClient
+}
+
+// Assemble builds the pipeline over clients, which the Stack then owns
+// (Close closes them); on error they are closed.
+func Assemble(env cloudenv.Env, logger *slog.Logger, opts Options, c Clients) (*Stack, error) {
+	s := &Stack{Env: env, PubSub: c.PubSub, Storage: c.Storage, publisher: queue.NewPublisher(c.PubSub), jobs: c.Jobs, warehouse: c.Warehouse}
+	s.Trees = treestore.NewTrees(c.Storage, env.SQLBucket)
 	p := &pipeline.Pipeline{
-		Ledger:    ledger.New(st, env.LedgerBucket),
-		Warehouse: wh,
+		Ledger:    ledger.New(c.Storage, env.LedgerBucket),
+		Warehouse: c.Warehouse,
 		Publisher: s.publisher,
 		Topics: pipeline.Topics{
 			Partitions: env.PartitionsTopic,
@@ -75,18 +102,16 @@ func New(ctx context.Context, env cloudenv.Env, logger *slog.Logger, opts Option
 			DeadLetter: env.DeadLetterTopic,
 		},
 		Trees:   s.Trees,
-		Checker: checks.Gate{Reader: wh},
+		Checker: checks.Gate{Reader: c.Warehouse},
 		Cache:   &pipeline.StateCache{},
 		Logger:  logger,
 	}
 	if opts.Launcher {
-		jc, err := run.NewJobsClient(ctx)
-		if err != nil {
+		if c.Jobs == nil {
 			s.Close()
-			return nil, fmt.Errorf("cloud run client: %w", err)
+			return nil, fmt.Errorf("assemble: a launcher needs a Cloud Run client")
 		}
-		s.jobs = jc
-		p.Launcher = runjob.New(jc, env.WorkerJob, env.MaxTasks)
+		p.Launcher = runjob.New(c.Jobs, env.WorkerJob, env.MaxTasks)
 	}
 	if opts.Scripts {
 		p.Scripts = &script.Runner{}
@@ -110,5 +135,8 @@ func (s *Stack) Close() {
 	s.Storage.Close()
 	if s.jobs != nil {
 		s.jobs.Close()
+	}
+	if s.warehouse != nil {
+		s.warehouse.Close()
 	}
 }

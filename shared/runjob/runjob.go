@@ -74,9 +74,10 @@ func (l *Launcher) Launch(ctx context.Context, backfillID string, partitions int
 // messages. The scanner launches an execution when a backfill has a
 // backlog and none is running, so a partition whose message Pub/Sub
 // withheld for its retry backoff never waits on tasks that have exited.
-// Only the latest execution is looked at (jobs.get, in
-// roles/run.jobsExecutorWithOverrides): an older one still running while a
-// newer one finished is rare, and costs at most one extra execution.
+// Only the latest execution is looked at (jobs.get: run.jobs.get, in
+// roles/run.viewer; the executor roles that allow RunJob do not hold it):
+// an older one still running while a newer one finished is rare, and costs
+// at most one extra execution.
 func (l *Launcher) Running(ctx context.Context) (bool, error) {
 	job, err := l.client.GetJob(ctx, &runpb.GetJobRequest{Name: l.job})
 	if err != nil {
