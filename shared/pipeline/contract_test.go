@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -284,7 +285,13 @@ func newContractEnvGCS(t *testing.T, wrap func(http.RoundTripper) http.RoundTrip
 // scan reconciles the tree with the entry in status and returns what it did.
 func (e *contractEnv) scan(t *testing.T, status string) []string {
 	t.Helper()
-	desired, problems := treescan.Desired(e.ctx, tree(status), treescan.Options{Now: now, Tree: "trees/contract.zip"})
+	return e.scanTree(t, tree(status))
+}
+
+// scanTree reconciles fsys and returns what it did.
+func (e *contractEnv) scanTree(t *testing.T, fsys fs.FS) []string {
+	t.Helper()
+	desired, problems := treescan.Desired(e.ctx, fsys, treescan.Options{Now: now, Tree: "trees/contract.zip"})
 	if len(problems) > 0 {
 		t.Fatalf("tree problems: %+v", problems)
 	}
