@@ -11,9 +11,13 @@ package terraform_test
 // worker job, rescans while the workers run (jobs.get), the worker pulls
 // and runs the partitions, the completion backs up, mirrors IAM onto the
 // backup and swaps, and the operator reads the status and rolls back (the
-// operator's grants are the ones docs/deploy.md documents). Removing one
-// grant a step needs makes the twin fail at that step with the service's
-// message naming the permission.
+// operator's grants are the ones docs/deploy.md documents). Deliveries to
+// the functions (Eventarc's manifest event, the scheduler tick's and the
+// completion request's push) are checked against what their callers need
+// (iam_test's needs). Removing one grant a step needs makes the twin fail
+// at that step with a message naming the permission. Not modelled:
+// groups, IAM conditions, object ACLs, the notifier, Pub/Sub's own
+// dead-lettering.
 
 import (
 	"context"
@@ -175,6 +179,11 @@ type twin struct {
 	env     cloudenv.Env   // resource names (the scanner's environment)
 	errLogs *syncBuffer
 	stacks  map[string]*gcp.Stack // scanner, worker, completion, operator
+	policy  *iamcheck.Policy
+	// deliveries are what each delivery to a function needs: "eventarc"
+	// (the manifest's finalize event to the scanner), "push:SERVICE" (a
+	// push subscription's request to a function), from iam_test's needs.
+	deliveries map[string][]need
 }
 
 // deniedRE finds a denied call in the logs, in any service's wording.
@@ -193,6 +202,8 @@ func twinResource(g grant, env cloudenv.Env) string {
 		return "projects/" + env.Project + "/subscriptions/" + g.target
 	case "job":
 		return env.WorkerJob[:strings.LastIndex(env.WorkerJob, "/")+1] + g.target
+	case "service":
+		return env.WorkerJob[:strings.Index(env.WorkerJob, "/jobs/")] + "/services/" + g.target
 	}
 	return g.kind + "/" + g.target
 }
@@ -353,7 +364,7 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 	}
 	t.Cleanup(func() { led.Close() })
 	tw := &twin{t: t, ctx: ctx, fake: fake, jobs: jobs, admin: admin, led: ledger.New(led, env.LedgerBucket), env: env,
-		errLogs: &syncBuffer{}, stacks: map[string]*gcp.Stack{}}
+		errLogs: &syncBuffer{}, stacks: map[string]*gcp.Stack{}, policy: policy, deliveries: deliveries(t, e, cs, gs)}
 	for member, name := range members {
 		email := strings.TrimPrefix(strings.TrimPrefix(member, "serviceAccount:"), "user:")
 		e := envs[name]
@@ -403,6 +414,67 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 	return tw
 }
 
+// twinFacts are the Go facts iam_test derives needs from, read once.
+var twinFacts struct {
+	once sync.Once
+	g    *goFacts
+}
+
+// deliveries groups iam_test's needs of the callers of the functions by
+// delivery: Eventarc's manifest event, and each push subscription.
+func deliveries(t *testing.T, e *environment, cs []*component, gs []grant) map[string][]need {
+	t.Helper()
+	twinFacts.once.Do(func() { twinFacts.g = loadGoFacts(t) })
+	ns := needs(t, e, twinFacts.g, cs, gs)
+	out := map[string][]need{}
+	pushes := map[string]string{} // subscription -> service
+	for _, n := range ns {
+		if n.whoIs == "push identity" {
+			sub, _, _ := strings.Cut(strings.TrimPrefix(n.why, "pushes "), " to ")
+			pushes[sub] = n.target
+			out["push:"+n.target] = append(out["push:"+n.target], n)
+		}
+	}
+	for _, n := range ns {
+		switch {
+		case n.whoIs == "Eventarc identity", n.whoIs == "Cloud Storage service agent",
+			n.whoIs == "Pub/Sub service agent" && strings.Contains(n.why, "google_eventarc_trigger"):
+			out["eventarc"] = append(out["eventarc"], n)
+		case n.whoIs == "Pub/Sub service agent" && strings.HasPrefix(n.why, "signs the OIDC tokens of "):
+			if svc := pushes[strings.TrimPrefix(n.why, "signs the OIDC tokens of ")]; svc != "" {
+				out["push:"+svc] = append(out["push:"+svc], n)
+			}
+		}
+	}
+	return out
+}
+
+// deliver checks that a delivery may reach its function: every caller in
+// the chain (Cloud Storage's and Pub/Sub's agents, the Eventarc or push
+// identity) holds what it needs. Cloud Run answers an unauthorised request
+// "403 Forbidden" without saying what to grant, and a missing agent grant
+// only means no event; the error says who lacks which permission.
+func (tw *twin) deliver(kind string) error {
+	ns := tw.deliveries[kind]
+	if len(ns) == 0 {
+		return fmt.Errorf("terraform sets up no %s delivery", kind)
+	}
+	for _, n := range ns {
+		for _, perm := range n.perms {
+			who := n.who[strings.Index(n.who, ":")+1:]
+			if tw.policy.Allowed(who, perm, twinResource(grant{kind: n.kind, target: n.target}, tw.env)) {
+				continue
+			}
+			answer := "the event is never delivered"
+			if perm == "run.routes.invoke" {
+				answer = "Cloud Run answers 403 Forbidden: Your client does not have permission to get URL / from this server"
+			}
+			return fmt.Errorf("%s delivery: %s: the %s (%s, which %s) lacks %s on %s %s", kind, answer, n.whoIs, n.who, n.why, perm, n.kind, n.target)
+		}
+	}
+	return nil
+}
+
 // sync uploads the tree as the operator, as `bqbackfill sync` does.
 func (tw *twin) sync(tree fstest.MapFS) error {
 	dir := tw.t.TempDir()
@@ -442,12 +514,35 @@ func (tw *twin) scan() error {
 }
 
 // syncAndScan is the operator's sync of an entry's new status, then the
-// scan its manifest triggers.
+// scan its manifest's finalize event triggers (through Eventarc).
 func (tw *twin) syncAndScan(tree fstest.MapFS) (step string, err error) {
 	if err := tw.sync(tree); err != nil {
 		return "sync", fmt.Errorf("operator: sync: %w", err)
 	}
+	if err := tw.deliver("eventarc"); err != nil {
+		return "", err
+	}
 	return "", tw.scan()
+}
+
+// tick is the scheduler's tick, pushed to the scanner.
+func (tw *twin) tick() error {
+	if err := tw.deliver("push:" + tw.service("scanner")); err != nil {
+		return err
+	}
+	return tw.scan()
+}
+
+// service is the Cloud Run service of a function component, as the push
+// deliveries name it.
+func (tw *twin) service(component string) string {
+	for kind := range tw.deliveries {
+		if strings.HasPrefix(kind, "push:") && strings.Contains(kind, component) {
+			return strings.TrimPrefix(kind, "push:")
+		}
+	}
+	tw.t.Fatalf("no push subscription delivers to the %s", component)
+	return ""
 }
 
 // work runs a worker task (pipeline.RunTask, as jobs/worker does): it
@@ -579,6 +674,9 @@ func (tw *twin) run(table warehouse.TableRef, public bool) (step, msg string) {
 	if step, msg := tw.outcome("sync", tw.sync(twinTree(table, "Initiate", public))); step != "" {
 		return step, msg
 	}
+	if err := tw.deliver("eventarc"); err != nil {
+		return tw.outcome("start", err)
+	}
 	if step, msg := tw.outcome("start", tw.scan()); step != "" {
 		return step, msg
 	}
@@ -589,14 +687,14 @@ func (tw *twin) run(table warehouse.TableRef, public bool) (step, msg string) {
 	// worker gives its message back and the execution's tasks exit.
 	tw.fake.FailJobs(bqfake.JobFault{Type: "QUERY", Table: "$20240318", Reason: "backendError", Message: "Backend error (injected)", Times: 1})
 	if err := tw.work(); err == nil || !strings.Contains(tw.failure(table), "(injected)") {
-		return tw.outcome("partitions", fmt.Errorf("the injected transient failure was not given back (%v): %s", err, tw.failure(table)))
+		return tw.outcome("partitions", fmt.Errorf("the first partition's transient failure was not given back and recorded (%v): %s", err, tw.failure(table)))
 	}
 	if step, msg := tw.outcome("partitions", nil); step != "" {
 		return step, msg
 	}
 	// A scheduler tick: a partition waits and no execution runs (jobs.get),
 	// so the scanner launches one (F5).
-	if step, msg := tw.outcome("watch", tw.scan()); step != "" {
+	if step, msg := tw.outcome("watch", tw.tick()); step != "" {
 		return step, msg
 	}
 	if n := tw.jobs.executions(); n != 2 {
@@ -605,7 +703,7 @@ func (tw *twin) run(table warehouse.TableRef, public bool) (step, msg string) {
 	if err := tw.work(); err != nil {
 		return tw.outcome("partitions", fmt.Errorf("%w: %s", err, tw.failure(table)))
 	}
-	if step, msg := tw.outcome("partitions", tw.scan()); step != "" {
+	if step, msg := tw.outcome("partitions", tw.tick()); step != "" {
 		return step, msg
 	}
 	if st := tw.state(table); st != ledger.StateProcessed {
@@ -619,6 +717,9 @@ func (tw *twin) run(table warehouse.TableRef, public bool) (step, msg string) {
 	}
 	if got := tw.pull("twin-complete"); len(got) != 1 {
 		return "complete request", fmt.Sprintf("%d completion requests", len(got))
+	}
+	if err := tw.deliver("push:" + tw.service("completion")); err != nil {
+		return tw.outcome("complete", err)
 	}
 	if err := tw.stacks["completion"].Pipeline.Complete(tw.ctx, pipeline.BackfillID(table, twinEntry)); err != nil {
 		return tw.outcome("complete", err)
@@ -774,11 +875,12 @@ func TestTwinMissingGrant(t *testing.T) {
 	}
 }
 
-// Removing any one Cloud Storage, Pub/Sub or Cloud Run grant a step needs
-// (terraform's, or the operator's from docs/deploy.md) makes the twin fail
-// at that step with a message naming the permission. Grants for what the
-// twin does not run (push delivery, Eventarc, service agents, the
-// notifier) are listed with the reason; a grant in neither list fails.
+// Removing any one Cloud Storage, Pub/Sub, Cloud Run, Eventarc or IAM
+// grant a step needs (terraform's, or the operator's from docs/deploy.md)
+// makes the twin fail at that step with a message naming the permission;
+// deliveries to the functions (Eventarc, push) are checked with iam_test's
+// needs of their callers. Grants for what the twin does not run are listed
+// with the reason; a grant in neither list fails the test.
 func TestTwinMissingServiceGrant(t *testing.T) {
 	e, cs, gs := twinSetup(t)
 	operator := func(cmd, on string) func(grant) bool {
@@ -808,6 +910,13 @@ func TestTwinMissingServiceGrant(t *testing.T) {
 		{"google_pubsub_topic_iam_member.worker_publishes_dead_letters", nil, "retry", "partitions", "pubsub.topics.publish"},
 		{"google_storage_bucket_iam_member.completion_ledger", nil, "backfill", "complete", "storage.objects.get"},
 		{"google_pubsub_topic_iam_member.completion_publishes_events", nil, "backfill", "complete", "pubsub.topics.publish"},
+		{`module.scanner.google_cloud_run_v2_service_iam_member.invokers["eventarc"]`, nil, "backfill", "start", "run.routes.invoke"},
+		{"google_project_iam_member.eventarc_receiver", nil, "backfill", "start", "eventarc.events.receiveEvent"},
+		{"google_project_iam_member.gcs_agent_publisher", nil, "backfill", "start", "pubsub.topics.publish"},
+		{"google_service_account_iam_member.pubsub_agent_signs_eventarc_tokens", nil, "backfill", "start", "iam.serviceAccounts.getOpenIdToken"},
+		{`module.scanner.google_cloud_run_v2_service_iam_member.invokers["push"]`, nil, "backfill", "watch", "run.routes.invoke"},
+		{"google_service_account_iam_member.pubsub_agent_signs_push_tokens", nil, "backfill", "watch", "iam.serviceAccounts.getOpenIdToken"},
+		{`module.completion.google_cloud_run_v2_service_iam_member.invokers["push"]`, nil, "backfill", "complete", "run.routes.invoke"},
 		{"operator sync: sync bucket", operator("sync", "sync bucket"), "backfill", "sync", "storage.objects.create"},
 		{"operator: every ledger bucket grant", func(g grant) bool { return g.member == twinOperator && strings.HasSuffix(g.addr, " on ledger bucket") }, "backfill", "status", "storage.objects.list"},
 		{"operator rollback: ledger bucket", func(g grant) bool {
@@ -847,21 +956,22 @@ func TestTwinMissingServiceGrant(t *testing.T) {
 			if step != tc.step || !strings.Contains(msg, tc.perm) {
 				t.Fatalf("without it the twin fails at %q, want at %q naming %s: %s", step, tc.step, tc.perm, msg)
 			}
+			t.Logf("fails at %s: %s", step, firstLine(msg))
 		})
 	}
 	// Every grant of these services to a component or the operator is in
 	// the table above or here.
 	notExercised := map[string]string{
-		"google_storage_bucket_iam_member.worker_reads_sql":            "query.py scripts read the synced tree (shared/pipeline/script.go); the twin's table has query.sql",
-		"google_service_account_iam_member.scanner_acts_as_worker":     "Cloud Run checks actAs when a job is deployed with an account, not on RunJob (docs/first-apply.md, kept)",
-		"google_secret_manager_secret_iam_member.notifier_slack_token": "the notifier is not part of the twin",
+		"google_storage_bucket_iam_member.worker_reads_sql":                         "query.py scripts read the synced tree (shared/pipeline/script.go); the twin's table has query.sql",
+		"google_service_account_iam_member.scanner_acts_as_worker":                  "Cloud Run checks actAs when a job is deployed with an account, not on RunJob (docs/first-apply.md, kept)",
+		"google_secret_manager_secret_iam_member.notifier_slack_token":              "the notifier is not part of the twin",
+		`module.notifier.google_cloud_run_v2_service_iam_member.invokers["push"]`:   "the notifier is not part of the twin",
+		"module.pubsub.google_pubsub_subscription_iam_member.agent_acks_partitions": "Pub/Sub dead-letters a message after max deliveries; in the twin the worker dead-letters it itself first",
+		"module.pubsub.google_pubsub_topic_iam_member.agent_publishes_dead_letters": "Pub/Sub dead-letters a message after max deliveries; in the twin the worker dead-letters it itself first",
 	}
 	for _, g := range gs {
-		if g.kind == "dataset" || g.kind == "project" || !strings.HasPrefix(g.member, "serviceAccount:${google_service_account.") {
-			continue // BigQuery (TestTwinMissingGrant), service agents, the operator (above)
-		}
-		if strings.HasPrefix(g.member, "serviceAccount:${google_service_account.push.") || strings.HasPrefix(g.member, "serviceAccount:${google_service_account.eventarc.") {
-			continue // push and Eventarc delivery: the twin calls the handlers itself
+		if g.kind == "dataset" || g.kind == "project" && strings.HasPrefix(g.role, "roles/bigquery.") || g.member == twinOperator {
+			continue // BigQuery (TestTwinMissingGrant), the operator (above)
 		}
 		if why, ok := notExercised[g.addr]; ok {
 			t.Logf("%s: not exercised: %s", g.addr, why)
@@ -910,9 +1020,9 @@ func (tw *twin) retryFlow() (step, msg string) {
 	// fails the step.
 	work := tw.work()
 	if logs := tw.errLogs.take(); deniedRE.MatchString(logs) {
-		return "partitions", fmt.Sprintf("%v\nlogged: %s", work, logs)
+		return "partitions", fmt.Sprintf("a call of the worker's was denied (%v)\nlogged: %s", work, logs)
 	}
-	if err := tw.scan(); err != nil {
+	if err := tw.tick(); err != nil {
 		return tw.outcome("partitions", err)
 	}
 	tw.errLogs.take()
@@ -931,7 +1041,7 @@ func (tw *twin) retryFlow() (step, msg string) {
 	if err := tw.work(); err != nil {
 		return tw.outcome("partitions after retry", err)
 	}
-	return tw.outcome("partitions after retry", tw.scan())
+	return tw.outcome("partitions after retry", tw.tick())
 }
 
 // operatorGrants are the grants docs/deploy.md tells the operator of the
