@@ -90,6 +90,7 @@ func printEstimate(io IO, e *estimate.Estimate, note string) {
 	row := func(k, v string) { fmt.Fprintf(w, "  %-18s %s\n", k+":", v) }
 	row("bytes processed", fmt.Sprintf("%s (%d bytes)", estimate.HumanBytes(e.Bytes), e.Bytes))
 	row("promotion", fmt.Sprintf("%s, reads %s (%d bytes)", e.Promotion, estimate.HumanBytes(e.PromotionBytes), e.PromotionBytes))
+	row("profile query", fmt.Sprintf("reads %s (%d bytes)", estimate.HumanBytes(e.ProfileBytes), e.ProfileBytes))
 	row("cost", estimate.USD(e.USD)+" at on-demand prices (each query billed at least 10 MB)")
 	row("jobs", fmt.Sprintf("%d", e.Jobs))
 	row("min duration", fmt.Sprintf("%s (BigQuery's 50 partition operations per 10 s per table)", estimate.Duration(e.MinDurationS)))

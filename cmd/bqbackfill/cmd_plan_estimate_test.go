@@ -61,6 +61,7 @@ func TestPlanEstimate(t *testing.T) {
 			USD            float64 `json:"usd"`
 			Promotion      string  `json:"promotion"`
 			PromotionBytes int64   `json:"promotion_bytes"`
+			ProfileBytes   int64   `json:"profile_bytes"`
 			Jobs           int     `json:"jobs"`
 			MinDurationS   float64 `json:"min_duration_s"`
 			Sampled        bool    `json:"sampled"`
@@ -106,11 +107,14 @@ func TestPlanEstimate(t *testing.T) {
 			if e == nil {
 				t.Fatalf("no estimate: %s", stdout)
 			}
-			if e.Bytes != 10*10*16 || e.Promotion != c.promotion || e.PromotionBytes != c.promoB || e.Sampled || e.MinDurationS <= 0 || e.USD <= 0 {
+			// The profile query: its production side reads p.d.t whole
+			// on DuckDB (41 rows of 16 bytes), and staging as much.
+			if e.Bytes != 10*10*16 || e.Promotion != c.promotion || e.PromotionBytes != c.promoB || e.ProfileBytes != 2*41*16 || e.Sampled || e.MinDurationS <= 0 || e.USD <= 0 {
 				t.Errorf("estimate %+v", *e)
 			}
+			// The guard counts every byte: queries, promotion, profile.
 			if c.rule != "" && (o.Valid || len(o.Errors) == 0 || o.Errors[len(o.Errors)-1].Rule != c.rule ||
-				!strings.Contains(o.Errors[len(o.Errors)-1].Message, "1600 bytes") || !strings.Contains(o.Errors[len(o.Errors)-1].Message, "100 bytes")) {
+				!strings.Contains(o.Errors[len(o.Errors)-1].Message, "2912 bytes") || !strings.Contains(o.Errors[len(o.Errors)-1].Message, "100 bytes")) {
 				t.Errorf("errors %+v, want %s giving both numbers", o.Errors, c.rule)
 			}
 		})
@@ -118,7 +122,7 @@ func TestPlanEstimate(t *testing.T) {
 	// The text form shows the estimate.
 	sqlDir, stateDir := estimateTree(t, "")
 	code, stdout, _ := runMain(t, "plan", "--sql-dir", sqlDir, "--state-dir", stateDir, "--today", "2026-06-15", "p.d.t")
-	if code != 0 || !strings.Contains(stdout, "bytes processed:   1.6 KiB (1600 bytes)") || !strings.Contains(stdout, "min duration:") || !strings.Contains(stdout, "upper bound") {
+	if code != 0 || !strings.Contains(stdout, "bytes processed:   1.6 KiB (1600 bytes)") || !strings.Contains(stdout, "profile query:     reads 1.3 KiB (1312 bytes)") || !strings.Contains(stdout, "min duration:") || !strings.Contains(stdout, "upper bound") {
 		t.Errorf("exit %d, text:\n%s", code, stdout)
 	}
 }

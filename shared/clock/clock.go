@@ -85,20 +85,106 @@ func (v *Virtual) Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 	ch := make(chan struct{})
+	w := v.workOf(ctx)
 	v.mu.Lock()
 	if v.closed {
 		v.mu.Unlock()
 		return context.Canceled
 	}
-	heap.Push(&v.waiters, &waiter{at: v.now.Add(d), ch: ch})
+	v.letGo(w)
+	wt := &waiter{at: v.now.Add(d), ch: ch, w: w}
+	heap.Push(&v.waiters, wt)
 	v.seq++
 	v.poke()
 	v.mu.Unlock()
 	select {
 	case <-ctx.Done():
+		v.mu.Lock()
+		wt.w = nil // its wake-up must not take the hold of a later sleep
+		v.retake(w)
+		v.mu.Unlock()
 		return ctx.Err()
 	case <-ch:
+		// run took w's hold back before it closed ch.
 		return nil
+	}
+}
+
+// work is a goroutine's work on a Virtual clock (Work): while held, the
+// clock stands still. Goroutines that share its context share it: the
+// first to sleep lets go, the first to wake takes it back.
+type work struct {
+	held, done bool
+}
+
+type workKey struct{ v *Virtual }
+
+func (v *Virtual) workOf(ctx context.Context) *work {
+	w, _ := ctx.Value(workKey{v}).(*work)
+	return w
+}
+
+// letGo releases w's hold; v.mu is held.
+func (v *Virtual) letGo(w *work) {
+	if w != nil && w.held {
+		w.held = false
+		v.holds--
+	}
+}
+
+// retake holds w again unless its work ended; v.mu is held.
+func (v *Virtual) retake(w *work) {
+	if w != nil && !w.held && !w.done {
+		w.held = true
+		v.holds++
+	}
+}
+
+// Work holds the clock while the caller does real work (CPU, local I/O)
+// on behalf of ctx, until release: the work takes no virtual time however
+// slow the machine. A Sleep with the returned context lets go of the hold
+// for the sleep and takes it back as it wakes, before the clock can move
+// again; Blocked does the same around any other wait. Used by benchmarks
+// to time a worker task's handling of a message as the sum of its sleeps
+// (job latencies, pacing waits).
+func (v *Virtual) Work(ctx context.Context) (context.Context, func()) {
+	if v.workOf(ctx) != nil {
+		return ctx, func() {}
+	}
+	w := &work{held: true}
+	v.mu.Lock()
+	v.holds++
+	v.mu.Unlock()
+	var once sync.Once
+	return context.WithValue(ctx, workKey{v}, w), func() {
+		once.Do(func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			v.letGo(w)
+			w.done = true
+			v.seq++
+			v.poke()
+		})
+	}
+}
+
+// Blocked lets go of ctx's work hold (Work) until resume is called: for a
+// wait on another goroutine that may need the clock to move (a full query
+// queue), which would otherwise never end. A no-op without a hold.
+func (v *Virtual) Blocked(ctx context.Context) (resume func()) {
+	w := v.workOf(ctx)
+	if w == nil {
+		return func() {}
+	}
+	v.mu.Lock()
+	v.letGo(w)
+	v.seq++
+	v.poke()
+	v.mu.Unlock()
+	return func() {
+		v.mu.Lock()
+		v.retake(w)
+		v.mu.Unlock()
 	}
 }
 
@@ -171,7 +257,9 @@ func (v *Virtual) run() {
 			}
 			v.now = v.waiters[0].at
 			for len(v.waiters) > 0 && !v.waiters[0].at.After(v.now) {
-				close(heap.Pop(&v.waiters).(*waiter).ch)
+				w := heap.Pop(&v.waiters).(*waiter)
+				v.retake(w.w)
+				close(w.ch)
 			}
 			v.seq++
 			v.mu.Unlock()
@@ -182,6 +270,7 @@ func (v *Virtual) run() {
 type waiter struct {
 	at time.Time
 	ch chan struct{}
+	w  *work // the sleeper's work, held again when it wakes; nil for none
 }
 
 type waitHeap []*waiter

@@ -48,3 +48,98 @@ func TestVirtualSleepHonoursContext(t *testing.T) {
 		t.Errorf("Real.Sleep with a cancelled context = %v", err)
 	}
 }
+
+// settle gives the clock many quiet periods of real time in which to
+// jump, if it may.
+func settle() { time.Sleep(100 * DefaultQuiet) }
+
+// TestVirtualWork: work on a context holds the clock, a Sleep on that
+// context lets go until it wakes, and the woken worker holds the clock
+// again before anyone else wakes, until it releases.
+func TestVirtualWork(t *testing.T) {
+	start := time.Unix(0, 0)
+	v := NewVirtual(start, 0)
+	defer v.Close()
+	ctx, release := v.Work(context.Background())
+	other := make(chan time.Duration, 1)
+	go func() {
+		if err := v.Sleep(context.Background(), 2*time.Second); err != nil {
+			t.Error(err)
+		}
+		other <- v.Now().Sub(start)
+	}()
+	settle()
+	if got := v.Now(); !got.Equal(start) {
+		t.Fatalf("the clock moved to %v while work held it", got.Sub(start))
+	}
+	// Sleeping lets go; waking takes the hold back at once.
+	if err := v.Sleep(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	settle()
+	if got := v.Now().Sub(start); got != time.Second {
+		t.Fatalf("after the worker woke, the clock is at %v, want it held at 1s", got)
+	}
+	select {
+	case at := <-other:
+		t.Fatalf("another sleeper woke at %v while the woken worker held the clock", at)
+	default:
+	}
+	release()
+	if at := <-other; at != 2*time.Second {
+		t.Fatalf("other sleeper woke at %v, want 2s", at)
+	}
+}
+
+// TestVirtualWorkCancelledSleep: a Sleep cut short by its context takes
+// the hold back, and its stale wake-up does not take the hold of the
+// worker's next sleep (which would stop the clock for good).
+func TestVirtualWorkCancelledSleep(t *testing.T) {
+	v := NewVirtual(time.Unix(0, 0), 0)
+	defer v.Close()
+	ctx, release := v.Work(context.Background())
+	defer release()
+	cctx, cancel := context.WithCancel(ctx)
+	hold := v.Hold() // the clock stays at 0 until the sleep is cancelled
+	go func() {
+		settle()
+		cancel()
+	}()
+	if err := v.Sleep(cctx, time.Hour); err != context.Canceled {
+		t.Fatalf("cancelled Sleep = %v", err)
+	}
+	hold()
+	// The next sleep is longer than the stale one: the clock passes the
+	// stale wake-up (1 h) on its way to 2 h.
+	done := make(chan error, 1)
+	go func() { done <- v.Sleep(ctx, 2*time.Hour) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker's next sleep never ended: the stale wake-up took its hold")
+	}
+}
+
+// TestVirtualBlocked: a worker waiting on another goroutine that needs
+// the clock to move lets go of its hold meanwhile.
+func TestVirtualBlocked(t *testing.T) {
+	v := NewVirtual(time.Unix(0, 0), 0)
+	defer v.Close()
+	ctx, release := v.Work(context.Background())
+	defer release()
+	ready := make(chan struct{})
+	go func() {
+		_ = v.Sleep(context.Background(), time.Minute)
+		close(ready)
+	}()
+	resume := v.Blocked(ctx)
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the clock did not move while the worker was blocked")
+	}
+	resume()
+}

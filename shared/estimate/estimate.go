@@ -1,6 +1,7 @@
 // Package estimate says what a backfill will cost and how long it must
 // take before it runs: the bytes its partition queries will process (from
-// dry runs), the bytes an atomic promotion reads, the price at the
+// dry runs), the bytes an atomic promotion reads, the bytes of the "done"
+// report's staging-vs-production profile query, the price at the
 // configured on-demand rate, the number of jobs, and the least time
 // BigQuery's per-table rate allows. It also holds the checks that refuse a
 // backfill before anything is written: the daily partition quota (rule Q1)
@@ -24,6 +25,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/pacing"
+	"github.com/bqbackfill/bqbackfill/shared/profile"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -50,6 +52,9 @@ type Input struct {
 	Seed           bool // a previous partition is copied into staging first
 	Promotion      config.PromotionMode
 	PricePerTiBUSD float64
+	// Profiled is the production table the "done" report profiles
+	// staging against (shared/profile), zero for none.
+	Profiled warehouse.TableRef
 }
 
 // Partition is one partition query: its decorator and parameters.
@@ -64,7 +69,8 @@ type Estimate struct {
 	// Bytes the partition queries will process.
 	Bytes int64 `json:"bytes"`
 	// USD is the on-demand price of the bytes billed: the partition queries
-	// (each at least 10 MB) and, for atomic promotion, the transaction.
+	// (each at least 10 MB), for atomic promotion the transaction, and the
+	// profile query.
 	USD float64 `json:"usd"`
 	// Promotion is copy or atomic.
 	Promotion config.PromotionMode `json:"promotion"`
@@ -72,6 +78,10 @@ type Estimate struct {
 	// are free); for atomic, the size of the partitions replaced, taken from
 	// production's current size of those partitions.
 	PromotionBytes int64 `json:"promotion_bytes"`
+	// ProfileBytes the staging-vs-production profile query of the "done"
+	// report will process: twice a dry run of its production side (staging
+	// taken to be as large, profile.EstimateBytes); 0 for a new table.
+	ProfileBytes int64 `json:"profile_bytes"`
 	// Jobs: partition queries, the seed copy, the backup clone and the
 	// promotion jobs (one copy per partition, or one transaction per 4,000
 	// partitions).
@@ -160,6 +170,23 @@ func Make(ctx context.Context, w warehouse.Warehouse, in Input) (*Estimate, erro
 		}
 		e.PromotionBytes = pb
 		billed += max(pb, MinBilledBytes) // one script, at least 10 MB
+	}
+	if in.Profiled != (warehouse.TableRef{}) {
+		ids := make([]string, 0, n)
+		for _, p := range in.Partitions {
+			ids = append(ids, p.Dest)
+		}
+		pb, known, err := profile.EstimateBytes(ctx, w, profile.Options{Production: in.Profiled, Partitions: ids, BillingProject: in.BillingProject})
+		if err != nil {
+			return nil, err
+		}
+		e.ProfileBytes = pb
+		if known {
+			billed += max(pb, MinBilledBytes)
+			e.Note += "; the profile query: twice the dry run of its production side (staging taken to be as large)"
+		} else {
+			e.Note += "; the profile query not estimated (no production table yet)"
+		}
 	}
 	e.USD = float64(billed) / tib * in.PricePerTiBUSD
 	return e, nil
@@ -262,12 +289,17 @@ func CheckQuota(in Input) []Violation {
 
 // CheckMaxBytes refuses an estimate over the guard (maxBytes 0: no guard).
 func CheckMaxBytes(e *Estimate, maxBytes int64) []Violation {
-	if maxBytes <= 0 || e.Bytes+e.PromotionBytes <= maxBytes {
+	total := e.Total()
+	if maxBytes <= 0 || total <= maxBytes {
 		return nil
 	}
 	return []Violation{{RuleMaxBytes, fmt.Sprintf("the backfill is estimated to process %d bytes (%s), more than max_bytes_per_backfill %d bytes (%s) in %s",
-		e.Bytes+e.PromotionBytes, HumanBytes(e.Bytes+e.PromotionBytes), maxBytes, HumanBytes(maxBytes), config.FileName)}}
+		total, HumanBytes(total), maxBytes, HumanBytes(maxBytes), config.FileName)}}
 }
+
+// Total is every byte the backfill is estimated to process: the partition
+// queries, the promotion and the profile.
+func (e *Estimate) Total() int64 { return e.Bytes + e.PromotionBytes + e.ProfileBytes }
 
 // HumanBytes formats n in binary units ("1.5 GiB").
 func HumanBytes(n int64) string {

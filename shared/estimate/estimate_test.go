@@ -30,6 +30,12 @@ func input(n int, mode config.PromotionMode) estimate.Input {
 	return in
 }
 
+// profiled is in with the "done" report's profile against production.
+func profiled(in estimate.Input) estimate.Input {
+	in.Profiled = prod
+	return in
+}
+
 // On the embedded warehouse a dry run costs the tables it reads, whole.
 func TestEstimateEmbedded(t *testing.T) {
 	ctx := context.Background()
@@ -56,6 +62,10 @@ func TestEstimateEmbedded(t *testing.T) {
 		{name: "atomic, sampled", in: input(20, config.PromoteAtomic), want: estimate.Estimate{
 			Bytes: 20 * 30 * rowBytes, Promotion: config.PromoteAtomic, PromotionBytes: 20 * 2 * rowBytes, Jobs: 20 + 1 + 1,
 			MinDurationS: 4.4, Sampled: true, SampledPartitions: estimate.SampleSize}},
+		// The profile query: its production side reads p.d.t (60 rows),
+		// whole on DuckDB, and staging is taken to read as much.
+		{name: "copy, profiled", in: profiled(input(3, config.PromoteCopy)), want: estimate.Estimate{
+			Bytes: 3 * 30 * rowBytes, Promotion: config.PromoteCopy, ProfileBytes: 2 * 60 * rowBytes, Jobs: 3 + 1 + 3, MinDurationS: 1.2, SampledPartitions: 3}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -63,8 +73,12 @@ func TestEstimateEmbedded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Every query is billed at least 10 MB.
-			minBilled := float64(len(c.in.Partitions)) * estimate.MinBilledBytes / (1 << 40) * 6.25
+			// Every query is billed at least 10 MB; the profile is one more.
+			queries := len(c.in.Partitions)
+			if c.in.Profiled != (warehouse.TableRef{}) {
+				queries++
+			}
+			minBilled := float64(queries) * estimate.MinBilledBytes / (1 << 40) * 6.25
 			if e.USD < minBilled-0.01 || e.USD > minBilled+0.02 {
 				t.Errorf("usd %v, want about %v", e.USD, minBilled)
 			}
@@ -143,6 +157,8 @@ func TestChecks(t *testing.T) {
 		{name: "fits", in: input(3650, config.PromoteCopy), e: estimate.Estimate{Bytes: 100}, maxBytes: 100},
 		{name: "no guard", in: input(3, config.PromoteCopy), e: estimate.Estimate{Bytes: 1 << 50}},
 		{name: "over the guard", in: input(3, config.PromoteCopy), e: estimate.Estimate{Bytes: 90, PromotionBytes: 20}, maxBytes: 100,
+			want: []string{"Q2: the backfill is estimated to process 110 bytes (110 B), more than max_bytes_per_backfill 100 bytes (100 B) in bqbackfill.yaml"}},
+		{name: "over the guard with the profile", in: input(3, config.PromoteCopy), e: estimate.Estimate{Bytes: 90, ProfileBytes: 20}, maxBytes: 100,
 			want: []string{"Q2: the backfill is estimated to process 110 bytes (110 B), more than max_bytes_per_backfill 100 bytes (100 B) in bqbackfill.yaml"}},
 		{name: "more partitions than a table holds", in: input(10001, config.PromoteAtomic),
 			want: []string{"Q1: the backfill has 10001 partitions; a BigQuery table holds at most 10000"}},

@@ -55,7 +55,7 @@ func writeBenchTree(tb testing.TB, days int, status string) string {
 // warehouse live under a temporary state directory, as `bqbackfill run`
 // keeps them; otherwise GCS is in memory (whose fake scans the whole bucket
 // on every lookup, so it slows down as ledgers grow).
-func openBench(tb testing.TB, parallelism int, wrap func(warehouse.Warehouse) warehouse.Warehouse, files bool) *Stack {
+func openBench(tb testing.TB, parallelism int, wrap func(warehouse.Warehouse) warehouse.Warehouse, files bool, more ...func(*Options)) *Stack {
 	tb.Helper()
 	ctx := context.Background()
 	now := func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }
@@ -63,7 +63,11 @@ func openBench(tb testing.TB, parallelism int, wrap func(warehouse.Warehouse) wa
 	if files {
 		dir = tb.TempDir()
 	}
-	s, err := Open(ctx, Options{StateDir: dir, Parallelism: parallelism, Now: now, Warehouse: wrap, IdleTimeout: 100 * time.Millisecond})
+	opts := Options{StateDir: dir, Parallelism: parallelism, Now: now, Warehouse: wrap, IdleTimeout: 100 * time.Millisecond}
+	for _, f := range more {
+		f(&opts)
+	}
+	s, err := Open(ctx, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -67,6 +67,9 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Retry overrides the pipeline's in-process retry policy.
 	Retry pipeline.Retry
+	// Receiver wraps each worker task's subscription (benchmarks hold a
+	// virtual clock while a task handles a message).
+	Receiver func(pipeline.Receiver) pipeline.Receiver
 }
 
 // Stack is the whole system in one process: fake GCS (files under the
@@ -544,7 +547,11 @@ func (l *launcher) Launch(ctx context.Context, backfillID string, partitions int
 				l.wg.Done()
 			}()
 			s := l.stack
-			if _, err := s.Pipeline.RunTask(s.ctx, queue.Subscription{Client: s.PubSub.Client, Name: SubPartitions, Options: queue.ReceiveOptions{Concurrency: 1, IdleTimeout: s.opts.IdleTimeout, ReturnImmediately: true}}); err != nil {
+			var recv pipeline.Receiver = queue.Subscription{Client: s.PubSub.Client, Name: SubPartitions, Options: queue.ReceiveOptions{Concurrency: 1, IdleTimeout: s.opts.IdleTimeout, ReturnImmediately: true}}
+			if s.opts.Receiver != nil {
+				recv = s.opts.Receiver(recv)
+			}
+			if _, err := s.Pipeline.RunTask(s.ctx, recv); err != nil {
 				s.logger.Error("worker task", "error", err.Error())
 			}
 		}()

@@ -15,7 +15,10 @@
 // message exchanged. Goroutines of one task share its Pacer. The price: a
 // task with nothing left to do wastes its slots, so the tail of a backfill
 // runs below the rate. Limit defaults to 45, a tenth below BigQuery's 50,
-// which leaves room for the table's own scheduled writes.
+// which leaves room for a production table's own scheduled writes. A table
+// only the backfill writes (its staging table) has no such writes: there
+// the limit is OwnLimit, 48, two below BigQuery's 50 so that a job
+// admitted a slot or two late does not make 51 in a window.
 package pacing
 
 import (
@@ -37,8 +40,12 @@ const (
 	// TableRateWindow on one partitioned table.
 	TableRateLimit  = 50
 	TableRateWindow = 10 * time.Second
-	// DefaultLimit is the share of TableRateLimit a backfill plans to use.
+	// DefaultLimit is the share of TableRateLimit a backfill plans to use
+	// on a table others write too (production).
 	DefaultLimit = 45
+	// DefaultOwnLimit is its share on a table only the backfill writes
+	// (staging).
+	DefaultOwnLimit = 48
 	// DailyPartitionModifications is the partitions load, copy and query jobs
 	// may modify per table per day (DML excluded).
 	DailyPartitionModifications = 30000
@@ -51,15 +58,20 @@ const (
 
 // Budget is one task's share of a table's rate.
 type Budget struct {
-	Limit  int           // operations per Window for the whole backfill [DefaultLimit]
-	Window time.Duration // [TableRateWindow]
-	Tasks  int           // processes sharing the rate [1]
-	Task   int           // this process, 0 <= Task < Tasks
+	Limit int // operations per Window for the whole backfill [DefaultLimit]
+	// OwnLimit is Limit on a table only the backfill writes [DefaultOwnLimit].
+	OwnLimit int
+	Window   time.Duration // [TableRateWindow]
+	Tasks    int           // processes sharing the rate [1]
+	Task     int           // this process, 0 <= Task < Tasks
 }
 
 func (b Budget) withDefaults() (Budget, error) {
 	if b.Limit <= 0 {
 		b.Limit = DefaultLimit
+	}
+	if b.OwnLimit <= 0 {
+		b.OwnLimit = DefaultOwnLimit
 	}
 	if b.Window <= 0 {
 		b.Window = TableRateWindow
@@ -130,27 +142,49 @@ type Tables struct {
 	Clock  clock.Clock
 	Budget Budget
 	mu     sync.Mutex
-	m      map[warehouse.TableRef]*Pacer
+	m      map[tableKey]*Pacer
 }
 
-// Wait blocks until the next slot of table t.
+type tableKey struct {
+	t   warehouse.TableRef
+	own bool
+}
+
+// Wait blocks until the next slot of table t, which others write too (a
+// production table and its scheduled jobs): Budget.Limit per window.
 func (ts *Tables) Wait(ctx context.Context, t warehouse.TableRef) error {
+	return ts.wait(ctx, tableKey{t: t})
+}
+
+// WaitOwn blocks until the next slot of table t, which only this backfill
+// writes (its staging table): Budget.OwnLimit per window.
+func (ts *Tables) WaitOwn(ctx context.Context, t warehouse.TableRef) error {
+	return ts.wait(ctx, tableKey{t: t, own: true})
+}
+
+func (ts *Tables) wait(ctx context.Context, k tableKey) error {
 	ts.mu.Lock()
-	p, ok := ts.m[t]
+	p, ok := ts.m[k]
 	if !ok {
 		clk := ts.Clock
 		if clk == nil {
 			clk = clock.Real{}
 		}
-		var err error
-		if p, err = NewPacer(clk, ts.Budget); err != nil {
+		b, err := ts.Budget.withDefaults()
+		if err == nil && k.own {
+			b.Limit = b.OwnLimit
+		}
+		if err == nil {
+			p, err = NewPacer(clk, b)
+		}
+		if err != nil {
 			ts.mu.Unlock()
 			return err
 		}
 		if ts.m == nil {
-			ts.m = map[warehouse.TableRef]*Pacer{}
+			ts.m = map[tableKey]*Pacer{}
 		}
-		ts.m[t] = p
+		ts.m[k] = p
 	}
 	ts.mu.Unlock()
 	_, err := p.Wait(ctx)

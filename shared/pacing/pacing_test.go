@@ -123,3 +123,35 @@ func TestTaskBudget(t *testing.T) {
 		}
 	}
 }
+
+// A table only the backfill writes (staging) gets OwnLimit slots per
+// window, a table others write too (production) Limit; each has its own
+// slots.
+func TestTablesOwnLimit(t *testing.T) {
+	v := clock.NewVirtual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 0)
+	defer v.Close()
+	ts := &Tables{Clock: v}
+	prod := warehouse.TableRef{Project: "p", Dataset: "d", Table: "prod"}
+	staging := warehouse.TableRef{Project: "p", Dataset: "staging", Table: "prod_2026_01_01"}
+	for _, c := range []struct {
+		name string
+		wait func(context.Context, warehouse.TableRef) error
+		t    warehouse.TableRef
+		want int
+	}{
+		{"production", ts.Wait, prod, DefaultLimit},
+		{"staging", ts.WaitOwn, staging, DefaultOwnLimit},
+	} {
+		start := v.Now()
+		for range 3 * c.want {
+			if err := c.wait(context.Background(), c.t); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 3 windows' worth of slots, the first at start (rounded up to a
+		// slot): they end within the third window.
+		if took := v.Now().Sub(start); took >= 3*TableRateWindow || took < 3*TableRateWindow-2*TableRateWindow/time.Duration(c.want) {
+			t.Errorf("%s: %d operations took %v of the clock, want %d per %v", c.name, 3*c.want, took, c.want, TableRateWindow)
+		}
+	}
+}

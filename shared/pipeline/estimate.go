@@ -17,6 +17,7 @@ func EstimateInput(spec *Spec, pricePerTiBUSD float64) estimate.Input {
 		Query: spec.SQL, Dest: spec.SwapDestination, WholeTable: spec.WholeTableSwap, Seed: spec.SeedID() != "",
 		DefaultProject: spec.DefaultProject, DefaultDataset: spec.DefaultDataset, BillingProject: spec.BillingProject,
 		Promotion: spec.Promotion, PricePerTiBUSD: pricePerTiBUSD,
+		Profiled: spec.Effective, // as topChanges profiles it
 	}
 	if spec.Sequential {
 		in.Query = strings.ReplaceAll(in.Query, spec.Staging.String(), spec.Effective.String())
@@ -58,12 +59,13 @@ func (p *Pipeline) estimate(ctx context.Context, spec *Spec, pricePerTiBUSD floa
 	return out
 }
 
-// EstimateText is the estimate in one line for people.
-func EstimateText(e *estimate.Estimate) string {
+// EstimateText is the estimate of a backfill of n partitions in one line
+// for people.
+func EstimateText(e *estimate.Estimate, n int) string {
 	how := ""
 	if e.Sampled {
 		how = fmt.Sprintf(" (sampled: %d partitions dry-run, extrapolated)", e.SampledPartitions)
 	}
-	return fmt.Sprintf("Estimate: %s processed%s, promotion %s reading %s, %s at on-demand prices, %d jobs, at least %s at BigQuery's per-table rate.",
-		estimate.HumanBytes(e.Bytes), how, e.Promotion, estimate.HumanBytes(e.PromotionBytes), estimate.USD(e.USD), e.Jobs, estimate.Duration(e.MinDurationS))
+	return fmt.Sprintf("Estimate: %d partitions, %s processed%s, promotion %s reading %s, profile query %s, %s at on-demand prices, %d jobs, at least %s at BigQuery's per-table rate.",
+		n, estimate.HumanBytes(e.Bytes), how, e.Promotion, estimate.HumanBytes(e.PromotionBytes), estimate.HumanBytes(e.ProfileBytes), estimate.USD(e.USD), e.Jobs, estimate.Duration(e.MinDurationS))
 }

@@ -27,7 +27,7 @@ func eventStarted(spec *Spec) notify.Event {
 	e := baseEvent(spec, notify.KindStarted)
 	var lines []string
 	if spec.Estimate != nil {
-		lines = append(lines, EstimateText(spec.Estimate))
+		lines = append(lines, EstimateText(spec.Estimate, len(spec.Partitions)))
 	}
 	if len(spec.Warnings) > 0 {
 		lines = append(lines, "Warnings: "+strings.Join(spec.Warnings, "; "))

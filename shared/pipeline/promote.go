@@ -16,15 +16,34 @@ const stepAtomicPrefix = "atomic-"
 // a backfill together stay under BigQuery's per-table rate
 // (shared/pacing.Tables implements it).
 type Pacer interface {
+	// Wait is for a table others write too: production, with its
+	// scheduled jobs.
 	Wait(ctx context.Context, table warehouse.TableRef) error
+	// WaitOwn is for a table only this backfill writes (its staging
+	// table), which may use more of the rate.
+	WaitOwn(ctx context.Context, table warehouse.TableRef) error
 }
 
 // pace waits for the next slot of table t (no-op without a Pacer).
 func (p *Pipeline) pace(ctx context.Context, t warehouse.TableRef) error {
+	return p.paceTable(ctx, t, false)
+}
+
+// paceOwn waits for the next slot of t, a table only this backfill
+// writes (no-op without a Pacer).
+func (p *Pipeline) paceOwn(ctx context.Context, t warehouse.TableRef) error {
+	return p.paceTable(ctx, t, true)
+}
+
+func (p *Pipeline) paceTable(ctx context.Context, t warehouse.TableRef, own bool) error {
 	if p.Pacer == nil {
 		return nil
 	}
-	if err := p.Pacer.Wait(ctx, t); err != nil {
+	wait := p.Pacer.Wait
+	if own {
+		wait = p.Pacer.WaitOwn
+	}
+	if err := wait(ctx, t); err != nil {
 		return fmt.Errorf("pace jobs on %s: %w", t, err)
 	}
 	return nil

@@ -260,7 +260,7 @@ func (p *Pipeline) runPartition(ctx context.Context, spec *Spec, part backfill.P
 	// completion request that covers it (docs/ARCHITECTURE.md, "Retries").
 	var res warehouse.JobResult
 	err := p.retry(ctx, 1, func() error {
-		if err := p.pace(ctx, spec.Staging); err != nil {
+		if err := p.paceOwn(ctx, spec.Staging); err != nil {
 			return err
 		}
 		var err error

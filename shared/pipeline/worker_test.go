@@ -27,14 +27,7 @@ func (specUnavailable) Spec(_ context.Context, id string) (json.RawMessage, erro
 // dropping it: the redelivery computes the partition.
 func TestWorkerNacksUnreadableSpec(t *testing.T) {
 	e := newContractEnv(t)
-	if did := e.scan(t, "Initiate"); len(did) != 1 {
-		t.Fatalf("scan = %v", did)
-	}
-	msgs := e.pub.take("partitions")
-	if len(msgs) == 0 {
-		t.Fatal("no partition published")
-	}
-	m := queue.Received{ID: "1", Data: msgs[0].Data, Attributes: msgs[0].Attributes, DeliveryAttempt: 1}
+	m := firstPartition(t, e)
 	pipeline.ForgetSpecs()
 	e.p.Ledger = specUnavailable{e.led}
 	if out := e.p.HandlePartition(e.ctx, m, nil); out != queue.Nack {
@@ -45,7 +38,7 @@ func TestWorkerNacksUnreadableSpec(t *testing.T) {
 	if out := e.p.HandlePartition(e.ctx, m, nil); out != queue.Ack {
 		t.Fatalf("redelivery: outcome %v, want ack", out)
 	}
-	r, err := e.led.GetPartition(e.ctx, contractID, msgs[0].Attributes["partition"])
+	r, err := e.led.GetPartition(e.ctx, contractID, m.Attributes["partition"])
 	if err != nil || r.State != ledger.PartitionDone {
 		t.Errorf("partition after the redelivery: %+v, %v; want done", r, err)
 	}
@@ -57,17 +50,10 @@ func TestWorkerNacksUnreadableSpec(t *testing.T) {
 // delivery (retries would multiply: 5 × 4 × 5 jobs before).
 func TestWorkerTransientFailureOneJobPerDelivery(t *testing.T) {
 	e := newContractEnv(t)
-	if did := e.scan(t, "Initiate"); len(did) != 1 {
-		t.Fatalf("scan = %v", did)
-	}
-	msgs := e.pub.take("partitions")
-	if len(msgs) == 0 {
-		t.Fatal("no partition published")
-	}
-	part := msgs[0].Attributes["partition"]
+	m := firstPartition(t, e)
+	part := m.Attributes["partition"]
 	e.fake.FailJobs(bqfake.JobFault{Type: "QUERY", Table: "$" + part, Reason: "backendError", Times: 100})
 	e.fake.ResetRequests()
-	m := queue.Received{ID: "1", Data: msgs[0].Data, Attributes: msgs[0].Attributes, DeliveryAttempt: 1}
 	if out := e.p.HandlePartition(e.ctx, m, nil); out != queue.Nack {
 		t.Fatalf("outcome %v, want nack (redelivery)", out)
 	}

@@ -137,13 +137,23 @@ func metrics(md *warehouse.TableMetadata) []metric {
 // Query is the one query profiling both tables over the partitions, and
 // the metrics in its column order (after side and partition).
 func Query(md *warehouse.TableMetadata, o Options) (string, []string, error) {
-	ms := metrics(md)
-	key, where, err := partitionFilter(md, o.Partitions)
+	staging, production, names, err := sides(md, o)
 	if err != nil {
 		return "", nil, err
 	}
+	return staging + "\nUNION ALL\n" + production, names, nil
+}
+
+// sides are the two halves of Query: the staging side and the production
+// side, and the metrics in their column order.
+func sides(md *warehouse.TableMetadata, o Options) (staging, production string, names []string, err error) {
+	ms := metrics(md)
+	key, where, err := partitionFilter(md, o.Partitions)
+	if err != nil {
+		return "", "", nil, err
+	}
 	var cols []string
-	names := make([]string, len(ms))
+	names = make([]string, len(ms))
 	for i, m := range ms {
 		cols = append(cols, m.expr+" AS m"+strconv.Itoa(i))
 		names[i] = m.name
@@ -151,7 +161,7 @@ func Query(md *warehouse.TableMetadata, o Options) (string, []string, error) {
 	one := func(side string, t warehouse.TableRef) string {
 		return "SELECT '" + side + "' AS side, " + key + " AS part, " + strings.Join(cols, ", ") + " FROM `" + t.String() + "`" + where + " GROUP BY side, part"
 	}
-	return one("staging", o.Staging) + "\nUNION ALL\n" + one("production", o.Production), names, nil
+	return one("staging", o.Staging), one("production", o.Production), names, nil
 }
 
 // partitionFilter returns the partition key expression (a STRING: the
@@ -181,6 +191,40 @@ func partitionFilter(md *warehouse.TableMetadata, parts []string) (string, strin
 		}
 	}
 	return key, " WHERE " + day + " BETWEEN DATE '" + lo.String() + "' AND DATE '" + hi.String() + "'", nil
+}
+
+// DryRunner is what estimating the profile needs: production's schema
+// and a dry run. warehouse.Warehouse satisfies it.
+type DryRunner interface {
+	Table(ctx context.Context, ref warehouse.TableRef) (*warehouse.TableMetadata, error)
+	Query(ctx context.Context, job warehouse.QueryJob) (warehouse.JobResult, error)
+}
+
+// EstimateBytes is what the profile query will process, from a dry run
+// before the backfill starts (its cost estimate). Staging does not exist
+// yet: the production side of the query is dry-run, and the staging side
+// taken to read as much (staging holds the partitions that replace those),
+// so the figure is twice the dry run. The dry run is the warehouse's own:
+// on BigQuery it prunes to the profiled partitions and the columns read;
+// the embedded warehouse counts the table read whole (an upper bound). No
+// production table yet (a new table): 0, and known is false.
+func EstimateBytes(ctx context.Context, w DryRunner, o Options) (bytes int64, known bool, err error) {
+	md, err := w.Table(ctx, o.Production)
+	if warehouse.IsNotFound(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("estimate the profile of %s: %w", o.Production, err)
+	}
+	_, production, _, err := sides(md, o)
+	if err != nil {
+		return 0, false, fmt.Errorf("estimate the profile of %s: %w", o.Production, err)
+	}
+	res, err := w.Query(ctx, warehouse.QueryJob{SQL: production, DryRun: true, BillingProject: o.BillingProject, Labels: map[string]string{"bqbackfill": "profile"}})
+	if err != nil {
+		return 0, false, fmt.Errorf("dry run of the profile of %s: %w", o.Production, err)
+	}
+	return 2 * res.BytesProcessed, true, nil
 }
 
 // Run profiles staging against production and returns every change of

@@ -126,6 +126,12 @@ func (e *APIError) Error() string {
 // holder is a clock that can be kept from jumping (clock.Virtual).
 type holder interface{ Hold() (release func()) }
 
+// blocker lets go of a caller's hold on the clock while it waits
+// (clock.Virtual.Blocked).
+type blocker interface {
+	Blocked(ctx context.Context) (resume func())
+}
+
 // hold keeps a virtual clock still while the model does real work, so
 // that the work takes no virtual time; a no-op on other clocks.
 func (m *Model) hold() func() {
@@ -336,6 +342,11 @@ func (m *Model) queue(ctx context.Context, op string) (func(), error) {
 		m.queued--
 		m.mu.Unlock()
 	}()
+	// A slot frees when a running job's latency has passed: the caller's
+	// hold on the clock, if any, must not stop it.
+	if b, ok := m.clk.(blocker); ok {
+		defer b.Blocked(ctx)()
+	}
 	select {
 	case m.sem <- struct{}{}:
 		return func() { <-m.sem }, nil
