@@ -180,3 +180,38 @@ func TestReplacePartitionsLimits(t *testing.T) {
 		t.Errorf("transaction over the rate: %v", err)
 	}
 }
+
+// A job queued behind a full project, whose caller holds the virtual
+// clock for its work (clock.Virtual.Work), lets go of the hold while it
+// waits: the running job's latency must pass for a slot to free.
+func TestQueuedJobLetsGoOfTheClock(t *testing.T) {
+	lim := quota.DefaultLimits()
+	lim.Concurrency = 1
+	m, v := setup(t, lim, quota.DefaultLatency())
+	ctx := context.Background()
+	running := make(chan error, 1)
+	go func() {
+		_, err := m.Query(ctx, partitionQuery(day, 0))
+		running <- err
+	}()
+	for m.Stats().Jobs == 0 { // the first job has its slot
+		time.Sleep(time.Millisecond)
+	}
+	wctx, release := v.Work(ctx)
+	defer release()
+	queued := make(chan error, 1)
+	go func() {
+		_, err := m.Query(wctx, partitionQuery(day, 1))
+		queued <- err
+	}()
+	for _, ch := range []chan error{running, queued} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the queued job's hold on the clock kept the running job from finishing")
+		}
+	}
+}
