@@ -23,7 +23,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -35,18 +34,13 @@ import (
 	"time"
 
 	"cloud.google.com/go/civil"
-	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 	run "cloud.google.com/go/run/apiv2"
-	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	bq "google.golang.org/api/bigquery/v2"
 	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/gcp"
@@ -55,6 +49,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/queue"
+	"github.com/bqbackfill/bqbackfill/shared/runjob/runjobtest"
 	"github.com/bqbackfill/bqbackfill/shared/treestore"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	bqw "github.com/bqbackfill/bqbackfill/shared/warehouse/bigquery"
@@ -102,51 +97,6 @@ func twinTree(table warehouse.TableRef, status string, public bool) fstest.MapFS
 // docs/deploy.md.
 const twinOperator = "user:operator@example.com"
 
-// twinJobs is Cloud Run's Jobs API for one job, as far as the launcher
-// uses it: RunJob starts an execution, which is the job's latest until
-// the next one; GetJob reports it, with a completion time once finished.
-type twinJobs struct {
-	runpb.UnimplementedJobsServer
-	mu     sync.Mutex
-	n      int
-	latest *runpb.ExecutionReference
-}
-
-func (f *twinJobs) GetJob(_ context.Context, req *runpb.GetJobRequest) (*runpb.Job, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return &runpb.Job{Name: req.Name, LatestCreatedExecution: f.latest}, nil
-}
-
-func (f *twinJobs) RunJob(_ context.Context, req *runpb.RunJobRequest) (*longrunningpb.Operation, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.n++
-	name := fmt.Sprintf("%s/executions/exec-%d", req.Name, f.n)
-	f.latest = &runpb.ExecutionReference{Name: name, CreateTime: timestamppb.New(twinNow)}
-	md, err := anypb.New(&runpb.Execution{Name: name, Job: req.Name, TaskCount: req.GetOverrides().GetTaskCount()})
-	if err != nil {
-		return nil, err
-	}
-	return &longrunningpb.Operation{Name: name + "/operation", Metadata: md}, nil
-}
-
-// executions is how many executions were started.
-func (f *twinJobs) executions() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.n
-}
-
-// finish ends the latest execution (its tasks found no more work).
-func (f *twinJobs) finish() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.latest != nil && f.latest.CompletionTime == nil {
-		f.latest.CompletionTime = timestamppb.New(twinNow)
-	}
-}
-
 // syncBuffer collects the components' warnings and errors.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -173,7 +123,7 @@ type twin struct {
 	t       *testing.T
 	ctx     context.Context
 	fake    *bqfake.Server
-	jobs    *twinJobs
+	jobs    *runjobtest.Jobs
 	admin   *pubsub.Client // the test's own, unchecked view
 	led     *ledger.Store  // the test's own, unchecked view of the ledger
 	env     cloudenv.Env   // resource names (the scanner's environment)
@@ -348,15 +298,12 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 	}
 
 	// Cloud Run: the worker job.
-	jobs := &twinJobs{}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	jobs := &runjobtest.Jobs{Now: func() time.Time { return twinNow }}
+	jobsAddr, stop, err := runjobtest.Serve(jobs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
-	runpb.RegisterJobsServer(srv, jobs)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
+	t.Cleanup(stop)
 
 	led, err := iamcheck.Storage(ctx, gcs.HTTPClient().Transport, nil, "")
 	if err != nil {
@@ -391,7 +338,7 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 		opts := gcp.Options{Launcher: name == "scanner" || name == "operator" && e.WorkerJob != "", Scripts: name == "worker"}
 		clients := gcp.Clients{Storage: st, PubSub: psc, Warehouse: w}
 		if opts.Launcher {
-			conn, err := iamcheck.Conn(lis.Addr().String(), policy, email)
+			conn, err := iamcheck.Conn(jobsAddr, policy, email)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -552,7 +499,7 @@ func (tw *twin) service(component string) string {
 // task waits idle), and with it the execution.
 func (tw *twin) work() error {
 	w := tw.stacks["worker"]
-	defer tw.jobs.finish()
+	defer tw.jobs.Finish()
 	recv := &stopOnNack{sub: queue.Subscription{Client: w.PubSub, Name: w.Env.PartitionsSubscription,
 		Options: queue.ReceiveOptions{ReturnImmediately: true, IdleTimeout: 100 * time.Millisecond}}}
 	if _, err := w.Pipeline.RunTask(tw.ctx, recv); err != nil {
@@ -697,7 +644,7 @@ func (tw *twin) run(table warehouse.TableRef, public bool) (step, msg string) {
 	if step, msg := tw.outcome("watch", tw.tick()); step != "" {
 		return step, msg
 	}
-	if n := tw.jobs.executions(); n != 2 {
+	if n := len(tw.jobs.Requests()); n != 2 {
 		return "watch", fmt.Sprintf("%d worker executions, want 2 (one at the start, one for the given-back partition)", n)
 	}
 	if err := tw.work(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
+	runapi "cloud.google.com/go/run/apiv2"
+	"cloud.google.com/go/run/apiv2/runpb"
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/googleapi"
@@ -19,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bqbackfill/bqbackfill/shared/iamcheck"
+	"github.com/bqbackfill/bqbackfill/shared/runjob/runjobtest"
 )
 
 const bucket = "state"
@@ -197,6 +200,76 @@ func TestPubSub(t *testing.T) {
 				t.Errorf("%s %s: %v, want PermissionDenied", tc.who, name, err)
 			case !want && !strings.Contains(err.Error(), "User not authorized to perform this action."):
 				t.Errorf("%s %s: %v is not Pub/Sub's wording", tc.who, name, err)
+			}
+		}
+	}
+}
+
+// RunJob needs run.jobs.run, and run.jobs.runWithOverrides when it
+// overrides anything; GetJob needs run.jobs.get, which the executor roles
+// lack. A denial is Cloud Run's PermissionDenied naming the permission and
+// the job.
+func TestCloudRun(t *testing.T) {
+	ctx := context.Background()
+	fake := &runjobtest.Jobs{}
+	addr, stop, err := runjobtest.Serve(fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	const job = "projects/p/locations/l/jobs/worker"
+	pol := &iamcheck.Policy{}
+	for role, who := range map[string]string{
+		"roles/run.invoker": "invoker@p", "roles/run.jobsExecutor": "executor@p",
+		"roles/run.jobsExecutorWithOverrides": "overrider@p", "roles/run.viewer": "viewer@p", "roles/run.developer": "developer@p",
+	} {
+		pol.Grant(job, role, "serviceAccount:"+who)
+	}
+	client := func(who string) *runapi.JobsClient {
+		conn, err := iamcheck.Conn(addr, pol, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := runapi.NewJobsClient(ctx, option.WithGRPCConn(conn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	run := func(who string, overrides bool) error {
+		req := &runpb.RunJobRequest{Name: job}
+		if overrides {
+			req.Overrides = &runpb.RunJobRequest_Overrides{TaskCount: 3}
+		}
+		_, err := client(who).RunJob(ctx, req)
+		return err
+	}
+	get := func(who string) error {
+		_, err := client(who).GetJob(ctx, &runpb.GetJobRequest{Name: job})
+		return err
+	}
+	for _, tc := range []struct {
+		who                         string
+		run, runOverridden, getPerm string // the permission each call lacks ("" = allowed)
+	}{
+		{"invoker@p", "", "run.jobs.runWithOverrides", "run.jobs.get"},
+		{"executor@p", "", "run.jobs.runWithOverrides", "run.jobs.get"},
+		{"overrider@p", "", "", "run.jobs.get"},
+		{"viewer@p", "run.jobs.run", "run.jobs.run", ""},
+		{"developer@p", "", "", ""},
+	} {
+		for name, c := range map[string]struct {
+			err  error
+			want string
+		}{
+			"run": {run(tc.who, false), tc.run}, "run with overrides": {run(tc.who, true), tc.runOverridden}, "get": {get(tc.who), tc.getPerm},
+		} {
+			switch {
+			case c.want == "" && c.err != nil:
+				t.Errorf("%s %s: %v", tc.who, name, c.err)
+			case c.want != "" && (status.Code(c.err) != codes.PermissionDenied || !strings.Contains(c.err.Error(), "Permission '"+c.want+"' denied on resource '"+job+"'")):
+				t.Errorf("%s %s: %v, want PermissionDenied naming %s", tc.who, name, c.err, c.want)
 			}
 		}
 	}
