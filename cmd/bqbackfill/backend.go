@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,6 +17,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/local"
 	"github.com/bqbackfill/bqbackfill/shared/logging"
+	"github.com/bqbackfill/bqbackfill/shared/notify"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
@@ -110,6 +113,11 @@ type backfillSummary struct {
 	// Held says why a completing backfill waits for an operator
 	// (production half-swapped) and what to run.
 	Held string `json:"held,omitempty"`
+	// FailedKinds counts the failed partitions by kind of error, and
+	// Advice says what helps for each kind, in the kinds' sorted order
+	// (retry only re-runs the query recorded at the start).
+	FailedKinds map[string]int `json:"failed_kinds,omitempty"`
+	Advice      []string       `json:"advice,omitempty"`
 }
 
 // summarize reads a backfill's partition counts from the ledger.
@@ -128,9 +136,39 @@ func summarize(ctx context.Context, led *ledger.Store, b *ledger.Backfill) (back
 			warnings = append(warnings, r.ID+": "+w)
 		}
 	}
+	kinds, advice, err := failureKinds(ctx, led, b, sum.Failed)
+	if err != nil {
+		return backfillSummary{}, err
+	}
 	return backfillSummary{ID: b.ID, Table: b.Table, EntryDate: b.EntryDate, State: string(b.State), Partitions: b.PartitionCount,
 		Done: sum.Counts[ledger.PartitionDone], Failed: sum.Counts[ledger.PartitionFailed],
-		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError, CheckWarnings: warnings, Held: b.Held}, nil
+		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError, CheckWarnings: warnings, Held: b.Held,
+		FailedKinds: kinds, Advice: advice}, nil
+}
+
+// failureKinds reads the failed partitions' records and counts them by
+// kind of error, with what to do about each kind (nil when none failed).
+func failureKinds(ctx context.Context, led *ledger.Store, b *ledger.Backfill, failed []string) (map[string]int, []string, error) {
+	if len(failed) == 0 {
+		return nil, nil, nil
+	}
+	kinds := map[string]int{}
+	for _, pid := range failed {
+		r, err := led.GetPartition(ctx, b.ID, pid)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read partition %s of %s: %w", pid, b.ID, err)
+		}
+		k := r.ErrorKind
+		if k == "" {
+			k = string(notify.FailureUnknown)
+		}
+		kinds[k]++
+	}
+	var advice []string
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		advice = append(advice, fmt.Sprintf("%d partition(s) (%s error): %s", kinds[k], k, notify.FailureAdvice(notify.FailureKind(k), b.Table)))
+	}
+	return kinds, advice, nil
 }
 
 // printRunSummary prints what run, initiate and complete did; exit 1 when a
@@ -163,6 +201,9 @@ func printRunSummary(ctx context.Context, w io.Writer, stack *local.Stack, res l
 			}
 			if r.Held != "" {
 				fmt.Fprintf(w, "    HELD: %s\n", r.Held)
+			}
+			for _, a := range r.Advice {
+				fmt.Fprintf(w, "    %s\n", a)
 			}
 		}
 	}

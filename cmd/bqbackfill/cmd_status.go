@@ -96,6 +96,9 @@ func statusRun(ctx context.Context, o *statusOptions) error {
 		if r.Held != "" {
 			fmt.Fprintf(out, "  HELD: %s\n", r.Held)
 		}
+		for _, a := range r.Advice {
+			fmt.Fprintf(out, "  what to do: %s\n", a)
+		}
 		for _, w := range r.CheckWarnings {
 			fmt.Fprintf(out, "  check warning: %s\n", w)
 		}

@@ -32,10 +32,11 @@ func (w *dyingCopies) Copy(ctx context.Context, job warehouse.CopyJob) (warehous
 	return w.Warehouse.Copy(ctx, job)
 }
 
-// halfDoneDemo leaves the demo backfill completing with 3 of its 13
-// partitions swapped into production, and its entry then set to status;
-// it returns the state directory and the sql/ tree.
-func halfDoneDemo(t *testing.T, status string) (string, string) {
+// openDemo writes the demo tree and opens a local stack on a new state
+// directory with the demo's data loaded (its warehouse wrapped by wrap,
+// if set); it returns the stack (closed by the test's cleanup, or
+// earlier), the state directory and the sql/ tree.
+func openDemo(t *testing.T, wrap func(warehouse.Warehouse) warehouse.Warehouse) (*local.Stack, string, string) {
 	t.Helper()
 	ctx := context.Background()
 	today := civil.Date{Year: 2026, Month: 11, Day: 25}
@@ -45,21 +46,31 @@ func halfDoneDemo(t *testing.T, status string) (string, string) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "state")
-	wh := &dyingCopies{dest: local.DemoTable}
-	wh.left.Store(3)
 	s, err := local.Open(ctx, local.Options{StateDir: state, IdleTimeout: 100 * time.Millisecond,
-		Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) },
-		Warehouse: func(w warehouse.Warehouse) warehouse.Warehouse {
-			wh.Warehouse = w
-			return wh
-		}})
+		Now: func() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }, Warehouse: wrap})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	if err := local.LoadDemoData(ctx, s.DuckDB, today); err != nil {
 		t.Fatal(err)
 	}
+	return s, state, sqlDir
+}
+
+// halfDoneDemo leaves the demo backfill completing with 3 of its 13
+// partitions swapped into production, and its entry then set to status;
+// it returns the state directory and the sql/ tree.
+func halfDoneDemo(t *testing.T, status string) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	wh := &dyingCopies{dest: local.DemoTable}
+	wh.left.Store(3)
+	s, state, sqlDir := openDemo(t, func(w warehouse.Warehouse) warehouse.Warehouse {
+		wh.Warehouse = w
+		return wh
+	})
+	defer s.Close()
 	if _, err := s.Run(ctx, sqlDir); err != nil {
 		t.Fatal(err)
 	}

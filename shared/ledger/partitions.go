@@ -44,6 +44,10 @@ type PartitionRecord struct {
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	// Error is the latest attempt's error ("" if it succeeded).
 	Error string `json:"error,omitempty"`
+	// ErrorKind classifies Error, so the notice and status say what helps
+	// (a notify.FailureKind: transient, permission, not_found, query,
+	// schema, check, unknown); "" if it succeeded.
+	ErrorKind string `json:"error_kind,omitempty"`
 	// Warnings are the failed #warn data checks of the latest successful
 	// attempt ("check 2 (#warn) failed: …"); they never block.
 	Warnings []string `json:"warnings,omitempty"`

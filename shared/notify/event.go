@@ -98,6 +98,9 @@ type PartitionRows struct {
 type PartitionFailure struct {
 	Partition string `json:"partition"`
 	Error     string `json:"error"`
+	// Kind says what helps (FailureAdvice); "" from older senders reads
+	// as FailureUnknown.
+	Kind FailureKind `json:"kind,omitempty"`
 }
 
 // RuleViolation is one validation rule a rejected entry broke.

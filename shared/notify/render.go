@@ -307,7 +307,29 @@ func (r *renderer) failed() {
 	if e.StagingTable != "" {
 		keep += " (" + r.table(e.StagingTable) + ")"
 	}
-	r.line("%s. To retry only the failed partitions, run %s.", keep, r.code("bqbackfill retry "+e.Table))
+	r.line("%s.", keep)
+	// What helps depends on the kind of error: retry re-runs the query
+	// recorded at the start, so it cannot fix a wrong query.
+	var kinds []FailureKind
+	count := map[FailureKind]int{}
+	for _, f := range failed {
+		k := f.Kind
+		if k == "" {
+			k = FailureUnknown
+		}
+		if count[k] == 0 {
+			kinds = append(kinds, k)
+		}
+		count[k]++
+	}
+	retry := "bqbackfill retry " + e.Table
+	for _, k := range kinds {
+		advice := strings.ReplaceAll(r.esc(FailureAdvice(k, e.Table)), r.esc("'"+retry+"'"), r.code(retry))
+		if len(kinds) > 1 {
+			advice = fmt.Sprintf("%d partition(s) (%s error): %s", count[k], k, advice)
+		}
+		r.line("%s", advice)
+	}
 }
 
 func (r *renderer) rejected() {

@@ -80,12 +80,12 @@ func renderCases() []struct {
 	failed := baseEvent(KindFailed)
 	failed.BackupTable = ""
 	failed.Failed = []PartitionFailure{
-		{Partition: "20230301", Error: "Query error: Division by zero: 1 / 0\n  at [12:3]"},
-		{Partition: "20230105", Error: "Resources exceeded during query execution: <too much> & more"},
+		{Partition: "20230301", Error: "Query error: Division by zero: 1 / 0\n  at [12:3]", Kind: FailureQuery},
+		{Partition: "20230105", Error: "Resources exceeded during query execution: <too much> & more", Kind: FailureTransient},
 	}
 	for i := 0; i < 6; i++ {
 		failed.Failed = append(failed.Failed, PartitionFailure{
-			Partition: fmt.Sprintf("202304%02d", i+1), Error: strings.Repeat("x", 400)})
+			Partition: fmt.Sprintf("202304%02d", i+1), Error: strings.Repeat("x", 400), Kind: FailureTransient})
 	}
 	failed.Text = "Dead-lettered after 5 attempts."
 

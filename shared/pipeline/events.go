@@ -46,7 +46,7 @@ func eventDone(spec *Spec, cmp []notify.PartitionRows, warnings []notify.Partiti
 func eventFailed(spec *Spec, failed []*ledger.PartitionRecord, notRun int) notify.Event {
 	e := baseEvent(spec, notify.KindFailed)
 	for _, r := range failed {
-		e.Failed = append(e.Failed, notify.PartitionFailure{Partition: r.ID, Error: r.Error})
+		e.Failed = append(e.Failed, notify.PartitionFailure{Partition: r.ID, Error: r.Error, Kind: notify.FailureKind(r.ErrorKind)})
 	}
 	if spec.Sequential && notRun > 0 {
 		e.Text = "The partitions depend on each other (depends_on_past), so the chain stopped at the first failure; the later partitions did not run."

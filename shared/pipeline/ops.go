@@ -102,7 +102,7 @@ func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string,
 		if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, id, func(r *ledger.PartitionRecord) error {
 			r.State = ledger.PartitionPending
 			r.Attempts = 0
-			r.Error = ""
+			r.Error, r.ErrorKind = "", ""
 			r.UpdatedAt = p.now()
 			return nil
 		}); err != nil {

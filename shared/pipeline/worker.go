@@ -122,7 +122,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m message.Received, touc
 			r.Rows = res.RowsWritten
 			r.Duration = p.now().Sub(start)
 			r.UpdatedAt = p.now()
-			r.Error = ""
+			r.Error, r.ErrorKind = "", ""
 			r.Warnings = warnings
 			return nil
 		}); err != nil {
@@ -155,6 +155,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m message.Received, touc
 			r.Attempts++
 			r.State = ledger.PartitionPending
 			r.Error = runErr.Error()
+			r.ErrorKind = string(failureKind(runErr))
 			r.UpdatedAt = p.now()
 			return nil
 		}); err != nil {
@@ -167,6 +168,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m message.Received, touc
 		r.Attempts++
 		r.State = ledger.PartitionFailed
 		r.Error = runErr.Error()
+		r.ErrorKind = string(failureKind(runErr))
 		r.Duration = p.now().Sub(start)
 		r.UpdatedAt = p.now()
 		return nil
