@@ -115,7 +115,12 @@ func sqlRun(ctx context.Context, o *sqlOptions) error {
 	if strings.TrimSpace(text) == "" {
 		return usagef("the SQL is empty")
 	}
-	w, err := duckdb.Open(warehouseDir(o.StateDir), nil)
+	dir := warehouseDir(o.StateDir)
+	w, err := duckdb.Open(dir, nil)
+	if err != nil && notWritable(err) && isDir(filepath.Join(dir, "projects")) {
+		// A read-only state directory: queries work, writes fail.
+		w, err = duckdb.Open(dir, &duckdb.Options{ReadOnly: true})
+	}
 	if err != nil {
 		return fmt.Errorf("open the local warehouse: %w", err)
 	}

@@ -50,6 +50,7 @@ func newStatusCmd(io IO, runF func(context.Context, *statusOptions) error) *cobr
 }
 
 func statusRun(ctx context.Context, o *statusOptions) error {
+	o.Backend.readOnly = true // status writes nothing: it reads a read-only state directory too
 	be, err := o.Backend.open(ctx, o.IO, cloudenv.Requirement{cloudenv.VarLedgerBucket})
 	if err != nil {
 		return err

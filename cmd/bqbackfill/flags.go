@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"cloud.google.com/go/civil"
@@ -236,6 +237,9 @@ type stackFlags struct {
 	// mustExist: the command reads state that an earlier run wrote, so a
 	// missing directory is a mistyped --state-dir, not an empty state.
 	mustExist bool
+	// readOnly: the command only reads (status), so it opens the state
+	// read-only: it works on a read-only directory and beside other readers.
+	readOnly bool
 }
 
 func (f *stackFlags) add(fs *pflag.FlagSet) {
@@ -283,13 +287,30 @@ func (f *stackFlags) open(ctx context.Context, io IO, events io.Writer) (*local.
 		return nil, err
 	}
 	now, _ := f.clock()
-	return local.Open(ctx, local.Options{
+	stack, err := local.Open(ctx, local.Options{
 		StateDir:    f.stateDir,
 		Parallelism: f.parallelism,
 		Now:         now,
 		Events:      events,
 		Logger:      logging.New(io.Err, logLevel(f.verbose)),
+		ReadOnly:    f.readOnly,
 	})
+	if err != nil && !f.readOnly && notWritable(err) {
+		return nil, readOnlyStateError(f.stateDir, err)
+	}
+	return stack, err
+}
+
+// notWritable reports whether err comes from writing where writes are not
+// allowed (permissions, a read-only file system).
+func notWritable(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)
+}
+
+// readOnlyStateError explains a command that changes the local state
+// meeting a state directory it cannot write.
+func readOnlyStateError(dir string, err error) error {
+	return fmt.Errorf("state directory %s is not writable (%w): this command changes the local state; 'bqbackfill status' and 'bqbackfill sql' can read a read-only state directory, the other commands need write access", dir, err)
 }
 
 func logLevel(verbose bool) slog.Level {

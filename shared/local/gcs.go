@@ -50,14 +50,30 @@ type GCS struct {
 // any process, fails with an *InUseError ("state directory X is in use by
 // another bqbackfill process (pid N)"). With dir == "", objects live in
 // memory and nothing is locked.
-func OpenGCS(dir string) (*GCS, error) {
+func OpenGCS(dir string) (*GCS, error) { return openGCS(dir, false) }
+
+// OpenGCSReadOnly opens the objects under an existing dir for reading: it
+// creates nothing and takes a shared lock (LockDirShared), so readers
+// coexist and a writer excludes them. Writes through it may fail.
+func OpenGCSReadOnly(dir string) (*GCS, error) {
+	if dir == "" {
+		return nil, errors.New("local storage: a read-only open needs a directory")
+	}
+	return openGCS(dir, true)
+}
+
+func openGCS(dir string, readOnly bool) (*GCS, error) {
 	g := &GCS{}
 	opts := fakestorage.Options{NoListener: true}
 	if dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("local storage: create %s: %w", dir, err)
+		lockDir := LockDirShared
+		if !readOnly {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("local storage: create %s: %w", dir, err)
+			}
+			lockDir = LockDir
 		}
-		lock, err := LockDir(dir)
+		lock, err := lockDir(dir)
 		if err != nil {
 			return nil, err // an *InUseError says it all; other errors name the file
 		}

@@ -63,6 +63,31 @@ func LockDir(dir string) (*DirLock, error) {
 	return &DirLock{f: f}, nil
 }
 
+// LockDirShared takes a shared, non-blocking lock for a reader that
+// writes nothing (status, sql on a read-only state directory): readers
+// coexist, and a writer's LockDir excludes them (an *InUseError). It
+// creates nothing: it locks dir/lock if it exists, else the directory
+// itself (a directory no writer ever locked).
+func LockDirShared(dir string) (*DirLock, error) {
+	p := filepath.Join(dir, LockFile)
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		p = dir
+		f, err = os.Open(dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open lock file %s: %w", p, err)
+	}
+	if err := flockShared(f); err != nil {
+		f.Close()
+		if errors.Is(err, errLocked) {
+			return nil, &InUseError{Dir: dir, PID: readPID(filepath.Join(dir, LockFile))}
+		}
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	return &DirLock{f: f}, nil
+}
+
 // Unlock releases the lock. The lock file stays (removing it would let a
 // waiter lock a file that is about to disappear); a stale pid in it is
 // harmless, because only the lock itself counts. Calling Unlock again does

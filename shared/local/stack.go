@@ -70,6 +70,11 @@ type Options struct {
 	// Receiver wraps each worker task's subscription (benchmarks hold a
 	// virtual clock while a task handles a message).
 	Receiver func(pipeline.Receiver) pipeline.Receiver
+	// ReadOnly opens an existing StateDir for reading only (status, sql
+	// on a read-only directory): nothing is created, the directory locks
+	// are shared (readers coexist; a writer excludes them), the warehouse
+	// is attached READ_ONLY, and anything that writes fails.
+	ReadOnly bool
 }
 
 // Stack is the whole system in one process: fake GCS (files under the
@@ -123,17 +128,32 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 
 	gcsDir, whDir := "", ""
 	if opts.StateDir != "" {
-		if err := os.MkdirAll(opts.StateDir, 0o755); err != nil {
-			return nil, fmt.Errorf("state directory: %w", err)
+		if !opts.ReadOnly {
+			if err := os.MkdirAll(opts.StateDir, 0o755); err != nil {
+				return nil, fmt.Errorf("state directory: %w", err)
+			}
 		}
 		gcsDir = filepath.Join(opts.StateDir, "gcs")
 		whDir = filepath.Join(opts.StateDir, "warehouse")
 	}
 	var err error
-	if s.GCS, err = OpenGCS(gcsDir); err != nil {
+	if opts.ReadOnly {
+		if opts.StateDir == "" {
+			return nil, errors.New("a read-only stack needs a state directory")
+		}
+		// The buckets exist if anything ran here; a missing one reads as
+		// empty (bucket-not-found), and nothing may be created.
+		s.GCS, err = OpenGCSReadOnly(gcsDir)
+	} else {
+		s.GCS, err = OpenGCS(gcsDir)
+	}
+	if err != nil {
 		return nil, err
 	}
 	for _, b := range []string{SQLBucket, LedgerBucket} {
+		if opts.ReadOnly {
+			continue // creates nothing; a missing bucket reads as empty
+		}
 		if err := s.GCS.EnsureBucket(ctx, b); err != nil {
 			return nil, err
 		}
@@ -163,7 +183,7 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 	// The warehouse judges table expiration by the stack's clock: with a
 	// fixed Now in the past, staging created "30 days from now" must not
 	// read as already expired.
-	if s.DuckDB, err = duckdb.Open(whDir, &duckdb.Options{Now: opts.Now}); err != nil {
+	if s.DuckDB, err = duckdb.Open(whDir, &duckdb.Options{Now: opts.Now, ReadOnly: opts.ReadOnly}); err != nil {
 		return nil, err
 	}
 	var wh warehouse.Warehouse = s.DuckDB

@@ -55,6 +55,11 @@ type Options struct {
 	// entry); 0 means 10. Conflicts that outlast the attempts are returned
 	// as Transient.
 	MaxAttempts int
+	// ReadOnly opens an existing warehouse for reading only (a read-only
+	// state directory): nothing is created, the directory lock is shared,
+	// projects are attached READ_ONLY (every write fails), and expired
+	// tables are not dropped (they stay visible).
+	ReadOnly bool
 }
 
 // Warehouse is the DuckDB implementation of warehouse.Warehouse. Create it
@@ -85,6 +90,8 @@ type Warehouse struct {
 	closed atomic.Bool
 
 	tableLocks sync.Map // lower-cased table name -> *sync.Mutex (see lockTable)
+
+	readOnly bool // Options.ReadOnly
 }
 
 // projectIDRE is what a project id may look like here: BigQuery's
@@ -119,10 +126,17 @@ func Open(dir string, opts *Options) (*Warehouse, error) {
 		}
 		dir, cleanup = tmp, func() { os.RemoveAll(tmp) }
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "projects"), 0o755); err != nil {
+	lock := lockDir
+	if opts.ReadOnly {
+		if cleanup != nil {
+			cleanup()
+			return nil, fmt.Errorf("duckdb warehouse: a read-only open needs the directory of an existing warehouse")
+		}
+		lock = lockDirShared
+	} else if err := os.MkdirAll(filepath.Join(dir, "projects"), 0o755); err != nil {
 		return nil, fmt.Errorf("duckdb warehouse: create directory: %w", err)
 	}
-	lock, err := lockDir(dir)
+	unlockDir, err := lock(dir)
 	if err != nil {
 		if cleanup != nil {
 			cleanup()
@@ -130,7 +144,7 @@ func Open(dir string, opts *Options) (*Warehouse, error) {
 		return nil, err
 	}
 	unlock := func() error {
-		err := lock()
+		err := unlockDir()
 		if cleanup != nil {
 			cleanup()
 		}
@@ -148,6 +162,7 @@ func Open(dir string, opts *Options) (*Warehouse, error) {
 		now:         opts.Now,
 		maxAttempts: opts.MaxAttempts,
 		projects:    map[string]bool{},
+		readOnly:    opts.ReadOnly,
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -168,6 +183,9 @@ func Open(dir string, opts *Options) (*Warehouse, error) {
 			w.Close()
 			return nil, err
 		}
+	}
+	if w.readOnly {
+		return w, nil // no expiry sweep: it would drop tables
 	}
 	if err := w.recomputeExpiry(ctx); err != nil {
 		w.Close()
@@ -298,6 +316,13 @@ func (w *Warehouse) attach(ctx context.Context, project string, create bool) err
 		}
 	}
 	q := "ATTACH " + bqsql.QuoteString(file) + " AS " + bqsql.QuoteIdent(project)
+	if w.readOnly {
+		if _, err := w.db.ExecContext(ctx, q+" (READ_ONLY)"); err != nil {
+			return classify(op+" "+project, err)
+		}
+		w.projects[strings.ToLower(project)] = true
+		return nil
+	}
 	if _, err := w.db.ExecContext(ctx, q); err != nil {
 		return classify(op+" "+project, err)
 	}

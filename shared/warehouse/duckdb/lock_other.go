@@ -7,3 +7,6 @@ package duckdb
 func lockDir(dir string) (func() error, error) {
 	return func() error { return nil }, nil
 }
+
+// lockDirShared is lockDir for a read-only open.
+func lockDirShared(dir string) (func() error, error) { return lockDir(dir) }
