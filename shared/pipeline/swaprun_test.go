@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"cloud.google.com/go/civil"
@@ -102,5 +103,50 @@ func TestSwapUnitsOverlap(t *testing.T) {
 		if rows[d] != 3 {
 			t.Fatalf("production partition %s has %d rows, want the 3 staged", d, rows[d])
 		}
+	}
+}
+
+// oneTransaction fails a ReplacePartitions that starts while another runs:
+// two transactions on one table conflict on BigQuery.
+type oneTransaction struct {
+	warehouse.Warehouse
+	mu             sync.Mutex
+	running, calls int
+	overlapped     bool
+}
+
+func (w *oneTransaction) ReplacePartitions(ctx context.Context, job warehouse.ReplaceJob) (warehouse.JobResult, error) {
+	w.mu.Lock()
+	w.running++
+	w.calls++
+	if w.running > 1 {
+		w.overlapped = true
+	}
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.running--
+		w.mu.Unlock()
+	}()
+	time.Sleep(50 * time.Millisecond) // long enough for a second one to start, if it may
+	return w.Warehouse.(interface {
+		ReplacePartitions(context.Context, warehouse.ReplaceJob) (warehouse.JobResult, error)
+	}).ReplacePartitions(ctx, job)
+}
+
+// Atomic promotion runs its transactions (4,000 partitions each) one at a
+// time, while copy units overlap.
+func TestAtomicUnitsOneAtATime(t *testing.T) {
+	e := newContractEnv(t)
+	tree := dayRange("Initiate", "2013-01-01", "2023-12-15") // 4,001 days: two transactions
+	tree["bqbackfill.yaml"] = &fstest.MapFile{Data: []byte("promotion:\n  default: atomic\n")}
+	startCompleting(t, e, tree, civil.Date{Year: 2013, Month: 1, Day: 1}, 4001)
+	wh := &oneTransaction{Warehouse: e.p.Warehouse}
+	e.p.Warehouse = wh
+	if err := e.p.Complete(e.ctx, contractID); err != nil {
+		t.Fatal(err)
+	}
+	if wh.calls != 2 || wh.overlapped {
+		t.Errorf("%d transactions, overlapping: %v; want 2, one at a time", wh.calls, wh.overlapped)
 	}
 }
