@@ -179,8 +179,13 @@ func (p Policy) sleep(ctx context.Context, d time.Duration) error {
 	return Sleep(ctx, d)
 }
 
-// Sleep waits d or until ctx ends, returning ctx's error then.
+// Sleep waits d or until ctx ends, returning ctx's error then (at once
+// for d <= 0). It is the one timer wait of the code base: clock.Real and
+// the BigQuery adapter's polls sleep with it too.
 func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

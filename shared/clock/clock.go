@@ -8,6 +8,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/bqbackfill/bqbackfill/shared/backoff"
 )
 
 // Clock tells the time and sleeps.
@@ -24,19 +26,7 @@ type Real struct{}
 func (Real) Now() time.Time { return time.Now() }
 
 // Sleep waits d on the wall clock.
-func (Real) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func (Real) Sleep(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }
 
 // Virtual is a simulated clock. Time stands still while goroutines work and
 // jumps to the earliest pending wake-up once no goroutine has called Sleep

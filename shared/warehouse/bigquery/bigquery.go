@@ -110,20 +110,9 @@ func (c Config) withDefaults() Config {
 		c.CallTimeout = 2 * time.Minute
 	}
 	if c.Sleep == nil {
-		c.Sleep = sleepCtx
+		c.Sleep = backoff.Sleep
 	}
 	return c
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Warehouse is the BigQuery warehouse. It is safe for concurrent use.
