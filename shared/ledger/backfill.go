@@ -79,9 +79,6 @@ type Backfill struct {
 	// RollbackStartedAt is when an operator's rollback of a completing
 	// backfill began: from then on no completion request swaps more of it.
 	RollbackStartedAt time.Time `json:"rollback_started_at,omitzero"`
-	// Execution is the latest worker job execution (Cloud Run execution
-	// name) started for it.
-	Execution string `json:"execution,omitempty"`
 
 	// Generation is the GCS generation the record was read or written at.
 	// It is not stored; Update uses the one it reads itself.

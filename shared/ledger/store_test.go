@@ -563,8 +563,7 @@ func TestStoreJSONRoundTrip(t *testing.T) {
 		CreatedAt: at(1), UpdatedAt: at(7), StartedAt: at(2), PublishedAt: at(3), ProcessedAt: at(4),
 		CompletionRequestedAt: at(5), CompletedAt: at(6),
 		LastError: "partition 20261102: quota exceeded", Reported: map[string]time.Time{"start": at(2), "done": at(4)},
-		Execution: "bqbackfill-worker-abc12",
-		Spec:      json.RawMessage(`{"partitions":[{"id":"20261101"},{"id":"20261102"}]}`),
+		Spec: json.RawMessage(`{"partitions":[{"id":"20261101"},{"id":"20261102"}]}`),
 	}
 	golden, err := os.ReadFile(filepath.Join("testdata", "backfill.json"))
 	if err != nil {
