@@ -67,6 +67,7 @@ func localRun(ctx context.Context, o *localRunOptions) error {
 		return err
 	}
 	reportProblems(o.IO.Err, unreadable)
+	stack.TreeProblemsReported() // each problem is said once: here, not again by every scan
 	res, err := stack.RunFiltered(ctx, o.SQLDir, o.Filter)
 	if err != nil {
 		return err

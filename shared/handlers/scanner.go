@@ -50,6 +50,31 @@ type Scanner struct {
 type Once struct {
 	mu   sync.Mutex
 	seen map[string]bool
+	// treeReported: the caller reported the tree's problems itself.
+	treeReported bool
+}
+
+// TreeReported says that the caller has reported the tree's problems
+// itself (local run prints every unreadable or skipped file before it
+// runs, as validate does): the scanners sharing o do not log them again,
+// so each is said once. Warnings about backfills are still logged.
+func (o *Once) TreeReported() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.treeReported = true
+}
+
+// tree is first for a problem with the tree.
+func (o *Once) tree(key string) bool {
+	if o != nil {
+		o.mu.Lock()
+		quiet := o.treeReported
+		o.mu.Unlock()
+		if quiet {
+			return false
+		}
+	}
+	return o.first(key)
 }
 
 // first reports whether key is new, and remembers it.
@@ -118,7 +143,7 @@ func (h *Scanner) Scan(ctx context.Context) ([]pipeline.Action, error) {
 	opts.Now, opts.Tree = now, m.Tree
 	desired, problems := treescan.Desired(ctx, fsys, opts)
 	for _, pr := range problems {
-		if h.Once.first("unreadable\x00" + pr.Table + "\x00" + pr.File + "\x00" + pr.Message) {
+		if h.Once.tree("unreadable\x00" + pr.Table + "\x00" + pr.File + "\x00" + pr.Message) {
 			h.logger.Error("backfill file cannot be read; its table is skipped", "table", pr.Table, "file", pr.File, "error", pr.Message)
 		}
 	}
@@ -126,7 +151,7 @@ func (h *Scanner) Scan(ctx context.Context) ([]pipeline.Action, error) {
 	// files over the size limit): the tables they belong to may be missing
 	// a file, so say which.
 	for _, sk := range m.Skipped {
-		if h.Once.first("skipped\x00" + sk) {
+		if h.Once.tree("skipped\x00" + sk) {
 			h.logger.Warn("file not synced; the scanner does not see it", "tree", m.Tree, "skipped", sk)
 		}
 	}

@@ -258,6 +258,11 @@ func (s *Stack) close() error {
 	return errors.Join(errs...)
 }
 
+// TreeProblemsReported says that the caller has reported the tree's
+// unreadable and skipped files itself (local run prints them before it
+// runs): the scans do not log them again.
+func (s *Stack) TreeProblemsReported() { s.Scanner.Once.TreeReported() }
+
 // Sync uploads the tree under sqlDir to the local sync bucket, as
 // `bqbackfill sync` does in production.
 func (s *Stack) Sync(ctx context.Context, sqlDir string) (treestore.Manifest, error) {
