@@ -14,7 +14,6 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/gcp"
 	"github.com/bqbackfill/bqbackfill/shared/handlers"
-	"github.com/bqbackfill/bqbackfill/shared/logging"
 )
 
 // EntryPoint is the name the function is registered under (FUNCTION_TARGET).
@@ -24,18 +23,13 @@ func init() {
 	functions.CloudEvent(EntryPoint, handle)
 }
 
-// handle is the deployed function, configured from the environment on the
-// first event that finds it complete.
+// handle is the deployed completion: its handler is built on the first event
+// that finds the environment complete.
 var handle = handlers.Deferred("completion", func() (*handlers.Completion, error) { return setup(os.LookupEnv, os.Stdout) })
 
-// setup connects to Google Cloud as the environment says.
+// setup connects to Google Cloud as the environment says, logging to stdout.
 func setup(lookup func(string) (string, bool), stdout io.Writer) (*handlers.Completion, error) {
-	env, err := cloudenv.FromEnv(lookup, cloudenv.CompletionNeeds)
-	if err != nil {
-		return nil, err
-	}
-	logger := logging.New(stdout, logging.ParseLevel(env.LogLevel)).With(logging.KeyComponent, "completion")
-	st, err := gcp.New(context.Background(), env, logger, gcp.Options{})
+	st, logger, err := gcp.FromEnv(context.Background(), lookup, cloudenv.CompletionNeeds, stdout, "completion", gcp.Options{})
 	if err != nil {
 		return nil, err
 	}

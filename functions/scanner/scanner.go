@@ -13,7 +13,6 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/gcp"
 	"github.com/bqbackfill/bqbackfill/shared/handlers"
-	"github.com/bqbackfill/bqbackfill/shared/logging"
 )
 
 // EntryPoint is the name the function is registered under (FUNCTION_TARGET).
@@ -23,18 +22,13 @@ func init() {
 	functions.CloudEvent(EntryPoint, handle)
 }
 
-// handle is the deployed function, configured from the environment on the
-// first event that finds it complete.
+// handle is the deployed scanner: its handler is built on the first event
+// that finds the environment complete.
 var handle = handlers.Deferred("scanner", func() (*handlers.Scanner, error) { return setup(os.LookupEnv, os.Stdout) })
 
-// setup connects to Google Cloud as the environment says.
+// setup connects to Google Cloud as the environment says, logging to stdout.
 func setup(lookup func(string) (string, bool), stdout io.Writer) (*handlers.Scanner, error) {
-	env, err := cloudenv.FromEnv(lookup, cloudenv.ScannerNeeds)
-	if err != nil {
-		return nil, err
-	}
-	logger := logging.New(stdout, logging.ParseLevel(env.LogLevel)).With(logging.KeyComponent, "scanner")
-	st, err := gcp.New(context.Background(), env, logger, gcp.Options{Launcher: true})
+	st, logger, err := gcp.FromEnv(context.Background(), lookup, cloudenv.ScannerNeeds, stdout, "scanner", gcp.Options{Launcher: true})
 	if err != nil {
 		return nil, err
 	}

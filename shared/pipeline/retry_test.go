@@ -5,23 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bqbackfill/bqbackfill/shared/clock"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
-
-// virtualSleeps is a clock whose Sleep only moves its time on, recording
-// each wait.
-type virtualSleeps struct {
-	now   time.Time
-	waits []time.Duration
-}
-
-func (c *virtualSleeps) Now() time.Time { return c.now }
-
-func (c *virtualSleeps) Sleep(_ context.Context, d time.Duration) error {
-	c.waits = append(c.waits, d)
-	c.now = c.now.Add(d)
-	return nil
-}
 
 // TestWithRetry: the pipeline's one retry layer retries transient warehouse
 // errors up to Retry.Attempts tries and waits for quotaExceeded without
@@ -57,16 +43,23 @@ func TestWithRetry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// The clock starts at the wall time: ctx's deadline is a real
 			// one, and stays far away while the test runs.
-			clk := &virtualSleeps{now: time.Now()}
+			clk := clock.NewVirtual(time.Now(), 0)
+			defer clk.Close()
 			p := &Pipeline{Clock: clk, Options: Options{Retry: Retry{Attempts: 3, Initial: time.Minute, Max: 10 * time.Minute, QuotaWait: time.Hour, QuotaWaits: 2}}}
 			ctx := context.Background()
 			if tc.deadline > 0 {
 				var cancel context.CancelFunc
-				ctx, cancel = context.WithDeadline(ctx, clk.now.Add(tc.deadline))
+				ctx, cancel = context.WithDeadline(ctx, clk.Now().Add(tc.deadline))
 				defer cancel()
 			}
 			calls := 0
+			var waits []time.Duration // between the calls, on the pipeline's clock
+			last := clk.Now()
 			err := p.withRetry(ctx, func() error {
+				if calls > 0 {
+					waits = append(waits, clk.Now().Sub(last))
+				}
+				last = clk.Now()
 				calls++
 				if calls <= len(tc.results) {
 					return tc.results[calls-1]
@@ -76,15 +69,15 @@ func TestWithRetry(t *testing.T) {
 			if calls != tc.wantCalls || err != tc.wantErr {
 				t.Errorf("%d calls, error %v; want %d calls, error %v (as returned)", calls, err, tc.wantCalls, tc.wantErr)
 			}
-			if len(clk.waits) != len(tc.wantWaits) {
-				t.Fatalf("waits %v, want %v", clk.waits, tc.wantWaits)
+			if len(waits) != len(tc.wantWaits) {
+				t.Fatalf("waits %v, want %v", waits, tc.wantWaits)
 			}
 			for i, w := range tc.wantWaits {
 				lo, hi := w/2, w
 				if w >= time.Hour {
 					lo, hi = w, w+w/10
 				}
-				if got := clk.waits[i]; got < lo || got > hi {
+				if got := waits[i]; got < lo || got > hi {
 					t.Errorf("wait %d = %v, want within [%v, %v]", i+1, got, lo, hi)
 				}
 			}
