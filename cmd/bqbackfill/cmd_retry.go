@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/notify"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
 func init() {
@@ -24,6 +27,7 @@ func retryRun(ctx context.Context, o *ledgerOpOptions) error {
 		return err
 	}
 	defer be.close()
+	warnPermanentFailures(ctx, o.IO.Err, be, o.Table)
 	id, n, err := be.pipeline.Retry(ctx, o.Table)
 	if err != nil {
 		return err
@@ -51,4 +55,28 @@ func retryRun(ctx context.Context, o *ledgerOpOptions) error {
 	fmt.Fprintf(o.IO.Err, "%s failed again: %s\n", id, bf.LastError)
 	fmt.Fprintf(o.IO.Err, "Retrying again re-runs the same recorded query; if the query is wrong, fix it and add a new entry.\n")
 	return errSilent
+}
+
+// warnPermanentFailures says, before a retry, which failed partitions
+// failed in a way the same query cannot get past (a query or schema
+// error): retry re-runs the query recorded at the start. Advisory: the
+// retry goes on (the user may have fixed a table the query reads).
+func warnPermanentFailures(ctx context.Context, w io.Writer, be *backend, table warehouse.TableRef) {
+	bf, err := be.pipeline.Latest(ctx, table, ledger.StateFailed)
+	if err != nil {
+		return // Retry says why it cannot run
+	}
+	sum, err := be.ledger.PartitionSummary(ctx, bf.ID)
+	if err != nil {
+		return
+	}
+	kinds, _, err := failureKinds(ctx, be.ledger, bf, sum.Failed)
+	if err != nil {
+		return
+	}
+	for _, k := range []notify.FailureKind{notify.FailureQuery, notify.FailureSchema} {
+		if n := kinds[string(k)]; n > 0 {
+			fmt.Fprintf(w, "Warning: %d of the failed partitions failed with a %s error. %s\n", n, k, notify.FailureAdvice(k, table.String()))
+		}
+	}
 }

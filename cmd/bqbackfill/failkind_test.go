@@ -46,4 +46,9 @@ func TestFailureKindAdvice(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "what to do: ") || !strings.Contains(out, "(query error)") {
 		t.Errorf("status: exit %d\n%s", code, out)
 	}
+	// retry warns before it re-runs the same wrong query (and fails again).
+	code, out, errOut = runMain(t, "retry", table, "--state-dir", state)
+	if code != 1 || !strings.Contains(errOut, "failed with a query error") || !strings.Contains(errOut, "fix query.sql and add a new backfill entry") {
+		t.Errorf("retry: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
 }

@@ -49,7 +49,7 @@ func (p *Pipeline) holdCompletion(ctx context.Context, bf *ledger.Backfill, d De
 		}
 		msg = fmt.Sprintf("the completion of %s stopped half-done and is held: its entry in backfill.yaml is now %s, so it is not finished automatically. "+
 			"Production has %d of %d partition(s) swapped in (up to one more chunk may be partly copied); the backup %s holds them as they were. "+
-			"Finish the swap with 'bqbackfill complete %s', or restore production from the backup with 'bqbackfill rollback %s'",
+			"Finish the swap by setting the entry back to Complete (in local mode also with 'bqbackfill complete %s'), or restore production from the backup with 'bqbackfill rollback %s'",
 			bf.ID, d.Status, swapped, total, bf.Backup, table, table)
 	default:
 		if bf.Held != "" {
