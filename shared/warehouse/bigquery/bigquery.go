@@ -207,11 +207,15 @@ func (w *Warehouse) defaultClient(op string) (*bigquery.Client, error) {
 	return c, nil
 }
 
-// backoff is the wait before retry number attempt (1-based).
-func (w *Warehouse) backoff(attempt int) time.Duration {
+// retryPolicy is the adapter's retry of transient errors, attempts tries
+// (Config.Retry; deployed, Attempts is 1: the pipeline is the layer that
+// retries). The last error is returned as classified.
+func (w *Warehouse) retryPolicy(attempts int) backoff.Policy {
 	r := w.cfg.Retry
-	return backoff.Policy{Initial: r.Initial, Max: r.Max, Multiplier: r.Multiplier, Jitter: true}.Delay(attempt)
+	return backoff.Policy{Attempts: attempts, Initial: r.Initial, Max: r.Max, Multiplier: r.Multiplier, Jitter: true, Sleep: w.cfg.Sleep, Unwrapped: true}
 }
+
+func isTransient(err error) bool { return warehouse.Code(err) == warehouse.Transient }
 
 // do runs f until it succeeds, fails with a non-transient error, runs out
 // of attempts or ctx ends. f returns raw errors; do classifies them with
@@ -226,19 +230,12 @@ const pollAttempts = 5
 
 // doN is do with attempts tries.
 func (w *Warehouse) doN(ctx context.Context, attempts int, op, subject string, f func(ctx context.Context) error) error {
-	for attempt := 1; ; attempt++ {
-		err := w.call(ctx, f)
-		if err == nil {
-			return nil
+	return w.retryPolicy(attempts).Do(ctx, backoff.If(isTransient), func(ctx context.Context) error {
+		if err := w.call(ctx, f); err != nil {
+			return classify(op, subject, err)
 		}
-		err = classify(op, subject, err)
-		if warehouse.Code(err) != warehouse.Transient || attempt >= attempts || ctx.Err() != nil {
-			return err
-		}
-		if w.cfg.Sleep(ctx, w.backoff(attempt)) != nil {
-			return err
-		}
-	}
+		return nil
+	})
 }
 
 // call runs f with the per-call timeout.

@@ -96,9 +96,9 @@ func TestBackoff(t *testing.T) {
 	w := &Warehouse{cfg: Config{Project: "p", Retry: RetryPolicy{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2}}.withDefaults()}
 	for attempt, max := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 5: time.Second, 9: time.Second} {
 		for i := 0; i < 20; i++ {
-			d := w.backoff(attempt)
+			d := w.retryPolicy(1).Delay(attempt)
 			if d > max || d < max/2 {
-				t.Errorf("backoff(%d) = %v, want within [%v, %v]", attempt, d, max/2, max)
+				t.Errorf("Delay(%d) = %v, want within [%v, %v]", attempt, d, max/2, max)
 			}
 		}
 	}

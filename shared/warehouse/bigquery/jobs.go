@@ -467,37 +467,42 @@ func fillResult(res *warehouse.JobResult, j *bigquery.Job, st *bigquery.JobStatu
 // (a new job, new id) when Config.Retry allows more than one attempt;
 // polling failures only re-poll the same job.
 func (w *Warehouse) runJob(ctx context.Context, op, subject string, start func(context.Context) (*bigquery.Job, error)) (*bigquery.Job, *bigquery.JobStatus, error) {
-	for attempt := 1; ; attempt++ {
-		var j *bigquery.Job
+	var (
+		j      *bigquery.Job
+		st     *bigquery.JobStatus
+		polled bool // the wait failed: its polls were retried, the error is final
+	)
+	err := w.retryPolicy(w.cfg.Retry.Attempts).Do(ctx, func(err error) (bool, time.Duration) {
+		return !polled && isTransient(err), 0
+	}, func(ctx context.Context) error {
+		j, st = nil, nil
 		err := w.call(ctx, func(ctx context.Context) error {
 			var err error
 			j, err = start(ctx)
 			return err
 		})
-		var st *bigquery.JobStatus
 		if err == nil {
 			st, err = w.wait(ctx, op, subject, j)
 			if err != nil {
 				if ctx.Err() != nil {
 					w.cancel(ctx, j)
 				}
-				return nil, nil, err // already classified; polling was retried
+				polled = true
+				return err // already classified
 			}
 			if jerr := st.Err(); jerr != nil {
 				err = fmt.Errorf("job %s failed: %w", j.ID(), jerr)
 			}
 		}
-		if err == nil {
-			return j, st, nil
+		if err != nil {
+			return classify(op, subject, err)
 		}
-		err = classify(op, subject, err)
-		if warehouse.Code(err) != warehouse.Transient || attempt >= w.cfg.Retry.Attempts || ctx.Err() != nil {
-			return nil, nil, err
-		}
-		if w.cfg.Sleep(ctx, w.backoff(attempt)) != nil {
-			return nil, nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	return j, st, nil
 }
 
 // cancelWait bounds how long a caller that gave up waits for its job to
