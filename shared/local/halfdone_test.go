@@ -57,8 +57,8 @@ func TestHalfDoneCompletion(t *testing.T) {
 			changed := sixDays.entry
 			changed.status = tc.status
 			writeEntries(t, sqlDir, sixDays.table, changed)
-			logs := &syncBuffer{}
-			s2 := openStack(t, Options{StateDir: dir, Warehouse: wrap, Logger: logging.New(logs, slog.LevelWarn)})
+			logs, events := &syncBuffer{}, &syncBuffer{}
+			s2 := openStack(t, Options{StateDir: dir, Warehouse: wrap, Logger: logging.New(logs, slog.LevelWarn), Events: events})
 			for round := range 2 {
 				res, err := s2.Run(ctx, sqlDir)
 				if err != nil {
@@ -85,6 +85,10 @@ func TestHalfDoneCompletion(t *testing.T) {
 			}
 			if warned != 1 { // once per process: local mode scans many times
 				t.Errorf("%d WARNING lines naming %s, want one:\n%s", warned, sixDaysID, logs.String())
+			}
+			// The watchers are told once.
+			if n := strings.Count(events.String(), "stopped half-done"); n != 1 {
+				t.Errorf("%d notifications of the held completion, want one:\n%s", n, events.String())
 			}
 
 			if tc.rollback {
