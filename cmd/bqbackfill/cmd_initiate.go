@@ -37,5 +37,16 @@ func newPhaseCmd(io IO, use, short, status string, runF func(context.Context, *l
 	}
 	o.add(cmd.Flags())
 	cmd.Flags().StringVar(&o.Filter.Target, "target", "", "stage into the target project of bqbackfill.yaml and swap the target-deployed copy instead of production")
+	if status == pipeline.StatusComplete {
+		cmd.Long = short + `.
+
+A completion that stopped part-way (a permission denied mid-swap) resumes
+where it stopped. A completion refused because partitions the workers
+wrote rows for are empty or missing in staging goes on only with
+--allow-empty, which confirms that production loses those partitions'
+rows (the swap empties them); 'bqbackfill retry TABLE' re-runs them
+instead.`
+		cmd.Flags().BoolVar(&o.AllowEmpty, "allow-empty", false, "confirm that production partitions found empty in staging (the refusal names them) are emptied by the swap")
+	}
 	return cmd
 }

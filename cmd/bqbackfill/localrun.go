@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -25,6 +26,9 @@ type localRunOptions struct {
 	SQLDir string
 	JSON   bool
 	Filter treescan.Options
+	// AllowEmpty (complete): confirm that the partitions a refused
+	// completion found empty in staging are emptied in production.
+	AllowEmpty bool
 }
 
 func (o *localRunOptions) add(fs *pflag.FlagSet) {
@@ -68,6 +72,11 @@ func localRun(ctx context.Context, o *localRunOptions) error {
 	}
 	reportProblems(o.IO.Err, unreadable)
 	stack.TreeProblemsReported() // each problem is said once: here, not again by every scan
+	if backfill.Status(o.Filter.Status) == backfill.Complete {
+		if err := resumeCompletions(ctx, o, stack.Pipeline); err != nil {
+			return err
+		}
+	}
 	res, err := stack.RunFiltered(ctx, o.SQLDir, o.Filter)
 	if err != nil {
 		return err
@@ -111,6 +120,25 @@ func finishHeld(ctx context.Context, o *localRunOptions, stack *local.Stack) (bo
 		return true, fmt.Errorf("%s: the swap did not finish (state %s): %s", id, b.State, b.LastError)
 	}
 	return true, nil
+}
+
+// resumeCompletions readies, for complete, each table's completion that
+// stopped part-way or was refused for partitions empty in staging (with
+// --allow-empty), so the run asks for it again.
+func resumeCompletions(ctx context.Context, o *localRunOptions, p *pipeline.Pipeline) error {
+	for _, t := range o.Filter.Tables {
+		id, confirmed, err := p.ResumeCompletion(ctx, t, o.AllowEmpty)
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(confirmed) > 0:
+			fmt.Fprintf(o.IO.Err, "%s: --allow-empty: the swap empties %d production partition(s) that are empty in staging: %s\n", id, len(confirmed), strings.Join(confirmed, ", "))
+		case id != "":
+			fmt.Fprintf(o.IO.Err, "%s: its completion stopped part-way; resuming it\n", id)
+		}
+	}
+	return nil
 }
 
 // unreadableFiles reads the tree as the scanner will and returns what it

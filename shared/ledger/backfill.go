@@ -67,6 +67,11 @@ type Backfill struct {
 	// FailedPartitions names the partitions a FailureStagingLost refusal
 	// found empty or missing in staging; retry re-runs them.
 	FailedPartitions []string `json:"failed_partitions,omitempty"`
+	// AllowEmpty names the partitions an operator confirmed production
+	// may lose (bqbackfill complete --allow-empty) although their workers
+	// recorded rows that staging no longer holds: the swap empties them.
+	// It survives the moves back to completing; retry clears it.
+	AllowEmpty []string `json:"allow_empty,omitempty"`
 	// Reported holds the notifications already sent (by kind), and when,
 	// so each is sent once however often the scanner runs.
 	Reported map[string]time.Time `json:"reported,omitempty"`

@@ -9,8 +9,9 @@ type State string
 //	                                 \-> failed ---/ (retry: failed -> processing)
 //
 // plus cancelled (from any state before completing) and rejected (an entry
-// that failed validation; fixing the entry moves it back to pending). See
-// CanTransition for the whole table.
+// that failed validation; fixing the entry moves it back to pending). A
+// swap that stopped part-way (FailureSwapStopped) is failed and may be
+// rolled back from there. See CanTransition for the whole table.
 const (
 	StatePending    State = "pending"     // recorded; staging not prepared yet
 	StateStaging    State = "staging"     // preparing staging (claimed by one scanner)
@@ -39,7 +40,7 @@ var transitions = map[State][]State{
 	StateStaging:    {StateProcessing, StateFailed, StateCancelled},
 	StateProcessing: {StateProcessed, StateFailed, StateCancelled},
 	StateProcessed:  {StateCompleting, StateCancelled},
-	StateFailed:     {StateProcessing, StatePending, StateProcessed, StateCancelled},
+	StateFailed:     {StateProcessing, StatePending, StateProcessed, StateCancelled, StateRolledBack},
 	StateCompleting: {StateCompleted, StateFailed, StateRolledBack},
 	StateCompleted:  {StateRolledBack},
 	StateRejected:   {StatePending, StateStaging},
@@ -100,4 +101,10 @@ const (
 	// ledger recorded with rows are empty or missing in staging
 	// (Backfill.FailedPartitions); retry re-runs them.
 	FailureStagingLost FailureKind = "staging_lost"
+	// FailureSwapStopped: the swap stopped on an error that retrying
+	// cannot fix (permission denied) after the completion began; the
+	// failing step is recorded with its error, the backup (if taken) is
+	// intact. Retry (or complete) resumes the swap where it stopped once
+	// the cause is fixed; rollback restores production from the backup.
+	FailureSwapStopped FailureKind = "swap_stopped"
 )

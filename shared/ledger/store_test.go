@@ -628,7 +628,7 @@ func TestStoreTransitions(t *testing.T) {
 		ledger.StateStaging:    {ledger.StateProcessing, ledger.StateFailed, ledger.StateCancelled},
 		ledger.StateProcessing: {ledger.StateProcessed, ledger.StateFailed, ledger.StateCancelled},
 		ledger.StateProcessed:  {ledger.StateCompleting, ledger.StateCancelled},
-		ledger.StateFailed:     {ledger.StateProcessing, ledger.StatePending, ledger.StateProcessed, ledger.StateCancelled},
+		ledger.StateFailed:     {ledger.StateProcessing, ledger.StatePending, ledger.StateProcessed, ledger.StateCancelled, ledger.StateRolledBack},
 		ledger.StateCompleting: {ledger.StateCompleted, ledger.StateFailed, ledger.StateRolledBack},
 		ledger.StateCompleted:  {ledger.StateRolledBack},
 		ledger.StateRejected:   {ledger.StatePending, ledger.StateStaging},

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +25,16 @@ const (
 )
 
 // refusal is a completion that must not go on until a human acts; it is
-// recorded and reported once, not retried.
-type refusal struct{ reason string }
+// recorded and reported once, not retried. lost names the partitions
+// staging no longer holds although their workers recorded rows
+// (FailureStagingLost: retry re-runs them).
+type refusal struct {
+	reason string
+	lost   []string
+	// swapping: the refusal came after the backup, when the swap may have
+	// begun.
+	swapping bool
+}
 
 func (r *refusal) Error() string { return r.reason }
 
@@ -73,8 +83,17 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		done[s.Name] = s.Done
 	}
 
+	// staged holds staging's rows per partition ("" for the whole table),
+	// read once per request: a partition without rows is emptied in
+	// production, never copied.
+	var staged map[string]int64
 	if !done[stepBackup] {
-		if err := p.withRetry(ctx, func() error { return p.preflight(ctx, spec) }); err != nil {
+		err := p.withRetry(ctx, func() error {
+			var err error
+			staged, err = p.preflight(ctx, spec, bf)
+			return err
+		})
+		if err != nil {
 			var r *refusal
 			if errors.As(err, &r) {
 				// A concurrent completion (the request delivered twice)
@@ -84,17 +103,20 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 				if st, gerr := p.Ledger.GetSwapStep(ctx, id, stepBackup); gerr == nil && st.Done {
 					return p.Complete(ctx, id)
 				}
-				return p.refuseCompletion(ctx, spec, bf, r.reason)
+				return p.refuseCompletion(ctx, spec, bf, r)
 			}
 			if warehouse.Code(err) == warehouse.PermissionDenied {
 				// Nothing is touched yet, and retrying cannot help until
 				// someone grants access (issue 9 F3).
-				return p.refuseCompletion(ctx, spec, bf, fmt.Sprintf("bqbackfill may not use the tables of this swap (production untouched): %v", err))
+				return p.refuseCompletion(ctx, spec, bf, &refusal{reason: fmt.Sprintf("bqbackfill may not use the tables of this swap (production untouched): %v", err)})
 			}
 			return fmt.Errorf("complete %s: %w", id, err)
 		}
 		res, err := p.backup(ctx, spec)
 		if err != nil {
+			if denied(err) {
+				return p.stopSwap(ctx, spec, bf, []string{stepBackup}, err)
+			}
 			return fmt.Errorf("complete %s: %w", id, err)
 		}
 		if err := p.recordStep(ctx, id, stepBackup, res.JobID); err != nil {
@@ -104,6 +126,9 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	}
 	if spec.MirrorIAM() && !done[stepBackupIAM] {
 		if err := p.withRetry(ctx, func() error { return p.mirrorIAM(ctx, spec.SwapDestination, spec.Backup) }); err != nil {
+			if denied(err) {
+				return p.stopSwap(ctx, spec, bf, []string{stepBackupIAM}, err)
+			}
 			return fmt.Errorf("complete %s: mirror permissions onto the backup: %w", id, err)
 		}
 		if err := p.recordStep(ctx, id, stepBackupIAM, ""); err != nil {
@@ -118,7 +143,25 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	// makes progress.
 	// Several copy units run at once (swapRun), each recorded when done.
 	end := p.requestEnd(ctx, started)
-	run := p.newSwapRun(ctx, spec, id)
+	if staged == nil && slices.ContainsFunc(swapUnits(spec), func(u swapUnit) bool { return !u.atomic && !done[u.step] }) {
+		// A resumed swap reads staging again, and stops before it
+		// empties a partition that lost its rows since the preflight.
+		err := p.withRetry(ctx, func() error {
+			var err error
+			staged, err = p.checkStaged(ctx, spec, bf, true)
+			return err
+		})
+		var r *refusal
+		switch {
+		case errors.As(err, &r):
+			return p.refuseCompletion(ctx, spec, bf, r)
+		case denied(err):
+			return p.stopSwap(ctx, spec, bf, []string{"read-staging"}, err)
+		case err != nil:
+			return fmt.Errorf("complete %s: %w", id, err)
+		}
+	}
+	run := p.newSwapRun(ctx, spec, id, staged)
 	for _, u := range swapUnits(spec) {
 		if done[u.step] {
 			continue
@@ -128,21 +171,21 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		}
 		if l := run.longestUnit(); l > 0 && p.now().Add(l).After(end) {
 			if err := run.wait(); err != nil {
-				return fmt.Errorf("complete %s: %w", id, err)
+				return p.swapFailed(ctx, spec, bf, run, err)
 			}
 			return p.continueLater(ctx, id, log)
 		}
 		run.start(u)
 	}
-	if err := run.wait(); errors.Is(err, errRollbackStarted) {
-		log.Warn("completion stopped: a rollback of the backfill started")
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("complete %s: %w", id, err)
+	if err := run.wait(); err != nil {
+		return p.swapFailed(ctx, spec, bf, run, err)
 	}
 
 	if !done[stepDeleteStaging] {
 		err := p.withRetry(ctx, func() error { return p.Warehouse.Delete(ctx, spec.Staging) })
+		if denied(err) {
+			return p.stopSwap(ctx, spec, bf, []string{stepDeleteStaging}, err)
+		}
 		if err != nil && !warehouse.IsNotFound(err) {
 			return fmt.Errorf("complete %s: delete staging %s: %w", id, spec.Staging, err)
 		}
@@ -206,11 +249,10 @@ func chunkStep(prefix string, c []backfill.Partition) string {
 	return prefix + PartitionID(c[0]) + "-" + PartitionID(c[len(c)-1])
 }
 
-// copyChunk copies each partition of c from src to dst (WRITE_TRUNCATE of
-// that partition), several at once, and returns the first error after all
-// finished.
-func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []backfill.Partition, src, dst warehouse.TableRef, jobPrefix string) error {
-	return p.startCopies(ctx, spec, c, src, dst, jobPrefix, make(chan struct{}, p.copyConcurrency()))()
+// copyChunk replaces each partition of c in dst with src's (see
+// startCopies) and returns the errors after all finished.
+func (p *Pipeline) copyChunk(ctx context.Context, spec *Spec, c []backfill.Partition, src, dst warehouse.TableRef, jobPrefix string, srcRows map[string]int64) error {
+	return p.startCopies(ctx, spec, c, src, dst, jobPrefix, srcRows, make(chan struct{}, p.copyConcurrency()))()
 }
 
 // copyConcurrency is how many copy jobs may run at once.
@@ -223,11 +265,48 @@ func (p *Pipeline) copyConcurrency() int {
 	return copyConcurrency
 }
 
-// startCopies starts the copies of c, in order, each once sem has room,
-// and returns a function that waits for them and returns their errors.
-func (p *Pipeline) startCopies(ctx context.Context, spec *Spec, c []backfill.Partition, src, dst warehouse.TableRef, jobPrefix string, sem chan struct{}) (wait func() error) {
-	errs := make([]error, len(c))
+// startCopies replaces each partition of c in dst with src's: it starts
+// the copies (WRITE_TRUNCATE of one partition) of the partitions src has
+// rows in (srcRows, by partition id, "" for the whole table), in order,
+// each once sem has room, and one DELETE emptying in dst those src has no
+// rows in, since what a copy from an empty partition does is
+// undocumented. It returns a function that waits for them and returns
+// their errors.
+func (p *Pipeline) startCopies(ctx context.Context, spec *Spec, c []backfill.Partition, src, dst warehouse.TableRef, jobPrefix string, srcRows map[string]int64, sem chan struct{}) (wait func() error) {
+	var empty []string
+	var copies []backfill.Partition
+	for _, ps := range c {
+		if srcRows[ps.ID] > 0 {
+			copies = append(copies, ps)
+		} else if ps.ID != "" {
+			empty = append(empty, ps.ID)
+		}
+	}
+	errs := make([]error, len(copies)+1)
 	var wg sync.WaitGroup
+	if len(copies) < len(c) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := p.withRetry(ctx, func() error {
+				if err := p.pace(ctx, dst); err != nil {
+					return err
+				}
+				// No ids: the whole table (a whole-table swap of an empty table).
+				_, err := p.Warehouse.DeletePartitions(ctx, warehouse.DeleteJob{
+					Table: dst, Partitions: empty, BillingProject: spec.BillingProject,
+					Labels: jobLabels(spec), JobID: jobID(spec, jobPrefix+"empty_"+PartitionID(c[0])),
+				})
+				return err
+			})
+			if err != nil {
+				errs[len(copies)] = fmt.Errorf("empty %d partition(s) of %s that %s has no rows in: %w", len(c)-len(copies), dst, src, err)
+			}
+		}()
+	}
+	c = copies
 	for i, ps := range c {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -297,80 +376,226 @@ func (p *Pipeline) backup(ctx context.Context, spec *Spec) (warehouse.JobResult,
 
 // preflight refuses a swap that would lose or mangle data, before anything
 // is touched: staging and production must exist, their schemas must match
-// column for column (a copy maps columns by position), and staging must not
-// be empty where production has data.
-func (p *Pipeline) preflight(ctx context.Context, spec *Spec) error {
+// column for column (a copy maps columns by position), and staging must
+// hold the partitions the workers wrote (checkStaged). It returns
+// staging's rows per partition.
+func (p *Pipeline) preflight(ctx context.Context, spec *Spec, bf *ledger.Backfill) (map[string]int64, error) {
 	st, err := p.Warehouse.Table(ctx, spec.Staging)
 	if warehouse.IsNotFound(err) {
 		if spec.IsScript() {
-			return refuse("staging table %s does not exist: the script %s did not write to it (set its destination in query_script_args)", spec.Staging, spec.Query.Path)
+			return nil, refuse("staging table %s does not exist: the script %s did not write to it (set its destination in query_script_args)", spec.Staging, spec.Query.Path)
 		}
-		return refuse("staging table %s does not exist (it expires 30 days after the start)", spec.Staging)
+		return nil, refuse("staging table %s does not exist (it expires 30 days after the start)", spec.Staging)
 	}
 	if err != nil {
-		return fmt.Errorf("read staging %s: %w", spec.Staging, err)
+		return nil, fmt.Errorf("read staging %s: %w", spec.Staging, err)
 	}
 	prod, err := p.Warehouse.Table(ctx, spec.SwapDestination)
 	if warehouse.IsNotFound(err) {
-		return refuse("production table %s does not exist; nothing to back up or swap into", spec.SwapDestination)
+		return nil, refuse("production table %s does not exist; nothing to back up or swap into", spec.SwapDestination)
 	}
 	if err != nil {
-		return fmt.Errorf("read production %s: %w", spec.SwapDestination, err)
+		return nil, fmt.Errorf("read production %s: %w", spec.SwapDestination, err)
 	}
 	if err := warehouse.CompatibleSchemas(st.Schema, prod.Schema); err != nil {
-		return refuse("staging schema is not compatible with production %s: %v", spec.SwapDestination, err)
+		return nil, refuse("staging schema is not compatible with production %s: %v", spec.SwapDestination, err)
 	}
 	if st.PartitionType != prod.PartitionType && !spec.WholeTableSwap {
-		return refuse("staging is partitioned by %q but production %s by %q", st.PartitionType, spec.SwapDestination, prod.PartitionType)
+		return nil, refuse("staging is partitioned by %q but production %s by %q", st.PartitionType, spec.SwapDestination, prod.PartitionType)
 	}
-	stParts, err := p.Warehouse.Partitions(ctx, spec.Staging)
+	return p.checkStaged(ctx, spec, bf, false)
+}
+
+// rowsByPartition returns the rows of each partition of a listing, and
+// under "" the rows of the whole table.
+func rowsByPartition(parts []warehouse.Partition) map[string]int64 {
+	out := map[string]int64{}
+	var total int64
+	for _, pt := range parts {
+		if pt.ID != "" {
+			out[pt.ID] += pt.Rows
+		}
+		total += pt.Rows
+	}
+	out[""] = total
+	return out
+}
+
+// maxNamed is how many partitions a message names before "and N more".
+const maxNamed = 10
+
+// checkStaged reads staging's rows per partition and refuses a swap that
+// would empty production partitions by mistake (issue 14 item 3):
+//
+//   - a partition staging holds no rows of although its worker recorded
+//     rows (or could not count them) was lost since (deleted by hand,
+//     expired): refused, naming it, unless the operator confirmed it
+//     (Backfill.AllowEmpty). A partition recorded with 0 rows is the
+//     query's answer, and the swap empties it in production.
+//   - an empty staging while production has rows in the swapped
+//     partitions is refused even if every partition recorded 0 rows: a
+//     query (or script) that produced nothing at all is far more likely
+//     broken than right. --allow-empty confirms it too.
+//
+// swapping says the backup is taken and some units may be swapped.
+func (p *Pipeline) checkStaged(ctx context.Context, spec *Spec, bf *ledger.Backfill, swapping bool) (map[string]int64, error) {
+	parts, err := p.Warehouse.Partitions(ctx, spec.Staging)
 	if err != nil {
-		return fmt.Errorf("list staging partitions: %w", err)
+		return nil, fmt.Errorf("list staging partitions: %w", err)
 	}
-	var stRows int64
-	for _, pt := range stParts {
-		stRows += pt.Rows
+	staged := rowsByPartition(parts)
+	allowed := map[string]bool{}
+	for _, id := range bf.AllowEmpty {
+		allowed[id] = true
 	}
-	if stRows == 0 {
+	state := "Nothing was changed"
+	if swapping {
+		state = fmt.Sprintf("The swap stopped part-way: production may hold some partitions of the backfill already, and the backup %s is intact", spec.Backup)
+	}
+	proceed := fmt.Sprintf("%s. Re-run them with `bqbackfill retry %s` (the swap then goes on), or confirm that production loses their rows with `bqbackfill complete --allow-empty %s`.", state, spec.Table, spec.Table)
+	if staged[""] == 0 && !swapping {
 		prodParts, err := p.Warehouse.Partitions(ctx, spec.SwapDestination)
 		if err != nil {
-			return fmt.Errorf("list production partitions: %w", err)
+			return nil, fmt.Errorf("list production partitions: %w", err)
 		}
-		want := map[string]bool{}
+		prodRows := rowsByPartition(prodParts)
+		var lost []string
+		var rows int64
 		for _, ps := range spec.Partitions {
-			want[ps.ID] = true
-		}
-		var prodRows int64
-		for _, pt := range prodParts {
-			if want[pt.ID] || spec.WholeTableSwap {
-				prodRows += pt.Rows
+			if n := prodRows[ps.ID]; n > 0 && !allowed[PartitionID(ps)] {
+				lost = append(lost, PartitionID(ps))
+				rows += n
 			}
 		}
-		if prodRows > 0 {
+		if len(lost) > 0 {
 			what := "the backfill query produced no rows"
 			if spec.IsScript() {
 				what = fmt.Sprintf("the script %s wrote nothing to it", spec.Query.Path)
 			}
-			return refuse("staging table %s is empty (%s) while production has %d rows in those partitions; refusing to swap an empty table over production", spec.Staging, what, prodRows)
+			return nil, &refusal{lost: lost, reason: fmt.Sprintf("staging table %s is empty (%s) while production has %d rows in those partitions; refusing to swap an empty table over production. %s", spec.Staging, what, rows, proceed)}
 		}
 	}
-	return nil
+	recs, err := p.Ledger.ListPartitions(ctx, bf.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read partition records of %s: %w", bf.ID, err)
+	}
+	byID := map[string]*ledger.PartitionRecord{}
+	for _, r := range recs {
+		byID[r.ID] = r
+	}
+	var lost, named []string
+	for _, ps := range spec.Partitions {
+		id := PartitionID(ps)
+		r := byID[id]
+		if staged[ps.ID] > 0 || allowed[id] || (r != nil && r.State == ledger.PartitionDone && r.Rows == 0) {
+			continue
+		}
+		lost = append(lost, id)
+		if len(named) == maxNamed {
+			continue
+		}
+		switch {
+		case r == nil:
+			named = append(named, id+" (no record)")
+		case r.State != ledger.PartitionDone:
+			named = append(named, fmt.Sprintf("%s (%s)", id, r.State))
+		case r.Rows < 0:
+			named = append(named, id+" (rows not counted)")
+		default:
+			named = append(named, fmt.Sprintf("%s (%d rows recorded)", id, r.Rows))
+		}
+	}
+	if len(lost) == 0 {
+		return staged, nil
+	}
+	list := strings.Join(named, ", ")
+	if len(lost) > len(named) {
+		list += fmt.Sprintf(" and %d more", len(lost)-len(named))
+	}
+	// The ways on come before the list: a notification shows the start.
+	return nil, &refusal{lost: lost, swapping: swapping, reason: fmt.Sprintf("%d partition(s) are empty or missing in staging although their workers wrote rows. %s Partitions: %s (staging %s).", len(lost), proceed, list, spec.Staging)}
 }
 
-func (p *Pipeline) refuseCompletion(ctx context.Context, spec *Spec, bf *ledger.Backfill, reason string) error {
+// denied reports whether err is one that no retry fixes until someone
+// grants access.
+func denied(err error) bool { return warehouse.Code(err) == warehouse.PermissionDenied }
+
+func (p *Pipeline) refuseCompletion(ctx context.Context, spec *Spec, bf *ledger.Backfill, r *refusal) error {
 	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateCompleting}, ledger.StateFailed, func(b *ledger.Backfill) error {
-		b.LastError = "completion refused: " + reason
+		b.LastError = "completion refused: " + r.reason
 		b.Failure = ledger.FailureCompletionRefused
+		// Set in full: a transition to failed keeps an earlier refusal's list.
+		b.FailedPartitions = r.lost
+		if len(r.lost) > 0 {
+			b.Failure = ledger.FailureStagingLost
+		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("record refused completion of %s: %w", bf.ID, err)
 	}
 	if moved {
-		p.emit(ctx, eventRefused(spec, reason))
+		p.emit(ctx, eventRefused(spec, r.reason, r.swapping))
 	}
-	p.log().Error("completion refused; production untouched", "backfill_id", bf.ID, "reason", reason)
+	p.log().Error("completion refused", "backfill_id", bf.ID, "reason", r.reason)
 	return nil
+}
+
+// stopSwap records a completion that hit an error no retry fixes (a
+// permission denied) after it began: the step with its error, the
+// backfill failed (FailureSwapStopped) with what to do, the watchers told
+// once. It returns nil: the completion request is done with; retry (or
+// complete) resumes the swap from the ledger once access is granted, and
+// rollback restores production from the backup.
+func (p *Pipeline) stopSwap(ctx context.Context, spec *Spec, bf *ledger.Backfill, steps []string, cause error) error {
+	now := p.now()
+	for _, step := range steps {
+		if _, err := p.Ledger.UpdateSwapStep(ctx, bf.ID, step, func(s *ledger.SwapStep) error {
+			s.Error = cause.Error()
+			s.At = now
+			return nil
+		}); err != nil {
+			return fmt.Errorf("record the failed swap step %s of %s: %w", step, bf.ID, err)
+		}
+	}
+	step := strings.Join(steps, ", ")
+	state := "Production is unchanged."
+	if step != stepBackup {
+		state = fmt.Sprintf("Production may hold some partitions of the backfill already; the backup %s is intact.", spec.Backup)
+	}
+	// The ways on come before the cause: a notification shows the start.
+	reason := fmt.Sprintf("completion stopped at step %s on an error retrying cannot fix. %s Once it is fixed (the permission granted), `bqbackfill retry %s` resumes the swap where it stopped (locally, `bqbackfill complete %s` does too); `bqbackfill rollback %s` restores production from the backup instead. Error: %v",
+		step, state, spec.Table, spec.Table, spec.Table, cause)
+	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateCompleting}, ledger.StateFailed, func(b *ledger.Backfill) error {
+		b.LastError = reason
+		b.Failure = ledger.FailureSwapStopped
+		b.FailedPartitions = nil
+		b.UpdatedAt = now
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record the stopped completion of %s: %w", bf.ID, err)
+	}
+	if moved {
+		p.emit(ctx, eventStopped(spec, reason))
+	}
+	p.log().Error("completion stopped", "backfill_id", bf.ID, "step", step, "error", cause.Error())
+	return nil
+}
+
+// swapFailed handles the error of swap units: a rollback that started
+// ends the request; a permission denied stops the swap (stopSwap, naming
+// the failed units); any other error is returned, and the redelivered
+// request redoes the failed units.
+func (p *Pipeline) swapFailed(ctx context.Context, spec *Spec, bf *ledger.Backfill, run *swapRun, err error) error {
+	if errors.Is(err, errRollbackStarted) {
+		p.log().Warn("completion stopped: a rollback of the backfill started", "backfill_id", bf.ID)
+		return nil
+	}
+	if denied(err) {
+		return p.stopSwap(ctx, spec, bf, run.failedSteps(), err)
+	}
+	return fmt.Errorf("complete %s: %w", bf.ID, err)
 }
 
 // requestEnd is when a completion request that started at started must

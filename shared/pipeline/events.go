@@ -54,9 +54,18 @@ func eventFailed(spec *Spec, failed []*ledger.PartitionRecord, notRun int) notif
 	return e
 }
 
-func eventRefused(spec *Spec, reason string) notify.Event {
+func eventRefused(spec *Spec, reason string, swapping bool) notify.Event {
 	e := baseEvent(spec, notify.KindFailed)
 	e.Text = "Completion refused before anything was changed: " + reason
+	if swapping {
+		e.Text = "Completion stopped: " + reason
+	}
+	return e
+}
+
+func eventStopped(spec *Spec, reason string) notify.Event {
+	e := baseEvent(spec, notify.KindFailed)
+	e.Text = "Completion stopped " + strings.TrimPrefix(reason, "completion stopped ")
 	return e
 }
 

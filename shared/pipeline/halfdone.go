@@ -180,7 +180,9 @@ func (p *Pipeline) startRollback(ctx context.Context, bf *ledger.Backfill) error
 func rollbackUnits(spec *Spec, bf *ledger.Backfill, done map[string]bool) []swapUnit {
 	var out []swapUnit
 	inflight := 0
-	if bf.State == ledger.StateCompleting && done[stepBackup] {
+	// A swap stopped on an error (failed after its backup) had as many in
+	// flight.
+	if (bf.State == ledger.StateCompleting || bf.State == ledger.StateFailed) && done[stepBackup] {
 		inflight = swapInFlight
 		if atomicPromotion(spec) {
 			inflight = 1

@@ -225,14 +225,17 @@ func TestEditedEntryReportedOnce(t *testing.T) {
 
 // TestRefusedCompletionRetried: a completion that would lose data is
 // refused before production is touched, fails the backfill with the
-// refusal's kind and is reported; `retry` takes it back to processed, and
-// once the cause is gone the completion requested again swaps.
+// refusal's kind and is reported; `retry` takes it back to processed (or,
+// for partitions empty in staging, re-runs them), and once the cause is
+// gone the completion requested again swaps.
 func TestRefusedCompletionRetried(t *testing.T) {
 	tests := []struct {
 		name   string
 		break_ func(e *contractEnv)
 		fix    func(e *contractEnv)
 		want   string
+		kind   ledger.FailureKind // "" for FailureCompletionRefused
+		rerun  int                // partitions retry re-runs
 	}{
 		{
 			name: "staging missing",
@@ -258,7 +261,9 @@ func TestRefusedCompletionRetried(t *testing.T) {
 					}
 				}
 			},
-			want: "staging table " + staging.String() + " is empty (the backfill query produced no rows)",
+			want:  "staging table " + staging.String() + " is empty (the backfill query produced no rows)",
+			kind:  ledger.FailureStagingLost,
+			rerun: len(days),
 		},
 	}
 	for _, tc := range tests {
@@ -278,7 +283,11 @@ func TestRefusedCompletionRetried(t *testing.T) {
 				t.Fatalf("Complete = %v, want nil (a refusal is not retried)", err)
 			}
 			bf := e.record(t)
-			if bf.State != ledger.StateFailed || bf.Failure != ledger.FailureCompletionRefused || !strings.Contains(bf.LastError, "completion refused: "+tc.want) {
+			kind := tc.kind
+			if kind == "" {
+				kind = ledger.FailureCompletionRefused
+			}
+			if bf.State != ledger.StateFailed || bf.Failure != kind || !strings.Contains(bf.LastError, "completion refused: "+tc.want) {
 				t.Fatalf("record: %s %q %q; want failed, refused, %q", bf.State, bf.Failure, bf.LastError, tc.want)
 			}
 			if w := e.writes(t); len(w) != 0 {
@@ -289,13 +298,19 @@ func TestRefusedCompletionRetried(t *testing.T) {
 				t.Errorf("events %q, want completing then failed", kinds)
 			}
 
-			if id, n, err := e.p.Retry(e.ctx, table); err != nil || id != contractID || n != 0 {
-				t.Fatalf("Retry = %q, %d, %v", id, n, err)
-			}
-			if bf := e.record(t); bf.State != ledger.StateProcessed || bf.Failure != "" {
-				t.Errorf("record after retry: %s %q, want processed", bf.State, bf.Failure)
+			if id, n, err := e.p.Retry(e.ctx, table); err != nil || id != contractID || n != tc.rerun {
+				t.Fatalf("Retry = %q, %d, %v; want %d partitions re-run", id, n, err, tc.rerun)
 			}
 			tc.fix(e)
+			if tc.rerun > 0 {
+				e.work(t)
+				if ok, err := e.p.Finish(e.ctx, contractID); err != nil || !ok {
+					t.Fatalf("Finish after the re-run = %v, %v", ok, err)
+				}
+			}
+			if bf := e.record(t); bf.State != ledger.StateProcessed || bf.Failure != "" || bf.FailedPartitions != nil {
+				t.Errorf("record after retry: %s %q %q, want processed, failure cleared", bf.State, bf.Failure, bf.FailedPartitions)
+			}
 			if did := e.scan(t, "Complete"); !slices.Equal(did, []string{"completion-requested " + contractID}) {
 				t.Fatalf("scan after the fix did %q", did)
 			}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -54,10 +55,11 @@ func (p *Pipeline) Latest(ctx context.Context, table warehouse.TableRef, states 
 // Retry re-runs what failed in the table's newest failed backfill, by the
 // recorded kind of failure: a failed start starts again; failed partitions
 // (for a chain, from the first failed one on) are re-run, keeping staging
-// and every partition already done; a refused completion goes back to
-// processed, so the next scan requests completion again; partitions found
-// empty in staging at completion are re-run. It returns the backfill id and
-// the number of partitions queued again.
+// and every partition already done; a refused or stopped completion goes
+// back to processed, so the next scan requests completion again (a stopped
+// swap resumes where it stopped); partitions found empty in staging at
+// completion are re-run (an earlier --allow-empty is dropped). It returns
+// the backfill id and the number of partitions queued again.
 func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string, int, error) {
 	bf, err := p.Latest(ctx, table, ledger.StateFailed)
 	if err != nil {
@@ -68,7 +70,9 @@ func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string,
 		return "", 0, err
 	}
 	switch kind := bf.Failure; {
-	case kind == ledger.FailureCompletionRefused:
+	case kind == ledger.FailureCompletionRefused, kind == ledger.FailureSwapStopped:
+		// The cause is fixed (a grant, a schema): the next scan asks for
+		// the completion again, which resumes from the recorded steps.
 		if _, err := p.reopen(ctx, bf.ID, ledger.StateProcessed); err != nil {
 			return "", 0, err
 		}
@@ -109,9 +113,14 @@ func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string,
 			return "", 0, fmt.Errorf("retry %s: reset partition %s: %w", bf.ID, id, err)
 		}
 	}
-	moved, err := p.reopen(ctx, bf.ID, ledger.StateProcessing)
+	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateFailed}, ledger.StateProcessing, func(b *ledger.Backfill) error {
+		b.LastError = ""
+		b.AllowEmpty = nil
+		b.UpdatedAt = p.now()
+		return nil
+	})
 	if err != nil {
-		return "", 0, err
+		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
 	}
 	if !moved {
 		return bf.ID, 0, nil
@@ -142,14 +151,31 @@ func (p *Pipeline) reopen(ctx context.Context, id string, to ledger.State) (bool
 
 // Rollback restores the partitions the table's newest completed backfill
 // swapped in, from its backup, while the backup lives (30 days). Each
-// restored partition is recorded, so an interrupted rollback resumes.
-// A completion stopped half-done (completing) is rolled back too: it is
+// restored unit is recorded, so an interrupted rollback resumes. A
+// completion stopped half-done (completing) is rolled back too: it is
 // fenced first (no completion request swaps more of it), then the swapped
-// partitions are restored, and the rest of production is left as it is.
+// partitions are restored, and the rest of production is left as it is;
+// so is a backfill whose swap stopped on an error (failed after its
+// backup: a permission denied mid-swap, partitions lost from staging). A
+// partition the backup has no rows of (it did not exist, or was empty,
+// before the backfill) is emptied, not copied.
 func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (string, int, error) {
-	bf, err := p.Latest(ctx, table, ledger.StateCompleted, ledger.StateRolledBack, ledger.StateCompleting)
+	bf, err := p.Latest(ctx, table, ledger.StateCompleted, ledger.StateRolledBack, ledger.StateCompleting, ledger.StateFailed)
 	if err != nil {
 		return "", 0, err
+	}
+	if bf.State == ledger.StateFailed {
+		started, err := p.swapStarted(ctx, bf.ID)
+		if err != nil {
+			return "", 0, err
+		}
+		if !started {
+			// Nothing of it reached production: the newest swapped one is
+			// what a rollback means.
+			if bf, err = p.Latest(ctx, table, ledger.StateCompleted, ledger.StateRolledBack); err != nil {
+				return "", 0, err
+			}
+		}
 	}
 	if bf.State == ledger.StateRolledBack {
 		return bf.ID, 0, nil
@@ -179,9 +205,17 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 		}
 		return "", 0, fmt.Errorf("rollback %s: %w", bf.ID, err)
 	}
+	var backupRows map[string]int64
 	restored := 0
 	for _, u := range units {
-		if err := p.runUnit(ctx, spec, u, spec.Backup, spec.SwapDestination, "rollback_"); err != nil {
+		if backupRows == nil && !u.atomic {
+			parts, err := p.Warehouse.Partitions(ctx, spec.Backup)
+			if err != nil {
+				return "", restored, fmt.Errorf("rollback %s: list backup partitions: %w", bf.ID, err)
+			}
+			backupRows = rowsByPartition(parts)
+		}
+		if err := p.runUnit(ctx, spec, u, spec.Backup, spec.SwapDestination, "rollback_", backupRows); err != nil {
 			return "", restored, fmt.Errorf("rollback %s: %w", bf.ID, err)
 		}
 		if err := p.recordStep(ctx, bf.ID, u.rollbackStep(), ""); err != nil {
@@ -194,7 +228,7 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 
 // rolledBack marks bf rolled back once its partitions are restored.
 func (p *Pipeline) rolledBack(ctx context.Context, spec *Spec, bf *ledger.Backfill, restored int) (string, int, error) {
-	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateCompleted, ledger.StateCompleting}, ledger.StateRolledBack, func(b *ledger.Backfill) error {
+	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateCompleted, ledger.StateCompleting, ledger.StateFailed}, ledger.StateRolledBack, func(b *ledger.Backfill) error {
 		b.UpdatedAt = p.now()
 		b.Held = ""
 		return nil
@@ -206,4 +240,76 @@ func (p *Pipeline) rolledBack(ctx context.Context, spec *Spec, bf *ledger.Backfi
 		p.emit(ctx, baseEvent(spec, notify.KindRolledBack))
 	}
 	return bf.ID, restored, nil
+}
+
+// swapStarted reports whether a backfill's completion took its backup,
+// after which production may hold some of its partitions.
+func (p *Pipeline) swapStarted(ctx context.Context, id string) (bool, error) {
+	st, err := p.Ledger.GetSwapStep(ctx, id, stepBackup)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("rollback %s: %w", id, err)
+	}
+	return st.Done, nil
+}
+
+// ResumeCompletion readies the table's newest backfill for another
+// completion when its last one stopped (bqbackfill complete): a swap that
+// stopped part-way (a permission since granted) goes back to processed
+// and, asked for again, resumes where it stopped; a completion refused
+// because partitions are empty in staging although their workers wrote
+// rows goes back to processed only with allowEmpty, which records that
+// production may lose those partitions' rows (the swap empties them). It
+// returns the backfill id and the partitions confirmed, or "" when the
+// newest backfill did not stop in its completion (nothing to resume).
+func (p *Pipeline) ResumeCompletion(ctx context.Context, table warehouse.TableRef, allowEmpty bool) (string, []string, error) {
+	bf, err := p.Latest(ctx, table)
+	if err != nil {
+		if errors.Is(err, ledger.ErrNotFound) {
+			return "", nil, nil
+		}
+		return "", nil, err
+	}
+	if bf.State != ledger.StateFailed {
+		return "", nil, nil
+	}
+	var confirmed []string
+	switch bf.Failure {
+	case ledger.FailureSwapStopped:
+	case ledger.FailureStagingLost:
+		if !allowEmpty {
+			return "", nil, fmt.Errorf("%s: the completion was refused: %s", bf.ID, bf.LastError)
+		}
+		_, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+			if b.State != ledger.StateFailed || b.Failure != ledger.FailureStagingLost {
+				return ledger.ErrNoChange
+			}
+			for _, id := range b.FailedPartitions {
+				if !slices.Contains(b.AllowEmpty, id) {
+					b.AllowEmpty = append(b.AllowEmpty, id)
+				}
+			}
+			confirmed = b.FailedPartitions
+			return nil
+		})
+		if err != nil && !errors.Is(err, ledger.ErrNoChange) {
+			return "", nil, fmt.Errorf("complete %s: record --allow-empty: %w", bf.ID, err)
+		}
+	default:
+		return "", nil, nil
+	}
+	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateFailed}, ledger.StateProcessed, func(b *ledger.Backfill) error {
+		b.LastError = ""
+		b.UpdatedAt = p.now()
+		return nil
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("complete %s: %w", bf.ID, err)
+	}
+	if !moved {
+		return "", nil, nil
+	}
+	return bf.ID, confirmed, nil
 }

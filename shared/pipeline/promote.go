@@ -96,9 +96,11 @@ func (u swapUnit) rollbackStep() string {
 
 // runUnit replaces the partitions of u in dst with those of src: by paced
 // copies, or by one transaction (readers see all-old or all-new).
-func (p *Pipeline) runUnit(ctx context.Context, spec *Spec, u swapUnit, src, dst warehouse.TableRef, jobPrefix string) error {
+// srcRows are src's rows per partition ("" for the whole table), which
+// copies need: a partition without rows is emptied, not copied.
+func (p *Pipeline) runUnit(ctx context.Context, spec *Spec, u swapUnit, src, dst warehouse.TableRef, jobPrefix string, srcRows map[string]int64) error {
 	if !u.atomic {
-		return p.copyChunk(ctx, spec, u.parts, src, dst, jobPrefix)
+		return p.copyChunk(ctx, spec, u.parts, src, dst, jobPrefix, srcRows)
 	}
 	r, ok := p.Warehouse.(replacer)
 	if !ok {

@@ -100,19 +100,33 @@ func (p *Pipeline) prepare(ctx context.Context, bf *ledger.Backfill, spec *Spec,
 		}
 	}
 	if seed := spec.SeedID(); seed != "" {
+		// A copy from an empty partition is not relied on (what BigQuery
+		// does is undocumented): an empty previous partition leaves
+		// staging's, created empty, as it is.
+		var seedRows int64
 		err := p.withRetry(ctx, func() error {
-			_, err := p.Warehouse.Copy(ctx, warehouse.CopyJob{
-				Source: spec.Effective, SourcePartition: seed,
-				Dest: spec.Staging, DestPartition: seed,
-				Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
-				Labels: jobLabels(spec), JobID: jobID(spec, "seed_"+seed),
-			})
+			parts, err := p.Warehouse.Partitions(ctx, spec.Effective)
+			seedRows = rowsByPartition(parts)[seed]
 			return err
 		})
 		if err != nil && !warehouse.IsNotFound(err) {
+			return fmt.Errorf("start %s: read the partitions of %s: %w", id, spec.Effective, err)
+		}
+		if seedRows > 0 {
+			err = p.withRetry(ctx, func() error {
+				_, err := p.Warehouse.Copy(ctx, warehouse.CopyJob{
+					Source: spec.Effective, SourcePartition: seed,
+					Dest: spec.Staging, DestPartition: seed,
+					Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
+					Labels: jobLabels(spec), JobID: jobID(spec, "seed_"+seed),
+				})
+				return err
+			})
+		}
+		if err != nil && !warehouse.IsNotFound(err) {
 			return fmt.Errorf("start %s: seed %s$%s into staging: %w", id, spec.Effective, seed, err)
 		}
-		log.Info("seeded previous partition into staging", "partition", seed)
+		log.Info("seeded previous partition into staging", "partition", seed, "rows", seedRows)
 	}
 
 	// One write records the start and the publish that follows: a record in

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -28,18 +29,23 @@ type swapRun struct {
 	units  chan struct{} // units started and not yet recorded
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	err     error
-	longest time.Duration // longest unit so far, start to record
+	// staged are staging's rows per partition: a partition without rows
+	// is emptied in production, not copied.
+	staged map[string]int64
+
+	mu          sync.Mutex
+	err         error
+	failedUnits []string      // the steps of the units that failed
+	longest     time.Duration // longest unit so far, start to record
 }
 
-func (p *Pipeline) newSwapRun(ctx context.Context, spec *Spec, id string) *swapRun {
+func (p *Pipeline) newSwapRun(ctx context.Context, spec *Spec, id string, staged map[string]int64) *swapRun {
 	n := swapInFlight
 	if atomicPromotion(spec) {
 		n = 1
 	}
 	return &swapRun{
-		p: p, ctx: ctx, spec: spec, id: id,
+		p: p, ctx: ctx, spec: spec, id: id, staged: staged,
 		copies: make(chan struct{}, p.copyConcurrency()),
 		units:  make(chan struct{}, n),
 	}
@@ -54,10 +60,10 @@ func (r *swapRun) start(u swapUnit) {
 	var wait func() error
 	if u.atomic {
 		wait = func() error {
-			return r.p.runUnit(r.ctx, r.spec, u, r.spec.Staging, r.spec.SwapDestination, "swap_")
+			return r.p.runUnit(r.ctx, r.spec, u, r.spec.Staging, r.spec.SwapDestination, "swap_", nil)
 		}
 	} else {
-		wait = r.p.startCopies(r.ctx, r.spec, u.parts, r.spec.Staging, r.spec.SwapDestination, "swap_", r.copies)
+		wait = r.p.startCopies(r.ctx, r.spec, u.parts, r.spec.Staging, r.spec.SwapDestination, "swap_", r.staged, r.copies)
 	}
 	r.wg.Add(1)
 	go func() {
@@ -70,6 +76,7 @@ func (r *swapRun) start(u swapUnit) {
 		if err != nil {
 			r.mu.Lock()
 			r.err = errors.Join(r.err, err)
+			r.failedUnits = append(r.failedUnits, u.step)
 			r.mu.Unlock()
 			return
 		}
@@ -93,6 +100,13 @@ func (r *swapRun) failed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err != nil
+}
+
+// failedSteps names the steps of the units that failed so far.
+func (r *swapRun) failedSteps() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.failedUnits)
 }
 
 // longestUnit is the longest a recorded unit took so far (0: none yet).

@@ -22,3 +22,21 @@ type ReplaceJob struct {
 // MaxReplacePartitions is the most partitions one ReplaceJob may name: one
 // DML statement modifies at most 4,000 partitions (spec/gcp-limits.md §3).
 const MaxReplacePartitions = 4000
+
+// DeleteJob empties whole partitions of Table: a DELETE filtered on the
+// partitioning column only, which BigQuery runs without scanning or
+// billing bytes when the filter covers whole partitions
+// (spec/gcp-limits.md §3); with no Partitions, every row of the table
+// (TRUNCATE TABLE, free as well). The table keeps its schema,
+// partitioning and policies. A swap uses it where the partition it would
+// copy in is empty: what a copy from an empty partition does is
+// undocumented, so it is never relied on.
+type DeleteJob struct {
+	Table TableRef
+	// Partitions are the decorators emptied ("20240101", "202401"); at
+	// most MaxReplacePartitions. Partitions that hold no rows are fine.
+	Partitions     []string
+	BillingProject string
+	Labels         map[string]string
+	JobID          string
+}

@@ -256,6 +256,13 @@ type Warehouse interface {
 	Backup(ctx context.Context, src, dst TableRef, expiration time.Time, labels map[string]string) (JobResult, error)
 	// Delete drops a table. NotFound if it does not exist.
 	Delete(ctx context.Context, ref TableRef) error
+	// DeletePartitions empties whole partitions of a table, or the whole
+	// table when job.Partitions is empty (see DeleteJob); RowsWritten is
+	// 0 afterwards. Emptying a partition that has no rows succeeds.
+	// NotFound if the table is missing; InvalidArgument for a partition id
+	// that does not fit the table's partitioning, partitions of a table not
+	// partitioned by a column, or more than MaxReplacePartitions.
+	DeletePartitions(ctx context.Context, job DeleteJob) (JobResult, error)
 	// TableIAM reads a table's IAM policy. NotFound if the table is missing.
 	TableIAM(ctx context.Context, ref TableRef) (Policy, error)
 	// SetTableIAM replaces a table's IAM policy. FailedPrecondition if

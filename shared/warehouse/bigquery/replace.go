@@ -56,7 +56,7 @@ func ReplaceScript(src, dst warehouse.TableRef, where string) string {
 // partitioned like md, as ranges of its partitioning column.
 func partitionFilter(md *warehouse.TableMetadata, ids []string) (string, error) {
 	if md.PartitionType == warehouse.Unpartitioned || md.PartitionField == "" {
-		return "", fmt.Errorf("%s is not partitioned by a column: name no partitions to replace it whole", md.Ref)
+		return "", fmt.Errorf("%s is not partitioned by a column: name no partitions to act on the whole table", md.Ref)
 	}
 	typ := "DATE"
 	for _, f := range md.Schema {
@@ -86,4 +86,43 @@ func partitionFilter(md *warehouse.TableMetadata, ids []string) (string, error) 
 		parts = append(parts, fmt.Sprintf("(%s >= %s '%s' AND %s < %s '%s')", f, typ, s.lo, f, typ, s.hi))
 	}
 	return strings.Join(parts, " OR "), nil
+}
+
+// DeletePartitions empties partitions as one DML query job (see
+// warehouse.DeleteJob):
+//
+//	DELETE FROM dest WHERE <the partitions>
+//
+// with the filter ReplacePartitions uses (the partitioning column only,
+// whole-partition bounds: no bytes scanned or billed), or
+// TRUNCATE TABLE dest when no partitions are named. The table is read
+// first, for its partitioning and so that a missing one is NotFound.
+func (w *Warehouse) DeletePartitions(ctx context.Context, job warehouse.DeleteJob) (warehouse.JobResult, error) {
+	const op = "delete partitions"
+	if len(job.Partitions) > warehouse.MaxReplacePartitions {
+		return warehouse.JobResult{RowsWritten: -1}, warehouse.Errorf(warehouse.InvalidArgument, op, "too many partitions: %d, at most %d per statement", len(job.Partitions), warehouse.MaxReplacePartitions)
+	}
+	md, err := w.Table(ctx, job.Table)
+	if err != nil {
+		return warehouse.JobResult{RowsWritten: -1}, err
+	}
+	stmt := fmt.Sprintf("TRUNCATE TABLE `%s`", job.Table)
+	if len(job.Partitions) > 0 {
+		where, err := partitionFilter(md, job.Partitions)
+		if err != nil {
+			return warehouse.JobResult{RowsWritten: -1}, warehouse.Errorf(warehouse.InvalidArgument, op, "%v", err)
+		}
+		stmt = DeleteStatement(job.Table, where)
+	}
+	res, err := w.Query(ctx, warehouse.QueryJob{SQL: stmt, BillingProject: job.BillingProject, Labels: job.Labels, JobID: job.JobID})
+	if err != nil {
+		return res, fmt.Errorf("%s of %s: %w", op, job.Table, err)
+	}
+	res.RowsWritten = 0
+	return res, nil
+}
+
+// DeleteStatement is the DML DeletePartitions submits for partitions.
+func DeleteStatement(t warehouse.TableRef, where string) string {
+	return fmt.Sprintf("DELETE FROM `%s` WHERE %s", t, where)
 }

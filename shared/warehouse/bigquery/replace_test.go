@@ -63,3 +63,40 @@ func TestReplacePartitionsScript(t *testing.T) {
 		})
 	}
 }
+
+func TestDeletePartitionsStatement(t *testing.T) {
+	cases := []struct {
+		name  string
+		dest  warehouse.TableRef
+		parts []string
+		want  string
+	}{
+		{name: "whole-partition ranges of the partitioning column (free)", dest: prod, parts: []string{"20240101", "20240102", "20240105"},
+			want: "DELETE FROM `" + prod.String() + "` WHERE (`submission_date` >= DATE '2024-01-01' AND `submission_date` < DATE '2024-01-03') OR (`submission_date` >= DATE '2024-01-05' AND `submission_date` < DATE '2024-01-06')"},
+		{name: "whole table", dest: plain, want: "TRUNCATE TABLE `" + plain.String() + "`"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			var got []*bqfake.Query
+			e.fake.OnQuery(func(q *bqfake.Query) (*bqfake.Result, error) {
+				got = append(got, q)
+				return nil, nil
+			})
+			if _, err := e.w.DeletePartitions(e.ctx, warehouse.DeleteJob{Table: c.dest, Partitions: c.parts,
+				BillingProject: "backfill-slots", Labels: map[string]string{"bqbackfill_entry": "2024-02-01"}, JobID: "clear_x"}); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 {
+				t.Fatalf("%d queries, want 1 statement", len(got))
+			}
+			q := got[0]
+			if q.SQL != c.want {
+				t.Errorf("statement:\n%s\nwant:\n%s", q.SQL, c.want)
+			}
+			if q.Destination != nil || q.Project != "backfill-slots" || q.Labels["bqbackfill_entry"] != "2024-02-01" || !hasPrefix(q.JobID, "clear_x") {
+				t.Errorf("job %+v: want no destination, billed to backfill-slots, labelled, job id clear_x…", q)
+			}
+		})
+	}
+}

@@ -139,6 +139,9 @@ func (s *Server) runHandlers(q *Query) (*Result, error) {
 	if res, err := s.partitionsHandler(q); err != nil || res != nil {
 		return res, err
 	}
+	if res, err := s.dmlHandler(q); err != nil || res != nil {
+		return res, err
+	}
 	return &Result{}, nil
 }
 
@@ -338,6 +341,9 @@ func (s *Server) authorizeJob(email string, cfg *bq.JobConfiguration) *bq.ErrorP
 	if cfg.Query != nil {
 		if ep := s.authorizeReads(email, cfg.Query.Query); ep != nil {
 			return ep
+		}
+		if h := s.authorizeDML(email, cfg.Query.Query); h != nil {
+			return jobDenied(h)
 		}
 		return s.authorizeWrite(email, cfg.Query.DestinationTable)
 	}

@@ -34,6 +34,9 @@
 //     accepted as BigQuery does;
 //   - INFORMATION_SCHEMA.PARTITIONS queries of the form the bigquery
 //     adapter sends (see partitionsHandler);
+//   - the DML that empties partitions (dml.go): DELETE of whole-partition
+//     ranges of the partitioning column and TRUNCATE TABLE, which need
+//     bigquery.tables.updateData on the table;
 //   - permissions (authz.go, EnforceIAM): each call is authorised for the
 //     principal of its bearer token (ClientOptionsAs) from project grants,
 //     dataset access entries and table policies, and answered 403

@@ -24,19 +24,8 @@ func (w *Warehouse) ReplacePartitions(ctx context.Context, job warehouse.Replace
 	const op = "replace partitions"
 	start := time.Now()
 	res := warehouse.JobResult{JobID: w.jobID(job.JobID), RowsWritten: -1}
-	if err := w.begin(ctx); err != nil {
+	if err := w.checkPartitionsJob(ctx, op, job.Partitions, job.Source, job.Dest); err != nil {
 		return res, err
-	}
-	if len(job.Partitions) > warehouse.MaxReplacePartitions {
-		return res, warehouse.Errorf(warehouse.InvalidArgument, op, "too many partitions: %d, at most %d per statement", len(job.Partitions), warehouse.MaxReplacePartitions)
-	}
-	for _, ref := range []warehouse.TableRef{job.Source, job.Dest} {
-		if err := validRef(op, ref); err != nil {
-			return res, err
-		}
-		if !w.attached(ref.Project) {
-			return res, warehouse.Errorf(warehouse.NotFound, op, "table %s not found (no project %s)", ref, ref.Project)
-		}
 	}
 	var rows, bytes int64
 	var written *tableRecord
@@ -110,12 +99,33 @@ func (w *Warehouse) ReplacePartitions(ctx context.Context, job warehouse.Replace
 	return res, nil
 }
 
+// checkPartitionsJob makes the checks a statement over partitions of
+// tables starts with: the warehouse is open, at most MaxReplacePartitions
+// partitions, valid names of attached projects.
+func (w *Warehouse) checkPartitionsJob(ctx context.Context, op string, ids []string, refs ...warehouse.TableRef) error {
+	if err := w.begin(ctx); err != nil {
+		return err
+	}
+	if len(ids) > warehouse.MaxReplacePartitions {
+		return warehouse.Errorf(warehouse.InvalidArgument, op, "too many partitions: %d, at most %d per statement", len(ids), warehouse.MaxReplacePartitions)
+	}
+	for _, ref := range refs {
+		if err := validRef(op, ref); err != nil {
+			return err
+		}
+		if !w.attached(ref.Project) {
+			return warehouse.Errorf(warehouse.NotFound, op, "table %s not found (no project %s)", ref, ref.Project)
+		}
+	}
+	return nil
+}
+
 // rangeFilter loads the ranges of the partitions ids of r into a temporary
 // table and returns the WHERE clause that selects their rows (the same
 // column and bounds in Source, whose partitioning was checked to match).
 func (w *Warehouse) rangeFilter(ctx context.Context, tx *sql.Tx, op string, r *tableRecord, ids []string) (string, error) {
 	if !r.partitioned() {
-		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s is not partitioned: name no partitions to replace it whole", r.ref)
+		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s is not partitioned: name no partitions to act on the whole table", r.ref)
 	}
 	if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+rangesTable+" (_bqb_lo DATE, _bqb_hi DATE)"); err != nil {
 		return "", classify(op+": partition ranges", err)

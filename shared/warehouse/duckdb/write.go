@@ -206,7 +206,8 @@ func (w *Warehouse) writeRows(ctx context.Context, tx *sql.Tx, op string, r *tab
 // inside it (InvalidArgument otherwise) and the disposition applies to
 // that partition only. Write "" means WriteEmpty, BigQuery's default for
 // copy jobs. NotFound if the source (or the destination's dataset) is
-// missing.
+// missing. A copy from an empty source partition is InvalidArgument, as
+// in the BigQuery fake: what BigQuery does with one is undocumented.
 func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.JobResult, error) {
 	const op = "copy"
 	start := time.Now()
@@ -242,11 +243,13 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 			return err
 		}
 		from := "(SELECT * FROM " + tableSQL(sr.ref)
+		srcCond := ""
 		if job.SourcePartition != "" {
 			cond, err := partitionCond(op, sr, job.SourcePartition)
 			if err != nil {
 				return err
 			}
+			srcCond = cond
 			from += " WHERE " + cond
 		}
 		from += ")"
@@ -279,6 +282,19 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 			if sr.meta.PartitionType != dr.meta.PartitionType || !strings.EqualFold(sr.meta.PartitionField, dr.meta.PartitionField) {
 				return warehouse.Errorf(warehouse.FailedPrecondition, op, "cannot copy %s (partitioned by %s %q) onto %s (partitioned by %s %q)",
 					job.Source, partitionName(sr.meta.PartitionType), sr.meta.PartitionField, job.Dest, partitionName(dr.meta.PartitionType), dr.meta.PartitionField)
+			}
+		}
+		if srcCond != "" {
+			// What BigQuery does with a copy from an empty partition is
+			// undocumented (an error, a no-op or a truncation): like the
+			// BigQuery fake, refuse it, so that no caller depends on one
+			// answer (DeletePartitions empties a partition explicitly).
+			var n int64
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+tableSQL(sr.ref)+" WHERE "+srcCond).Scan(&n); err != nil {
+				return classify(op+": count rows of "+job.Source.String()+"$"+job.SourcePartition, err)
+			}
+			if n == 0 {
+				return warehouse.Errorf(warehouse.InvalidArgument, op, "copy from the empty partition %s$%s: what BigQuery does with it is undocumented; empty the destination partition explicitly (DeletePartitions)", job.Source, job.SourcePartition)
 			}
 		}
 		if rows, err = w.writeRows(ctx, tx, op, dr, from, job.DestPartition, write, false); err != nil {

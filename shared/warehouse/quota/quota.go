@@ -446,6 +446,27 @@ func (m *Model) ReplacePartitions(ctx context.Context, job warehouse.ReplaceJob)
 	return res, err
 }
 
+// DeletePartitions models a DML statement: one operation on the table,
+// no daily modifications (DML is excluded), at most JobPartitions
+// partitions.
+func (m *Model) DeletePartitions(ctx context.Context, job warehouse.DeleteJob) (res warehouse.JobResult, err error) {
+	if len(job.Partitions) > m.lim.JobPartitions {
+		return res, m.tooManyPartitions("delete partitions", len(job.Partitions))
+	}
+	release, err := m.queue(ctx, "delete partitions")
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	err = m.do(ctx, m.lat.Transaction, len(job.Partitions), true, func() error {
+		return m.admit(ctx, "delete partitions", job.Table, 1, 0)
+	}, func() error {
+		res, err = m.inner.DeletePartitions(ctx, job)
+		return err
+	})
+	return res, err
+}
+
 // Backup models a clone: a copy job into a new table.
 func (m *Model) Backup(ctx context.Context, src, dst warehouse.TableRef, exp time.Time, labels map[string]string) (res warehouse.JobResult, err error) {
 	err = m.do(ctx, m.lat.Copy, 0, true, func() error { return nil }, func() error {

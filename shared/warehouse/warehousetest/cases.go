@@ -42,6 +42,8 @@ func cases() []testCase {
 		{name: "Partitions", needs: realData, run: testPartitions},
 		{name: "ReadWithParams", needs: realData, run: testReadWithParams},
 		{name: "Delete", run: testDelete},
+		{name: "DeletePartitions", run: testDeletePartitions},
+		{name: "CopyFromEmptyPartition", run: testCopyFromEmptyPartition},
 		{name: "ConcurrentPartitionWrites", needs: realData, run: testConcurrentWrites},
 		{name: "BadSQL", run: testBadSQL},
 	}, checkCases()...)
