@@ -24,6 +24,13 @@ type SwapStep struct {
 	At time.Time `json:"at,omitzero"`
 	// Error is the last attempt's error ("" if none).
 	Error string `json:"error,omitempty"`
+	// EmptyPartitions, on the backup step, names the partitions of the
+	// swap the backup holds no rows of (production had none before the
+	// swap); EmptyListed says the list was taken (older records have
+	// none). A rollback empties those partitions instead of copying them,
+	// without reading the backup's partitions itself.
+	EmptyPartitions []string `json:"empty_partitions,omitempty"`
+	EmptyListed     bool     `json:"empty_listed,omitempty"`
 
 	// Generation is the GCS generation the record was read or written at
 	// (not stored).

@@ -113,13 +113,20 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 			return fmt.Errorf("complete %s: %w", id, err)
 		}
 		res, err := p.backup(ctx, spec)
+		var empty []string
+		if err == nil {
+			// Recorded with the backup, so a rollback needs no read of
+			// the backup's partitions (the operator may list no staging
+			// table).
+			empty, err = p.emptyIn(ctx, spec, spec.Backup)
+		}
 		if err != nil {
 			if denied(err) {
 				return p.stopSwap(ctx, spec, bf, []string{stepBackup}, err)
 			}
 			return fmt.Errorf("complete %s: %w", id, err)
 		}
-		if err := p.recordStep(ctx, id, stepBackup, res.JobID); err != nil {
+		if err := p.recordBackup(ctx, id, res.JobID, empty); err != nil {
 			return err
 		}
 		log.Info("production backed up", "backup", spec.Backup.String())
@@ -349,6 +356,68 @@ func (p *Pipeline) recordStep(ctx context.Context, id, name, jobID string) error
 		return fmt.Errorf("record swap step %s of %s: %w", name, id, err)
 	}
 	return nil
+}
+
+// emptyIn names the partitions of spec (PartitionID) that t holds no
+// rows of.
+func (p *Pipeline) emptyIn(ctx context.Context, spec *Spec, t warehouse.TableRef) ([]string, error) {
+	var parts []warehouse.Partition
+	err := p.withRetry(ctx, func() error {
+		var err error
+		parts, err = p.Warehouse.Partitions(ctx, t)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the partitions of %s: %w", t, err)
+	}
+	rows := rowsByPartition(parts)
+	empty := []string{}
+	for _, ps := range spec.Partitions {
+		if rows[ps.ID] == 0 {
+			empty = append(empty, PartitionID(ps))
+		}
+	}
+	return empty, nil
+}
+
+// recordBackup records the backup step with the partitions the backup
+// has no rows of.
+func (p *Pipeline) recordBackup(ctx context.Context, id, jobID string, empty []string) error {
+	now := p.now()
+	_, err := p.Ledger.UpdateSwapStep(ctx, id, stepBackup, func(s *ledger.SwapStep) error {
+		s.Done, s.JobID, s.At, s.Error = true, jobID, now, ""
+		s.EmptyPartitions, s.EmptyListed = empty, true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record swap step %s of %s: %w", stepBackup, id, err)
+	}
+	return nil
+}
+
+// backupRows tells a rollback which partitions of spec the backup has
+// rows of (1) or none (0), by partition id ("" for the whole table): from
+// the backup step's record, or, for a record without the list, from the
+// backup's partitions.
+func (p *Pipeline) backupRows(ctx context.Context, spec *Spec, id string) (map[string]int64, error) {
+	st, err := p.Ledger.GetSwapStep(ctx, id, stepBackup)
+	if err != nil {
+		return nil, fmt.Errorf("read the backup step of %s: %w", id, err)
+	}
+	empty := st.EmptyPartitions
+	if !st.EmptyListed {
+		if empty, err = p.emptyIn(ctx, spec, spec.Backup); err != nil {
+			return nil, err
+		}
+	}
+	rows := map[string]int64{}
+	for _, ps := range spec.Partitions {
+		rows[ps.ID] = 1
+		if slices.Contains(empty, PartitionID(ps)) {
+			rows[ps.ID] = 0
+		}
+	}
+	return rows, nil
 }
 
 // backup clones production into the backup table. If the backup already

@@ -209,11 +209,9 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 	restored := 0
 	for _, u := range units {
 		if backupRows == nil && !u.atomic {
-			parts, err := p.Warehouse.Partitions(ctx, spec.Backup)
-			if err != nil {
-				return "", restored, fmt.Errorf("rollback %s: list backup partitions: %w", bf.ID, err)
+			if backupRows, err = p.backupRows(ctx, spec, bf.ID); err != nil {
+				return "", restored, fmt.Errorf("rollback %s: %w", bf.ID, err)
 			}
-			backupRows = rowsByPartition(parts)
 		}
 		if err := p.runUnit(ctx, spec, u, spec.Backup, spec.SwapDestination, "rollback_", backupRows); err != nil {
 			return "", restored, fmt.Errorf("rollback %s: %w", bf.ID, err)
