@@ -110,9 +110,11 @@ func sqlRun(ctx context.Context, o *sqlOptions) error {
 	}
 	dir := warehouseDir(o.StateDir)
 	w, err := duckdb.Open(dir, nil)
+	readOnly := false
 	if err != nil && notWritable(err) && isDir(filepath.Join(dir, "projects")) {
 		// A read-only state directory: queries work, writes fail.
 		w, err = duckdb.Open(dir, &duckdb.Options{ReadOnly: true})
+		readOnly = true
 	}
 	if err != nil {
 		return fmt.Errorf("open the local warehouse: %w", err)
@@ -120,6 +122,9 @@ func sqlRun(ctx context.Context, o *sqlOptions) error {
 	rows, err := w.Read(ctx, warehouse.QueryJob{SQL: text, Params: o.Params, DefaultProject: o.Project, DefaultDataset: o.Dataset})
 	if cerr := w.Close(); err == nil && cerr != nil {
 		return cerr
+	}
+	if err != nil && readOnly {
+		return fmt.Errorf("%w (the state directory %s is not writable, so the warehouse is open read-only: only queries that read work)", err, o.StateDir)
 	}
 	if err != nil {
 		return err

@@ -107,6 +107,10 @@ func readOnlyChecks(t *testing.T, state string) {
 	if code != 0 || !strings.HasPrefix(out, "n\n") || strings.TrimSpace(out) == "n\n0" {
 		t.Errorf("sql: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
+	code, out, errOut = runMain(t, "sql", "--state-dir", state, "CREATE TABLE `"+table+"_copy` AS SELECT * FROM `"+table+"`")
+	if code != 1 || !strings.Contains(errOut, "state directory "+state+" is not writable") {
+		t.Errorf("sql writing: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 naming the read-only directory", code, out, errOut)
+	}
 	code, out, errOut = runMain(t, "rollback", table, "--state-dir", state)
 	if code != 1 || !strings.Contains(errOut, "state directory "+state+" is not writable") {
 		t.Errorf("rollback: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 naming the read-only directory", code, out, errOut)
