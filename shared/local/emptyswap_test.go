@@ -8,6 +8,7 @@ package local
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -277,9 +278,10 @@ func (d *denyingWarehouse) Copy(ctx context.Context, job warehouse.CopyJob) (war
 
 // A permission denied in the middle of the swap stops the completion:
 // failed with the step, the watchers told once, no retries; the backup
-// intact. Once granted, retry resumes the swap; or rollback restores.
+// intact. Once granted, retry resumes the swap; or rollback restores; an
+// entry set to Cancelled does not abandon the half-swapped production.
 func TestSwapStopsOnPermissionDenied(t *testing.T) {
-	for _, next := range []string{"retry", "rollback"} {
+	for _, next := range []string{"retry", "rollback", "cancel"} {
 		t.Run(next, func(t *testing.T) {
 			ctx := context.Background()
 			events := &syncBuffer{}
@@ -341,6 +343,22 @@ func TestSwapStopsOnPermissionDenied(t *testing.T) {
 				if got, want := rows(t, s, dauTable), replaced(before, staged, 10, "2024-03-01", "2024-03-02"); !slices.Equal(got, want) {
 					t.Errorf("production after the resumed swap:\n got %q\nwant %q", got, want)
 				}
+			case "cancel":
+				e.status = "Cancelled"
+				writeEntries(t, sqlDir, dauTable, e)
+				for i := 0; i < 2; i++ {
+					res := run(t, s, sqlDir)
+					if !slices.ContainsFunc(res.Actions, func(a pipeline.Action) bool { return strings.Contains(a.Warning, "cannot be cancelled") }) {
+						t.Errorf("run %d after Cancelled: actions %+v, want a warning that it cannot be cancelled", i+1, res.Actions)
+					}
+				}
+				if b := record(t, s, id); b.State != ledger.StateFailed || b.Failure != ledger.FailureSwapStopped {
+					t.Fatalf("after Cancelled: state %s, failure %q; want still failed, swap_stopped", b.State, b.Failure)
+				}
+				if n := strings.Count(events.String(), "cannot be cancelled"); n != 1 {
+					t.Errorf("the watchers were told %d times that it cannot be cancelled, want once", n)
+				}
+				fallthrough
 			case "rollback":
 				if _, n, err := s.Pipeline.Rollback(ctx, dauTable); err != nil || n != 2 {
 					t.Fatalf("rollback restored %d partitions: %v", n, err)
@@ -353,5 +371,37 @@ func TestSwapStopsOnPermissionDenied(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A refusal for many lost partitions names the first ten and counts the
+// rest; the ledger keeps them all.
+func TestLostPartitionsListCapped(t *testing.T) {
+	s := openStack(t, Options{})
+	loadWarehouse(t, s)
+	var lost []string
+	for d := 7; d <= 18; d++ {
+		day := fmt.Sprintf("2024-03-%02d", d)
+		addEvents(t, s, day)
+		lost = append(lost, strings.ReplaceAll(day, "-", ""))
+	}
+	e := entry{date: testToday, start: "2024-03-06", end: "2024-03-18", status: "Initiate"}
+	sqlDir := writeTree(t, dauTable, e)
+	run(t, s, sqlDir)
+	emptyPartitions(t, s, stagingOf(dauTable, testToday), lost...)
+	e.status = "Complete"
+	writeEntries(t, sqlDir, dauTable, e)
+	run(t, s, sqlDir)
+	b := record(t, s, pipeline.BackfillID(dauTable, testToday))
+	if b.Failure != ledger.FailureStagingLost || !slices.Equal(b.FailedPartitions, lost) {
+		t.Fatalf("failure %q, failed partitions %q; want staging_lost with all 12", b.Failure, b.FailedPartitions)
+	}
+	for _, want := range []string{"12 partition(s) are empty", "20240316 (2 rows recorded) and 2 more"} {
+		if !strings.Contains(b.LastError, want) {
+			t.Errorf("last error %q does not say %q", b.LastError, want)
+		}
+	}
+	if strings.Contains(b.LastError, "20240317") {
+		t.Errorf("last error names more than ten partitions: %q", b.LastError)
 	}
 }

@@ -69,7 +69,13 @@ func (p *Pipeline) holdCompletion(ctx context.Context, bf *ledger.Backfill, d De
 			return fmt.Errorf("record held completion of %s: %w", bf.ID, err)
 		}
 	}
-	if _, err := p.reportOnce(ctx, bf, "held:"+d.Status, func(spec *Spec) notify.Event {
+	return p.held(ctx, bf, "held:"+d.Status, msg)
+}
+
+// held tells the watchers msg once (under key) and returns the
+// *HeldError a scan reports every time.
+func (p *Pipeline) held(ctx context.Context, bf *ledger.Backfill, key, msg string) error {
+	if _, err := p.reportOnce(ctx, bf, key, func(spec *Spec) notify.Event {
 		e := baseEvent(spec, notify.KindFailed)
 		e.Text = msg
 		return e
@@ -220,4 +226,27 @@ func (p *Pipeline) stillCompleting(ctx context.Context, id string) error {
 		p.log().Warn("touch ledger record", "backfill_id", id, "error", err.Error())
 	}
 	return nil
+}
+
+// holdStoppedSwap keeps a failed backfill whose swap stopped after its
+// backup (a permission denied mid-swap, partitions lost from staging)
+// from being cancelled: production may be partly swapped, so it is
+// finished or rolled back, never abandoned. It returns a *HeldError,
+// reported on every scan and to the watchers once; nil for any other
+// backfill.
+func (p *Pipeline) holdStoppedSwap(ctx context.Context, bf *ledger.Backfill) error {
+	if bf.State != ledger.StateFailed {
+		return nil
+	}
+	done, err := p.swapStepsDone(ctx, bf.ID)
+	if err != nil {
+		return err
+	}
+	if !done[stepBackup] {
+		return nil
+	}
+	msg := fmt.Sprintf("%s cannot be cancelled: its swap stopped part-way, so production may hold some of its partitions already (the backup %s holds them as they were). "+
+		"Restore production with 'bqbackfill rollback %s', or finish the swap ('bqbackfill retry %s' once the cause is fixed). The stop: %s",
+		bf.ID, bf.Backup, bf.Table, bf.Table, bf.LastError)
+	return p.held(ctx, bf, "cancel-refused", msg)
 }

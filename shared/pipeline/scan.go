@@ -148,6 +148,9 @@ func (p *Pipeline) Reconcile(ctx context.Context, d Desired) (Did, error) {
 	}
 
 	if d.Status == StatusCancelled {
+		if err := p.holdStoppedSwap(ctx, bf); err != nil {
+			return did, err
+		}
 		if slices.Contains(cancellable, bf.State) {
 			return p.cancel(ctx, bf)
 		}
