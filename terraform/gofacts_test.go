@@ -650,20 +650,36 @@ func (g *goFacts) readComponent(p *goPackage, named map[string]*goPackage) {
 					if sel, ok := x.Args[1].(*ast.SelectorExpr); ok {
 						g.needs[p.dir] = sel.Sel.Name
 					}
+				case isSelector(x.Fun, "gcp", "FromEnv") && len(x.Args) == 6:
+					// gcp.FromEnv(ctx, lookup, need, stdout, component, opts)
+					// reads need through cloudenv.FromEnv and calls gcp.New.
+					if sel, ok := x.Args[2].(*ast.SelectorExpr); ok {
+						g.needs[p.dir] = sel.Sel.Name
+					}
+					g.usesCloud[p.dir] = true
+					if lit, ok := x.Args[5].(*ast.CompositeLit); ok {
+						g.readOptions(lit, p.dir)
+					}
 				case isSelector(x.Fun, "gcp", "New"):
 					g.usesCloud[p.dir] = true
 				}
 			case *ast.CompositeLit:
-				if isSelector(x.Type, "gcp", "Options") {
-					for _, el := range x.Elts {
-						if kv, ok := el.(*ast.KeyValueExpr); ok && exprString(kv.Key) == "Launcher" && exprString(kv.Value) == "true" {
-							g.launches[p.dir] = true
-						}
-					}
-				}
+				g.readOptions(x, p.dir)
 			}
 			return true
 		})
+	}
+}
+
+// readOptions notes a gcp.Options literal that turns the job launcher on.
+func (g *goFacts) readOptions(x *ast.CompositeLit, dir string) {
+	if !isSelector(x.Type, "gcp", "Options") {
+		return
+	}
+	for _, el := range x.Elts {
+		if kv, ok := el.(*ast.KeyValueExpr); ok && exprString(kv.Key) == "Launcher" && exprString(kv.Value) == "true" {
+			g.launches[dir] = true
+		}
 	}
 }
 
