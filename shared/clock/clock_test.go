@@ -15,6 +15,10 @@ func TestVirtualSleepsInOrder(t *testing.T) {
 	var mu sync.Mutex
 	var woke []time.Duration
 	var wg sync.WaitGroup
+	// Hold the clock until all three sleep: on a loaded machine a goroutine
+	// may start later than the quiet period, and the clock would rightly
+	// jump to the earlier sleepers first.
+	release := v.Hold()
 	for _, d := range []time.Duration{3 * time.Hour, time.Second, time.Hour} {
 		wg.Add(1)
 		go func() {
@@ -27,6 +31,16 @@ func TestVirtualSleepsInOrder(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
+	for {
+		v.mu.Lock()
+		n := v.waiters.Len()
+		v.mu.Unlock()
+		if n == 3 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	release()
 	wg.Wait()
 	want := []time.Duration{time.Second, time.Hour, 3 * time.Hour}
 	for i := range want {
