@@ -1,10 +1,15 @@
 package terraform_test
 
-// What the Go code says about its deployment, read from its source with
-// go/parser (no package of the repository is imported, so this test builds
-// in a second and keeps working while those packages change): the function
-// entry points, the environment each component reads, resource-name
-// defaults, the pipeline's delivery limit, log messages and their fields.
+// What the Go code says about its deployment, imported from the packages
+// that own each fact (the code uses the same exported names, so the fact and
+// the code cannot drift): the function entry points, the environment each
+// component reads, resource-name defaults, the pipeline's delivery limit,
+// the staging dataset, the tree layout, CloudEvent types, log label keys and
+// the log messages terraform's metrics select.
+//
+// One piece is still read from source (logCalls): which fields the calls
+// that log a metric's message carry, and whether a value is a number. Those
+// are properties of call expressions, not values a test can import.
 
 import (
 	"fmt"
@@ -13,6 +18,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -20,9 +26,293 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/bqbackfill/bqbackfill/functions/completion"
+	"github.com/bqbackfill/bqbackfill/functions/notifier"
+	"github.com/bqbackfill/bqbackfill/functions/scanner"
+	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
+	"github.com/bqbackfill/bqbackfill/shared/config"
+	"github.com/bqbackfill/bqbackfill/shared/eventdata"
+	"github.com/bqbackfill/bqbackfill/shared/logging"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/treestore"
 )
 
-// goPackage is the parsed non-test files of one directory.
+// componentFact is what a deployed component (a directory under functions/
+// or jobs/) needs from terraform.
+type componentFact struct {
+	dir        string
+	entryPoint string // FUNCTION_TARGET; "" for the worker job
+	// env are the variables it reads besides Cloud Run's, each with the
+	// exported name that lists it.
+	env map[string]cloudenv.Requirement
+}
+
+// deployedComponents are every package under functions/ and jobs/ (a check
+// in loadGoFacts holds the list to the directories). jobs/worker is a main
+// package: its variables are exported by cloudenv.
+var deployedComponents = []componentFact{
+	{dir: "functions/scanner", entryPoint: scanner.EntryPoint, env: map[string]cloudenv.Requirement{"scanner.Needs": scanner.Needs}},
+	{dir: "functions/completion", entryPoint: completion.EntryPoint, env: map[string]cloudenv.Requirement{"completion.Needs": completion.Needs}},
+	{dir: "functions/notifier", entryPoint: notifier.EntryPoint, env: map[string]cloudenv.Requirement{"notifier.Needs": notifier.Needs}},
+	// The functions image's main reads only PORT, which Cloud Run sets.
+	{dir: "functions/server"},
+	{dir: "jobs/worker", env: map[string]cloudenv.Requirement{"cloudenv.WorkerNeeds": cloudenv.WorkerNeeds, "cloudenv.WorkerReads": cloudenv.WorkerReads}},
+}
+
+// metricMessages are the log messages terraform's metrics may select.
+var metricMessages = []string{pipeline.LogPartitionDone, pipeline.LogPartitionFailed, pipeline.LogBackfillFinished, pipeline.LogBackfillCompleted}
+
+// envDefault is a cloudenv.Defaults field and the variable that overrides it.
+type envDefault struct {
+	field string // of cloudenv.Env
+	name  string // variable
+	value string // default
+}
+
+// goFacts is everything the checks need from the Go code.
+type goFacts struct {
+	// entryPoints maps each function's EntryPoint to its package directory.
+	entryPoints map[string]string
+
+	defaults []envDefault // the non-zero cloudenv.Defaults, by variable
+
+	// Per component directory (functions/scanner, jobs/worker, ...).
+	env       map[string]map[string]string // -> variable -> the exported name that lists it
+	usesCloud map[string]bool              // -> builds the Google Cloud stack (imports shared/gcp)
+
+	maxDeliveries        int
+	stagingDataset       string
+	stagingExpiryDays    int
+	treePrefix           string
+	manifestObject       string
+	storageFinalizedType string
+	logLabelKeys         map[string]bool
+
+	logs map[string][]logCall // message -> call sites
+}
+
+// platformSet are variables Cloud Run sets itself.
+func platformSet(name string) bool {
+	return name == "PORT" || strings.HasPrefix(name, "CLOUD_RUN_") || strings.HasPrefix(name, "K_")
+}
+
+var (
+	factsOnce sync.Once
+	facts     *goFacts
+	factsErr  error
+)
+
+func loadGoFacts(t *testing.T) *goFacts {
+	t.Helper()
+	factsOnce.Do(func() { facts, factsErr = readGoFacts(repoRoot(t)) })
+	if factsErr != nil {
+		t.Fatalf("reading the Go facts: %v", factsErr)
+	}
+	return facts
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
+}
+
+func readGoFacts(root string) (*goFacts, error) {
+	g := &goFacts{
+		entryPoints:          map[string]string{},
+		env:                  map[string]map[string]string{},
+		usesCloud:            map[string]bool{},
+		maxDeliveries:        pipeline.DefaultMaxDeliveries,
+		stagingDataset:       config.DefaultStagingDataset,
+		stagingExpiryDays:    config.DefaultStagingExpirationDays,
+		treePrefix:           treestore.TreePrefix,
+		manifestObject:       treestore.ManifestObject,
+		storageFinalizedType: eventdata.TypeStorageFinalized,
+		logLabelKeys:         map[string]bool{},
+		logs:                 map[string][]logCall{},
+	}
+	for _, k := range logging.LabelKeys {
+		g.logLabelKeys[k] = true
+	}
+	var err error
+	if g.defaults, err = cloudenvDefaults(); err != nil {
+		return nil, err
+	}
+
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return nil, err
+	}
+	m := regexp.MustCompile(`(?m)^module\s+(\S+)`).FindSubmatch(gomod)
+	if m == nil {
+		return nil, fmt.Errorf("go.mod: no module line")
+	}
+	module := string(m[1])
+	pkgs := map[string]*goPackage{}
+	load := func(dir string) (*goPackage, error) {
+		if p := pkgs[dir]; p != nil {
+			return p, nil
+		}
+		p, err := parseGoPackage(root, module, dir)
+		if err != nil {
+			return nil, err
+		}
+		pkgs[dir] = p
+		return p, nil
+	}
+	// Packages referred to by their import name in the selectors logCalls
+	// resolves (messages and logged keys).
+	named := map[string]*goPackage{}
+	for name, dir := range map[string]string{"pipeline": "shared/pipeline", "logging": "shared/logging"} {
+		p, err := load(dir)
+		if err != nil {
+			return nil, err
+		}
+		named[name] = p
+	}
+
+	// Every package under functions/ and jobs/ is a listed component.
+	var dirs []string
+	for _, parent := range []string{"functions", "jobs"} {
+		entries, err := os.ReadDir(filepath.Join(root, parent))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				dirs = append(dirs, parent+"/"+e.Name())
+			}
+		}
+	}
+	var listed []string
+	for _, c := range deployedComponents {
+		listed = append(listed, c.dir)
+		if c.entryPoint != "" {
+			g.entryPoints[c.entryPoint] = c.dir
+		}
+		g.env[c.dir] = map[string]string{}
+		for _, from := range sortedKeys(c.env) {
+			for _, v := range c.env[from] {
+				if _, ok := g.env[c.dir][v]; !ok {
+					g.env[c.dir][v] = from
+				}
+			}
+		}
+	}
+	slices.Sort(dirs)
+	slices.Sort(listed)
+	if !slices.Equal(dirs, listed) {
+		return nil, fmt.Errorf("the components under functions/ and jobs/ are %v, deployedComponents lists %v", dirs, listed)
+	}
+
+	// What each component imports from the module is what is deployed.
+	deployed := map[string]bool{}
+	for _, dir := range dirs {
+		p, err := load(dir)
+		if err != nil {
+			return nil, err
+		}
+		g.usesCloud[dir] = slices.Contains(p.deps, "shared/gcp")
+		closure := map[string]bool{dir: true}
+		queue := append([]string(nil), p.deps...)
+		for len(queue) > 0 {
+			d := queue[0]
+			queue = queue[1:]
+			if closure[d] {
+				continue
+			}
+			closure[d] = true
+			dp, err := load(d)
+			if err != nil {
+				return nil, err
+			}
+			queue = append(queue, dp.deps...)
+		}
+		for d := range closure {
+			deployed[d] = true
+		}
+	}
+	for _, d := range sortedKeys(deployed) {
+		pkgs[d].logCalls(g.logs, named)
+	}
+	return g, nil
+}
+
+// cloudenvDefaults finds, for each variable cloudenv.FromEnv reads, the Env
+// field it sets (by setting it alone) and that field's non-zero default.
+func cloudenvDefaults() ([]envDefault, error) {
+	base := reflect.ValueOf(cloudenv.Defaults)
+	var out []envDefault
+	for _, name := range cloudenv.Vars {
+		e, err := cloudenv.FromEnv(func(n string) (string, bool) { return "7", n == name }, nil)
+		if err != nil {
+			return nil, fmt.Errorf("cloudenv.FromEnv with only %s=7: %v", name, err)
+		}
+		v := reflect.ValueOf(e)
+		for i := range v.NumField() {
+			if !v.Field(i).Equal(base.Field(i)) && !base.Field(i).IsZero() {
+				out = append(out, envDefault{field: v.Type().Field(i).Name, name: name, value: fmt.Sprint(base.Field(i).Interface())})
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("cloudenv.Defaults: no variable overrides a default")
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// componentEnv is what a component (a directory under functions/ or jobs/)
+// reads, less those Cloud Run sets, each mapped to the exported name that
+// lists it.
+func (g *goFacts) componentEnv(dir string) map[string]string {
+	out := map[string]string{}
+	for name, from := range g.env[dir] {
+		if !platformSet(name) {
+			out[name] = from
+		}
+	}
+	return out
+}
+
+// knownEnv is every variable some deployed code reads: cloudenv.FromEnv
+// reads all of cloudenv.Vars, plus each component's own.
+func (g *goFacts) knownEnv() map[string]bool {
+	out := map[string]bool{}
+	for _, v := range cloudenv.Vars {
+		out[v] = true
+	}
+	for _, env := range g.env {
+		for name := range env {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// goPackage is the parsed non-test files of one directory: what logCalls
+// reads, and the module packages it imports (what a component deploys).
 type goPackage struct {
 	dir    string // relative to the repository root, slash-separated
 	fset   *token.FileSet
@@ -80,11 +370,7 @@ func parseGoPackage(root, module, dir string) (*goPackage, error) {
 }
 
 func (p *goPackage) sortedFiles() []*ast.File {
-	names := make([]string, 0, len(p.files))
-	for n := range p.files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := sortedKeys(p.files)
 	out := make([]*ast.File, len(names))
 	for i, n := range names {
 		out[i] = p.files[n]
@@ -142,77 +428,6 @@ func isSelector(e ast.Expr, pkg, name string) bool {
 	return ok && id.Name == pkg && s.Sel.Name == name
 }
 
-// envRead is an environment variable some code reads by a constant name.
-type envRead struct {
-	name string
-	at   string
-}
-
-// lookupNames are the identifiers through which code reads the environment
-// with an injected lookup function (os.LookupEnv in production).
-var lookupNames = map[string]bool{"lookup": true, "getenv": true, "lookupEnv": true}
-
-// envReads finds the variables the package reads by constant name: the
-// arguments of os.Getenv and os.LookupEnv and, when injected is set, of
-// injected lookup functions, also through a local helper whose parameter is
-// passed to one of those (like the worker's intVar). Shared packages are
-// read without injected lookups: cloudenv.FromEnv reads every Var constant
-// that way, and what a component needs of those is its requirement list.
-func (p *goPackage) envReads(other map[string]*goPackage, injected bool) []envRead {
-	var out []envRead
-	isRead := func(fun ast.Expr, wrappers map[string]bool) bool {
-		if isSelector(fun, "os", "Getenv") || isSelector(fun, "os", "LookupEnv") {
-			return true
-		}
-		id, ok := fun.(*ast.Ident)
-		return ok && injected && (lookupNames[id.Name] || wrappers[id.Name])
-	}
-	for _, f := range p.sortedFiles() {
-		ast.Inspect(f, func(n ast.Node) bool {
-			fd, ok := n.(*ast.FuncDecl)
-			if !ok || fd.Body == nil {
-				return true
-			}
-			// Local closures that pass their first parameter to a read.
-			wrappers := map[string]bool{}
-			ast.Inspect(fd.Body, func(n ast.Node) bool {
-				as, ok := n.(*ast.AssignStmt)
-				if !ok || len(as.Lhs) != 1 || len(as.Rhs) != 1 {
-					return true
-				}
-				id, ok := as.Lhs[0].(*ast.Ident)
-				fl, ok2 := as.Rhs[0].(*ast.FuncLit)
-				if !ok || !ok2 || len(fl.Type.Params.List) == 0 || len(fl.Type.Params.List[0].Names) == 0 {
-					return true
-				}
-				param := fl.Type.Params.List[0].Names[0].Name
-				ast.Inspect(fl.Body, func(n ast.Node) bool {
-					c, ok := n.(*ast.CallExpr)
-					if ok && len(c.Args) > 0 && isRead(c.Fun, nil) {
-						if a, ok := c.Args[0].(*ast.Ident); ok && a.Name == param {
-							wrappers[id.Name] = true
-						}
-					}
-					return true
-				})
-				return true
-			})
-			ast.Inspect(fd.Body, func(n ast.Node) bool {
-				c, ok := n.(*ast.CallExpr)
-				if !ok || len(c.Args) == 0 || !isRead(c.Fun, wrappers) {
-					return true
-				}
-				if v, ok := p.stringValue(c.Args[0], other); ok {
-					out = append(out, envRead{name: v, at: p.pos(c)})
-				}
-				return true
-			})
-			return false
-		})
-	}
-	return out
-}
-
 // logCall is a slog call with a constant message.
 type logCall struct {
 	at     string
@@ -262,7 +477,8 @@ func textValue(e ast.Expr) bool {
 }
 
 // logCalls maps each constant message of a logger call (Debug, Info, Warn,
-// Error on any logger) to its call sites.
+// Error on any logger; a literal or a constant such as
+// pipeline.LogPartitionDone) to its call sites.
 func (p *goPackage) logCalls(into map[string][]logCall, named map[string]*goPackage) {
 	levels := map[string]bool{"Debug": true, "Info": true, "Warn": true, "Error": true}
 	for _, f := range p.sortedFiles() {
@@ -289,433 +505,11 @@ func (p *goPackage) logCalls(into map[string][]logCall, named map[string]*goPack
 				if !ok || !levels[sel.Sel.Name] {
 					return true
 				}
-				if bl, ok := c.Args[0].(*ast.BasicLit); ok && bl.Kind == token.STRING {
-					msg, _ := strconv.Unquote(bl.Value)
+				if msg, ok := p.stringValue(c.Args[0], named); ok {
 					into[msg] = append(into[msg], logCall{at: p.pos(c), fields: strs, args: p.callArgs(c, named)})
 				}
 				return true
 			})
 		}
 	}
-}
-
-// goFacts is everything the checks need from the Go source.
-type goFacts struct {
-	root string
-
-	// entryPoints maps each name registered with functions.CloudEvent to
-	// the package directory that registers it.
-	entryPoints map[string]string
-
-	cloudenvVars map[string]string   // cloudenv constant name -> variable name
-	requirements map[string][]string // cloudenv.XxxNeeds -> variable names
-	defaults     map[string]string   // cloudenv.Defaults field -> value
-
-	// Per component directory (functions/scanner, jobs/worker, ...).
-	needs     map[string]string    // -> the cloudenv.XxxNeeds it passes to FromEnv
-	reads     map[string][]envRead // -> variables it, or a package it imports, reads by constant name
-	usesCloud map[string]bool      // -> builds the Google Cloud stack (gcp.New)
-	launches  map[string]bool      // -> gcp.Options{Launcher: true}: starts job executions
-
-	maxDeliveries        int // pipeline Options.MaxDeliveries default
-	stagingDataset       string
-	stagingExpiryDays    int
-	treePrefix           string
-	manifestObject       string
-	storageFinalizedType string
-	pubsubPublishedType  string
-	logLabelKeys         map[string]bool
-
-	logs map[string][]logCall // message -> call sites
-
-}
-
-// platformSet are variables Cloud Run sets itself.
-func platformSet(name string) bool {
-	return name == "PORT" || strings.HasPrefix(name, "CLOUD_RUN_") || strings.HasPrefix(name, "K_")
-}
-
-var (
-	factsOnce sync.Once
-	facts     *goFacts
-	factsErr  error
-)
-
-func loadGoFacts(t *testing.T) *goFacts {
-	t.Helper()
-	factsOnce.Do(func() { facts, factsErr = readGoFacts(repoRoot(t)) })
-	if factsErr != nil {
-		t.Fatalf("reading the Go source: %v", factsErr)
-	}
-	return facts
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
-func readGoFacts(root string) (*goFacts, error) {
-	g := &goFacts{
-		root:         root,
-		entryPoints:  map[string]string{},
-		cloudenvVars: map[string]string{},
-		requirements: map[string][]string{},
-		defaults:     map[string]string{},
-		needs:        map[string]string{},
-		reads:        map[string][]envRead{},
-		usesCloud:    map[string]bool{},
-		launches:     map[string]bool{},
-		logLabelKeys: map[string]bool{},
-		logs:         map[string][]logCall{},
-	}
-	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		return nil, err
-	}
-	m := regexp.MustCompile(`(?m)^module\s+(\S+)`).FindSubmatch(gomod)
-	if m == nil {
-		return nil, fmt.Errorf("go.mod: no module line")
-	}
-	module := string(m[1])
-	pkgs := map[string]*goPackage{}
-	load := func(dir string) (*goPackage, error) {
-		if p := pkgs[dir]; p != nil {
-			return p, nil
-		}
-		p, err := parseGoPackage(root, module, dir)
-		if err != nil {
-			return nil, err
-		}
-		pkgs[dir] = p
-		return p, nil
-	}
-	// Packages referred to by their import name in the selectors we resolve.
-	named := map[string]*goPackage{}
-	for name, dir := range map[string]string{
-		"cloudenv":  "shared/cloudenv",
-		"config":    "shared/config",
-		"treestore": "shared/treestore",
-		"eventdata": "shared/eventdata",
-		"pipeline":  "shared/pipeline",
-		"logging":   "shared/logging",
-	} {
-		p, err := load(dir)
-		if err != nil {
-			return nil, err
-		}
-		named[name] = p
-	}
-
-	if err := g.readCloudenv(named["cloudenv"]); err != nil {
-		return nil, err
-	}
-	if g.stagingDataset, err = constant(named["config"], "DefaultStagingDataset"); err != nil {
-		return nil, err
-	}
-	days, err := constant(named["config"], "DefaultStagingExpirationDays")
-	if err != nil {
-		return nil, err
-	}
-	if g.stagingExpiryDays, err = strconv.Atoi(days); err != nil {
-		return nil, fmt.Errorf("config.DefaultStagingExpirationDays: %v", err)
-	}
-	if g.treePrefix, err = constant(named["treestore"], "TreePrefix"); err != nil {
-		return nil, err
-	}
-	if g.manifestObject, err = constant(named["treestore"], "ManifestObject"); err != nil {
-		return nil, err
-	}
-	if g.storageFinalizedType, err = constant(named["eventdata"], "TypeStorageFinalized"); err != nil {
-		return nil, err
-	}
-	if g.pubsubPublishedType, err = constant(named["eventdata"], "TypePubSubPublished"); err != nil {
-		return nil, err
-	}
-	if g.maxDeliveries, err = maxDeliveriesDefault(named["pipeline"]); err != nil {
-		return nil, err
-	}
-	if err := g.readLogLabelKeys(named["logging"]); err != nil {
-		return nil, err
-	}
-
-	// Components: every package under functions/ and jobs/, and what they
-	// import from the module (what is deployed).
-	var components []string
-	for _, parent := range []string{"functions", "jobs"} {
-		entries, err := os.ReadDir(filepath.Join(root, parent))
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				components = append(components, parent+"/"+e.Name())
-			}
-		}
-	}
-	deployed := map[string]bool{}
-	for _, dir := range components {
-		p, err := load(dir)
-		if err != nil {
-			return nil, err
-		}
-		g.readComponent(p, named)
-		closure := map[string]bool{}
-		queue := append([]string(nil), p.deps...)
-		for len(queue) > 0 {
-			d := queue[0]
-			queue = queue[1:]
-			if closure[d] {
-				continue
-			}
-			closure[d] = true
-			dp, err := load(d)
-			if err != nil {
-				return nil, err
-			}
-			queue = append(queue, dp.deps...)
-		}
-		for _, d := range sortedKeys(closure) {
-			deployed[d] = true
-			if strings.HasPrefix(d, "shared/") {
-				g.reads[dir] = append(g.reads[dir], pkgs[d].envReads(named, false)...)
-			}
-		}
-		deployed[dir] = true
-	}
-	for _, d := range sortedKeys(deployed) {
-		pkgs[d].logCalls(g.logs, named)
-	}
-
-	return g, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func constant(p *goPackage, name string) (string, error) {
-	v, ok := p.consts[name]
-	if !ok {
-		return "", fmt.Errorf("%s: constant %s not found", p.dir, name)
-	}
-	return v, nil
-}
-
-// readCloudenv reads the Var* constants, the XxxNeeds requirement lists and
-// the Defaults composite literal.
-func (g *goFacts) readCloudenv(p *goPackage) error {
-	for name, v := range p.consts {
-		if strings.HasPrefix(name, "Var") {
-			g.cloudenvVars[name] = v
-		}
-	}
-	for _, f := range p.sortedFiles() {
-		for _, d := range f.Decls {
-			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.VAR {
-				continue
-			}
-			for _, s := range gd.Specs {
-				vs := s.(*ast.ValueSpec)
-				for i, n := range vs.Names {
-					if i >= len(vs.Values) {
-						continue
-					}
-					cl, ok := vs.Values[i].(*ast.CompositeLit)
-					if !ok {
-						continue
-					}
-					switch {
-					case strings.HasSuffix(n.Name, "Needs"):
-						for _, el := range cl.Elts {
-							id, ok := el.(*ast.Ident)
-							if !ok || g.cloudenvVars[id.Name] == "" {
-								return fmt.Errorf("%s: %s lists %s, which is not a cloudenv Var constant", p.pos(el), n.Name, exprString(el))
-							}
-							g.requirements[n.Name] = append(g.requirements[n.Name], g.cloudenvVars[id.Name])
-						}
-					case n.Name == "Defaults":
-						for _, el := range cl.Elts {
-							kv, ok := el.(*ast.KeyValueExpr)
-							if !ok {
-								continue
-							}
-							if v, ok := literal(kv.Value); ok {
-								g.defaults[exprString(kv.Key)] = v
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-	if len(g.requirements) == 0 || len(g.defaults) == 0 {
-		return fmt.Errorf("%s: found no XxxNeeds lists or no Defaults", p.dir)
-	}
-	return nil
-}
-
-func exprString(e ast.Expr) string {
-	switch x := e.(type) {
-	case *ast.Ident:
-		return x.Name
-	case *ast.SelectorExpr:
-		return exprString(x.X) + "." + x.Sel.Name
-	case *ast.BasicLit:
-		return x.Value
-	}
-	return fmt.Sprintf("%T", e)
-}
-
-// maxDeliveriesDefault finds `o.MaxDeliveries = N` (the default applied to
-// pipeline Options).
-func maxDeliveriesDefault(p *goPackage) (int, error) {
-	found := -1
-	for _, f := range p.sortedFiles() {
-		ast.Inspect(f, func(n ast.Node) bool {
-			as, ok := n.(*ast.AssignStmt)
-			if !ok || len(as.Lhs) != 1 || len(as.Rhs) != 1 {
-				return true
-			}
-			if sel, ok := as.Lhs[0].(*ast.SelectorExpr); ok && sel.Sel.Name == "MaxDeliveries" {
-				if v, ok := literal(as.Rhs[0]); ok {
-					found, _ = strconv.Atoi(v)
-				}
-			}
-			return true
-		})
-	}
-	if found < 1 {
-		return 0, fmt.Errorf("%s: no default assignment to Options.MaxDeliveries", p.dir)
-	}
-	return found, nil
-}
-
-// readLogLabelKeys reads logging.LabelKeys: fields that are also entry labels.
-func (g *goFacts) readLogLabelKeys(p *goPackage) error {
-	for _, f := range p.sortedFiles() {
-		ast.Inspect(f, func(n ast.Node) bool {
-			vs, ok := n.(*ast.ValueSpec)
-			if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "LabelKeys" || len(vs.Values) != 1 {
-				return true
-			}
-			if cl, ok := vs.Values[0].(*ast.CompositeLit); ok {
-				for _, el := range cl.Elts {
-					if s, ok := p.stringValue(el, nil); ok {
-						g.logLabelKeys[s] = true
-					}
-				}
-			}
-			return false
-		})
-	}
-	if len(g.logLabelKeys) == 0 {
-		return fmt.Errorf("%s: LabelKeys not found", p.dir)
-	}
-	return nil
-}
-
-// readComponent reads one function or job package.
-func (g *goFacts) readComponent(p *goPackage, named map[string]*goPackage) {
-	g.reads[p.dir] = p.envReads(named, true)
-	for _, f := range p.sortedFiles() {
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch x := n.(type) {
-			case *ast.CallExpr:
-				switch {
-				case isSelector(x.Fun, "functions", "CloudEvent") && len(x.Args) == 2:
-					if name, ok := p.stringValue(x.Args[0], named); ok {
-						g.entryPoints[name] = p.dir
-					}
-				case isSelector(x.Fun, "cloudenv", "FromEnv") && len(x.Args) == 2:
-					if sel, ok := x.Args[1].(*ast.SelectorExpr); ok {
-						g.needs[p.dir] = sel.Sel.Name
-					}
-				case isSelector(x.Fun, "gcp", "FromEnv") && len(x.Args) == 6:
-					// gcp.FromEnv(ctx, lookup, need, stdout, component, opts)
-					// reads need through cloudenv.FromEnv and calls gcp.New.
-					if sel, ok := x.Args[2].(*ast.SelectorExpr); ok {
-						g.needs[p.dir] = sel.Sel.Name
-					}
-					g.usesCloud[p.dir] = true
-					if lit, ok := x.Args[5].(*ast.CompositeLit); ok {
-						g.readOptions(lit, p.dir)
-					}
-				case isSelector(x.Fun, "gcp", "New"):
-					g.usesCloud[p.dir] = true
-				}
-			case *ast.CompositeLit:
-				g.readOptions(x, p.dir)
-			}
-			return true
-		})
-	}
-}
-
-// readOptions notes a gcp.Options literal that turns the job launcher on.
-func (g *goFacts) readOptions(x *ast.CompositeLit, dir string) {
-	if !isSelector(x.Type, "gcp", "Options") {
-		return
-	}
-	for _, el := range x.Elts {
-		if kv, ok := el.(*ast.KeyValueExpr); ok && exprString(kv.Key) == "Launcher" && exprString(kv.Value) == "true" {
-			g.launches[dir] = true
-		}
-	}
-}
-
-// componentEnv is what a component (a directory under functions/ or jobs/)
-// reads: the variables of the requirement list it passes to cloudenv.FromEnv
-// and every variable it, or a package of the module it imports, reads by
-// constant name, less those Cloud Run sets. Each maps to where the code
-// reads it.
-func (g *goFacts) componentEnv(dir string) map[string]string {
-	out := map[string]string{}
-	if req := g.needs[dir]; req != "" {
-		for _, v := range g.requirements[req] {
-			out[v] = "cloudenv." + req
-		}
-	}
-	for _, r := range g.reads[dir] {
-		if !platformSet(r.name) {
-			if _, ok := out[r.name]; !ok {
-				out[r.name] = r.at
-			}
-		}
-	}
-	return out
-}
-
-// knownEnv is every variable some deployed code reads: cloudenv.FromEnv
-// reads all the Var constants, plus the constant-name reads.
-func (g *goFacts) knownEnv() map[string]bool {
-	out := map[string]bool{}
-	for _, v := range g.cloudenvVars {
-		out[v] = true
-	}
-	for _, rs := range g.reads {
-		for _, r := range rs {
-			out[r.name] = true
-		}
-	}
-	return out
 }

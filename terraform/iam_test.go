@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/iamcheck"
 )
 
@@ -197,7 +198,6 @@ func needs(t *testing.T, e *environment, g *goFacts, cs []*component, gs []grant
 	add := func(who, whoIs, why, kind, target string, perms ...string) {
 		out = append(out, need{who: who, whoIs: whoIs, why: why, kind: kind, target: target, perms: perms})
 	}
-	v := g.cloudenvVars
 	staging := e.rootOutput(t, "staging_dataset").AsString()
 	stagingProject := staging[:strings.LastIndex(staging, ".")]
 	production := e.rootStrings(t, "production_datasets")
@@ -217,15 +217,15 @@ func needs(t *testing.T, e *environment, g *goFacts, cs []*component, gs []grant
 		// Resources named by the variables the component reads.
 		for _, name := range sortedKeys(reads) {
 			switch name {
-			case v["VarSQLBucket"]:
+			case cloudenv.VarSQLBucket:
 				add(c.member, c.name, "reads the synced tree", "bucket", val(name), "storage.objects.get", "storage.objects.list")
-			case v["VarLedgerBucket"]:
+			case cloudenv.VarLedgerBucket:
 				add(c.member, c.name, "reads and writes ledger records", "bucket", val(name), "storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list")
-			case v["VarPartitionsTopic"], v["VarCompleteTopic"], v["VarEventsTopic"], v["VarDeadLetterTopic"]:
+			case cloudenv.VarPartitionsTopic, cloudenv.VarCompleteTopic, cloudenv.VarEventsTopic, cloudenv.VarDeadLetterTopic:
 				add(c.member, c.name, "publishes to "+name, "topic", val(name), "pubsub.topics.publish")
-			case v["VarPartitionsSubscription"]:
+			case cloudenv.VarPartitionsSubscription:
 				add(c.member, c.name, "pulls partition messages", "subscription", val(name), "pubsub.subscriptions.consume")
-			case v["VarWorkerJob"]:
+			case cloudenv.VarWorkerJob:
 				job := val(name)[strings.LastIndex(val(name), "/")+1:]
 				add(c.member, c.name, "starts worker executions with a task-count override", "job", job, "run.jobs.runWithOverrides")
 				add(c.member, c.name, "reads the job's latest execution (Launcher.Running)", "job", job, "run.jobs.get")
@@ -243,7 +243,7 @@ func needs(t *testing.T, e *environment, g *goFacts, cs []*component, gs []grant
 		// The BigQuery warehouse runs INFORMATION_SCHEMA lookups in its
 		// default project (BQBACKFILL_PROJECT) and queries and copies in the
 		// entry's billing project.
-		add(c.member, c.name, "runs BigQuery jobs in its default project", "project", val(v["VarProject"]), "bigquery.jobs.create")
+		add(c.member, c.name, "runs BigQuery jobs in its default project", "project", val(cloudenv.VarProject), "bigquery.jobs.create")
 		for _, p := range billing {
 			add(c.member, c.name, "runs BigQuery jobs billed to "+p, "project", p, "bigquery.jobs.create")
 		}

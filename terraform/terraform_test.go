@@ -23,6 +23,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 )
 
 // environmentNames are the tfvars files under terraform/environments/.
@@ -556,7 +559,6 @@ func TestResourceNames(t *testing.T) {
 		jobs := named(t, e, "google_cloud_run_v2_job")
 		project := e.rootString(t, "project")
 		region := e.rootString(t, "region")
-		envVar := func(name string) string { return g.cloudenvVars[name] }
 
 		for _, c := range cs {
 			for _, name := range sortedKeys(c.env) {
@@ -574,16 +576,16 @@ func TestResourceNames(t *testing.T) {
 					if buckets[v] == nil {
 						t.Errorf("%s: %s=%q names no bucket terraform creates (buckets: %v)", c.inst.addr, name, v, sortedKeys(buckets))
 					}
-				case name == envVar("VarWorkerJob"):
+				case name == cloudenv.VarWorkerJob:
 					m := regexp.MustCompile(`^projects/([^/]+)/locations/([^/]+)/jobs/([^/]+)$`).FindStringSubmatch(v)
 					if m == nil || m[1] != project || m[2] != region || jobs[m[3]] == nil {
 						t.Errorf("%s: %s=%q, want projects/%s/locations/%s/jobs/<a job terraform creates>", c.inst.addr, name, v, project, region)
 					}
-				case name == envVar("VarProject"):
+				case name == cloudenv.VarProject:
 					if v != project {
 						t.Errorf("%s: %s=%q, want var.project %q", c.inst.addr, name, v, project)
 					}
-				case name == envVar("VarRegion"):
+				case name == cloudenv.VarRegion:
 					if v != region {
 						t.Errorf("%s: %s=%q, want var.region %q", c.inst.addr, name, v, region)
 					}
@@ -592,8 +594,8 @@ func TestResourceNames(t *testing.T) {
 		}
 		// The names the code defaults to are the ones terraform creates, and
 		// every component is given those same names.
-		for _, field := range sortedKeys(g.defaults) {
-			def := g.defaults[field]
+		for _, d := range g.defaults {
+			field, name, def := d.field, d.name, d.value
 			var kind map[string]*tfInstance
 			switch {
 			case strings.HasSuffix(field, "Topic"):
@@ -606,7 +608,6 @@ func TestResourceNames(t *testing.T) {
 			if kind[def] == nil {
 				t.Errorf("cloudenv.Defaults.%s is %q, which terraform does not create", field, def)
 			}
-			name := envVar("Var" + field)
 			for _, c := range cs {
 				if ev, ok := c.env[name]; ok && ev.value != def {
 					t.Errorf("%s: %s=%q differs from cloudenv.Defaults.%s %q", c.inst.addr, name, ev.value, field, def)
@@ -621,9 +622,9 @@ func TestPartitionsSubscription(t *testing.T) {
 		worker := componentByName(t, cs, "worker")
 		topics := named(t, e, "google_pubsub_topic")
 		subs := named(t, e, "google_pubsub_subscription")
-		subName := worker.env[g.cloudenvVars["VarPartitionsSubscription"]].value
-		partitions := worker.env[g.cloudenvVars["VarPartitionsTopic"]].value
-		deadLetter := worker.env[g.cloudenvVars["VarDeadLetterTopic"]].value
+		subName := worker.env[cloudenv.VarPartitionsSubscription].value
+		partitions := worker.env[cloudenv.VarPartitionsTopic].value
+		deadLetter := worker.env[cloudenv.VarDeadLetterTopic].value
 		sub := subs[subName]
 		if sub == nil {
 			t.Fatalf("no subscription %q", subName)
@@ -650,7 +651,7 @@ func TestPartitionsSubscription(t *testing.T) {
 			t.Errorf("%s: dead_letter_policy.max_delivery_attempts = %d, want %d (shared/pipeline Options.MaxDeliveries default: the worker marks a partition failed on that delivery)", sub.addr, n, g.maxDeliveries)
 		}
 		if topic, ok := resolveTopic(t, e, topics, mustStr(dl, "dead_letter_topic")); !ok || topic != deadLetter {
-			t.Errorf("%s: dead_letter_topic is %q, want the topic the worker dead-letters to (%s=%q)", sub.addr, mustStr(dl, "dead_letter_topic"), g.cloudenvVars["VarDeadLetterTopic"], deadLetter)
+			t.Errorf("%s: dead_letter_topic is %q, want the topic the worker dead-letters to (%s=%q)", sub.addr, mustStr(dl, "dead_letter_topic"), cloudenv.VarDeadLetterTopic, deadLetter)
 		}
 		if n, ok, err := b.num("ack_deadline_seconds"); err != nil || !ok || n < 60 || n > 600 {
 			t.Errorf("%s: ack_deadline_seconds = %d, want 60..600 (a partition's query runs for minutes)", sub.addr, n)
@@ -687,8 +688,8 @@ func pushSources(t *testing.T, e *environment, g *goFacts, cs []*component) map[
 	topics := named(t, e, "google_pubsub_topic")
 	scanner := componentByName(t, cs, "scanner")
 	out := map[string]string{
-		"Completion": scanner.env[g.cloudenvVars["VarCompleteTopic"]].value,
-		"Notifier":   scanner.env[g.cloudenvVars["VarEventsTopic"]].value,
+		"Completion": scanner.env[cloudenv.VarCompleteTopic].value,
+		"Notifier":   scanner.env[cloudenv.VarEventsTopic].value,
 	}
 	jobs := e.insts["google_cloud_scheduler_job"]
 	if len(jobs) != 1 {
@@ -799,7 +800,7 @@ func atoi(s string) int {
 func TestManifestTrigger(t *testing.T) {
 	forEachEnvironment(t, func(t *testing.T, e *environment, g *goFacts, cs []*component) {
 		scanner := componentByName(t, cs, "scanner")
-		sqlBucket := scanner.env[g.cloudenvVars["VarSQLBucket"]].value
+		sqlBucket := scanner.env[cloudenv.VarSQLBucket].value
 		triggers := e.insts["google_eventarc_trigger"]
 		if len(triggers) != 1 {
 			t.Fatalf("want one Eventarc trigger (the sync manifest), have %d", len(triggers))
@@ -876,8 +877,8 @@ func TestWorkerJob(t *testing.T) {
 		}
 		// The scanner caps the task count it asks for.
 		scanner := componentByName(t, cs, "scanner")
-		if max := atoi(scanner.env[g.cloudenvVars["VarMaxTasks"]].value); max < 1 {
-			t.Errorf("%s: %s=%q, want a positive cap", scanner.inst.addr, g.cloudenvVars["VarMaxTasks"], scanner.env[g.cloudenvVars["VarMaxTasks"]].value)
+		if max := atoi(scanner.env[cloudenv.VarMaxTasks].value); max < 1 {
+			t.Errorf("%s: %s=%q, want a positive cap", scanner.inst.addr, cloudenv.VarMaxTasks, scanner.env[cloudenv.VarMaxTasks].value)
 		}
 	})
 }
@@ -886,8 +887,8 @@ func TestStorageAndStaging(t *testing.T) {
 	forEachEnvironment(t, func(t *testing.T, e *environment, g *goFacts, cs []*component) {
 		buckets := named(t, e, "google_storage_bucket")
 		scanner := componentByName(t, cs, "scanner")
-		sql := buckets[scanner.env[g.cloudenvVars["VarSQLBucket"]].value]
-		ledger := buckets[scanner.env[g.cloudenvVars["VarLedgerBucket"]].value]
+		sql := buckets[scanner.env[cloudenv.VarSQLBucket].value]
+		ledger := buckets[scanner.env[cloudenv.VarLedgerBucket].value]
 		if sql == nil || ledger == nil {
 			t.Fatal("the scanner's sync and ledger buckets are not created by terraform")
 		}
@@ -945,7 +946,7 @@ func TestStorageAndStaging(t *testing.T) {
 func TestSlackToken(t *testing.T) {
 	forEachEnvironment(t, func(t *testing.T, e *environment, g *goFacts, cs []*component) {
 		notifier := componentByName(t, cs, "notifier")
-		name := g.cloudenvVars["VarSlackToken"]
+		name := cloudenv.VarSlackToken
 		ev, ok := notifier.env[name]
 		if !ok || ev.secret == "" {
 			t.Fatalf("%s: %s must come from Secret Manager (value_source.secret_key_ref)", notifier.inst.addr, name)
@@ -1034,6 +1035,10 @@ func TestMonitoring(t *testing.T) {
 
 			for _, mm := range msgs {
 				msg := mm[1]
+				if !slices.Contains(metricMessages, msg) {
+					t.Errorf("%s: filters on message %q, which is none of shared/pipeline's exported Log* messages %q", m.addr, msg, metricMessages)
+					continue
+				}
 				calls := g.logs[msg]
 				if len(calls) == 0 {
 					t.Errorf("%s: filters on message %q, which no deployed code logs", m.addr, msg)
@@ -1086,8 +1091,8 @@ func TestMonitoring(t *testing.T) {
 		// Alert policies: dead letters, messages waiting, and no progress
 		// while partitions wait.
 		worker := componentByName(t, cs, "worker")
-		partitionsSub := worker.env[g.cloudenvVars["VarPartitionsSubscription"]].value
-		deadLetter := worker.env[g.cloudenvVars["VarDeadLetterTopic"]].value
+		partitionsSub := worker.env[cloudenv.VarPartitionsSubscription].value
+		deadLetter := worker.env[cloudenv.VarDeadLetterTopic].value
 		type cond struct{ kind, filter string }
 		var deadLetters, waiting, stuck bool
 		for _, p := range e.insts["google_monitoring_alert_policy"] {
@@ -1113,7 +1118,7 @@ func TestMonitoring(t *testing.T) {
 				if c.kind == "condition_threshold" && strings.Contains(c.filter, "num_undelivered_messages") && strings.Contains(c.filter, `"`+partitionsSub+`"`) {
 					undelivered = true
 				}
-				if c.kind == "condition_absent" && metricType["partition done"] != "" && strings.Contains(c.filter, `"`+metricType["partition done"]+`"`) {
+				if c.kind == "condition_absent" && metricType[pipeline.LogPartitionDone] != "" && strings.Contains(c.filter, `"`+metricType[pipeline.LogPartitionDone]+`"`) {
 					absentDone = true
 				}
 			}

@@ -19,6 +19,10 @@ import (
 // EntryPoint is the name the function is registered under (FUNCTION_TARGET).
 const EntryPoint = "Completion"
 
+// Needs are the variables the completion requires; terraform sets them
+// (terraform/ checks).
+var Needs = cloudenv.CompletionNeeds
+
 func init() {
 	functions.CloudEvent(EntryPoint, handle)
 }
@@ -29,7 +33,7 @@ var handle = handlers.Deferred("completion", func() (*handlers.Completion, error
 
 // setup connects to Google Cloud as the environment says, logging to stdout.
 func setup(lookup func(string) (string, bool), stdout io.Writer) (*handlers.Completion, error) {
-	st, logger, err := gcp.FromEnv(context.Background(), lookup, cloudenv.CompletionNeeds, stdout, "completion", gcp.Options{})
+	st, logger, err := gcp.FromEnv(context.Background(), lookup, Needs, stdout, "completion", gcp.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,10 @@ import (
 // EntryPoint is the name the function is registered under (FUNCTION_TARGET).
 const EntryPoint = "Notifier"
 
+// Needs are the variables the notifier requires; terraform sets them
+// (terraform/ checks).
+var Needs = cloudenv.NotifierNeeds
+
 func init() {
 	functions.CloudEvent(EntryPoint, handle)
 }
@@ -35,7 +39,7 @@ var handle = handlers.Deferred("notifier", func() (*handlers.Notifier, error) { 
 // setup builds the deployed handler: Cloud Logging JSON on stdout, and the
 // Notifier notify.FromEnv picks (Slack, webhook, or log entries).
 func setup(lookup func(string) (string, bool), stdout io.Writer) (*handlers.Notifier, error) {
-	env, err := cloudenv.FromEnv(lookup, cloudenv.NotifierNeeds)
+	env, err := cloudenv.FromEnv(lookup, Needs)
 	if err != nil {
 		return nil, err
 	}

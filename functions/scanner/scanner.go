@@ -18,6 +18,10 @@ import (
 // EntryPoint is the name the function is registered under (FUNCTION_TARGET).
 const EntryPoint = "Scanner"
 
+// Needs are the variables the scanner requires; terraform sets them
+// (terraform/ checks).
+var Needs = cloudenv.ScannerNeeds
+
 func init() {
 	functions.CloudEvent(EntryPoint, handle)
 }
@@ -28,7 +32,7 @@ var handle = handlers.Deferred("scanner", func() (*handlers.Scanner, error) { re
 
 // setup connects to Google Cloud as the environment says, logging to stdout.
 func setup(lookup func(string) (string, bool), stdout io.Writer) (*handlers.Scanner, error) {
-	st, logger, err := gcp.FromEnv(context.Background(), lookup, cloudenv.ScannerNeeds, stdout, "scanner", gcp.Options{Launcher: true})
+	st, logger, err := gcp.FromEnv(context.Background(), lookup, Needs, stdout, "scanner", gcp.Options{Launcher: true})
 	if err != nil {
 		return nil, err
 	}

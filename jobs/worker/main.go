@@ -19,12 +19,6 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/queue"
 )
 
-// Task-level settings, beyond cloudenv's resource names.
-const (
-	varConcurrency = "BQBACKFILL_WORKER_CONCURRENCY"
-	varIdleTimeout = "BQBACKFILL_WORKER_IDLE_TIMEOUT"
-)
-
 // config is what one task needs from its environment.
 type config struct {
 	env         cloudenv.Env
@@ -59,12 +53,12 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 	intVar("CLOUD_RUN_TASK_INDEX", &c.taskIndex, 0)
 	intVar("CLOUD_RUN_TASK_COUNT", &c.taskCount, 1)
 	intVar("CLOUD_RUN_TASK_ATTEMPT", &c.attempt, 0)
-	intVar(varConcurrency, &c.concurrency, 1)
+	intVar(cloudenv.VarWorkerConcurrency, &c.concurrency, 1)
 	c.execution, _ = lookup("CLOUD_RUN_EXECUTION")
-	if v, ok := lookup(varIdleTimeout); ok && v != "" {
+	if v, ok := lookup(cloudenv.VarWorkerIdleTimeout); ok && v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			problems = append(problems, fmt.Sprintf("%s=%q: want a positive duration like 15s", varIdleTimeout, v))
+			problems = append(problems, fmt.Sprintf("%s=%q: want a positive duration like 15s", cloudenv.VarWorkerIdleTimeout, v))
 		} else {
 			c.idle = d
 		}

@@ -1,10 +1,38 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 )
+
+// The worker reads no variable beyond cloudenv's, Cloud Run's and
+// cloudenv.WorkerReads: terraform/ sets what WorkerReads lists.
+func TestConfigReadsWorkerReads(t *testing.T) {
+	var read []string
+	configFromEnv(func(name string) (string, bool) {
+		if !slices.Contains(read, name) {
+			read = append(read, name)
+		}
+		if slices.Contains(cloudenv.WorkerNeeds, name) {
+			return "x", true // past the requirement check, to the worker's own variables
+		}
+		return "", false
+	})
+	for _, name := range read {
+		if !slices.Contains(cloudenv.Vars, name) && !strings.HasPrefix(name, "CLOUD_RUN_") && !slices.Contains(cloudenv.WorkerReads, name) {
+			t.Errorf("the worker reads %s, which cloudenv.WorkerReads does not list", name)
+		}
+	}
+	for _, name := range cloudenv.WorkerReads {
+		if !slices.Contains(read, name) {
+			t.Errorf("cloudenv.WorkerReads lists %s, which the worker does not read", name)
+		}
+	}
+}
 
 func TestConfigFromEnv(t *testing.T) {
 	base := map[string]string{
@@ -37,10 +65,10 @@ func TestConfigFromEnv(t *testing.T) {
 			func(c config) bool {
 				return c.taskIndex == 3 && c.taskCount == 8 && c.attempt == 1 && c.execution == "ex-1"
 			}},
-		{"tuning", with(varConcurrency, "4", varIdleTimeout, "2s"), "", func(c config) bool { return c.concurrency == 4 && c.idle == 2*time.Second }},
+		{"tuning", with(cloudenv.VarWorkerConcurrency, "4", cloudenv.VarWorkerIdleTimeout, "2s"), "", func(c config) bool { return c.concurrency == 4 && c.idle == 2*time.Second }},
 		{"bad index", with("CLOUD_RUN_TASK_INDEX", "x"), "CLOUD_RUN_TASK_INDEX", nil},
-		{"bad idle", with(varIdleTimeout, "-1s"), varIdleTimeout, nil},
-		{"zero concurrency", with(varConcurrency, "0"), varConcurrency, nil},
+		{"bad idle", with(cloudenv.VarWorkerIdleTimeout, "-1s"), cloudenv.VarWorkerIdleTimeout, nil},
+		{"zero concurrency", with(cloudenv.VarWorkerConcurrency, "0"), cloudenv.VarWorkerConcurrency, nil},
 		{"missing subscription", with("BQBACKFILL_LEDGER_BUCKET", "<unset>"), "BQBACKFILL_LEDGER_BUCKET is not set", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

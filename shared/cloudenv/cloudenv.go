@@ -30,7 +30,19 @@ const (
 	VarSlackToken             = "SLACK_BOT_TOKEN"
 	VarSlackWebhook           = "SLACK_WEBHOOK_URL"
 	VarLogLevel               = "BQBACKFILL_LOG_LEVEL"
+
+	// The worker task's own settings (jobs/worker, a main package, so they
+	// live here where terraform/ can import them).
+	VarWorkerConcurrency = "BQBACKFILL_WORKER_CONCURRENCY"
+	VarWorkerIdleTimeout = "BQBACKFILL_WORKER_IDLE_TIMEOUT"
 )
+
+// Vars are the variables FromEnv reads (a test checks it reads exactly these).
+var Vars = []string{
+	VarProject, VarRegion, VarSQLBucket, VarLedgerBucket, VarPartitionsTopic, VarPartitionsSubscription,
+	VarCompleteTopic, VarEventsTopic, VarDeadLetterTopic, VarWorkerJob, VarMaxTasks,
+	VarSlackChannel, VarSlackToken, VarSlackWebhook, VarLogLevel,
+}
 
 // Env is the configuration of a deployed component.
 type Env struct {
@@ -72,6 +84,10 @@ var (
 	CompletionNeeds = Requirement{VarProject, VarLedgerBucket, VarEventsTopic}
 	NotifierNeeds   = Requirement{VarProject}
 	WorkerNeeds     = Requirement{VarProject, VarLedgerBucket, VarSQLBucket, VarPartitionsTopic, VarPartitionsSubscription, VarEventsTopic, VarDeadLetterTopic}
+
+	// WorkerReads are the variables jobs/worker reads besides WorkerNeeds
+	// and Cloud Run's own: optional, but terraform sets them all.
+	WorkerReads = Requirement{VarLogLevel, VarWorkerConcurrency, VarWorkerIdleTimeout}
 )
 
 // FromEnv reads Env through lookup (os.LookupEnv in production), starting

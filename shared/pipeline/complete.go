@@ -219,7 +219,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	}
 	if moved {
 		p.emit(ctx, eventCompleted(spec))
-		log.Info("backfill completed", "partitions", len(spec.Partitions), "duration_seconds", now.Sub(bf.CompletionRequestedAt).Seconds())
+		log.Info(LogBackfillCompleted, "partitions", len(spec.Partitions), "duration_seconds", now.Sub(bf.CompletionRequestedAt).Seconds())
 	}
 	return nil
 }

@@ -27,6 +27,20 @@ type Trees interface {
 	Open(ctx context.Context, object string) (fs.FS, error)
 }
 
+// DefaultMaxDeliveries is Options.MaxDeliveries when unset; terraform's
+// dead-letter policy on the partitions subscription matches it (terraform/
+// checks).
+const DefaultMaxDeliveries = 5
+
+// Log messages terraform's log-based metrics and alerts select on
+// (terraform/ checks that they are logged, with the fields a metric reads).
+const (
+	LogPartitionDone     = "partition done"
+	LogPartitionFailed   = "partition failed"
+	LogBackfillFinished  = "backfill finished processing"
+	LogBackfillCompleted = "backfill completed"
+)
+
 // Options tune the pipeline; zero values mean the defaults in brackets.
 type Options struct {
 	// MaxDeliveries is how many times a partition message may be delivered
@@ -71,7 +85,7 @@ type Retry struct {
 
 func (o Options) withDefaults() Options {
 	if o.MaxDeliveries <= 0 {
-		o.MaxDeliveries = 5
+		o.MaxDeliveries = DefaultMaxDeliveries
 	}
 	if o.Retry.Attempts <= 0 {
 		o.Retry.Attempts = 4

@@ -131,7 +131,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m message.Received, touc
 			log.Warn("record partition done; will retry", "error", err.Error())
 			return message.Nack
 		}
-		log.Info("partition done", "rows", res.RowsWritten, "bytes", res.BytesProcessed, "job_id", res.JobID, "duration_seconds", p.now().Sub(start).Seconds())
+		log.Info(LogPartitionDone, "rows", res.RowsWritten, "bytes", res.BytesProcessed, "job_id", res.JobID, "duration_seconds", p.now().Sub(start).Seconds())
 		if spec.Sequential {
 			if err := p.publishNext(ctx, spec, idx); err != nil {
 				log.Warn("publish next partition; will retry", "error", err.Error())
@@ -176,7 +176,7 @@ func (p *Pipeline) HandlePartition(ctx context.Context, m message.Received, touc
 		log.Warn("record partition failure; will retry", "error", err.Error())
 		return message.Nack
 	}
-	log.Error("partition failed", "error", runErr.Error(), "attempts", m.DeliveryAttempt)
+	log.Error(LogPartitionFailed, "error", runErr.Error(), "attempts", m.DeliveryAttempt)
 	p.deadLetter(ctx, m.Data, m.Attributes, runErr)
 	return message.Ack
 }
@@ -352,7 +352,7 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 	} else {
 		p.emit(ctx, eventFailed(spec, failed, open))
 	}
-	p.log().Info("backfill finished processing", "backfill_id", id, "state", string(state), "failed", len(failed), "duration_seconds", now.Sub(bf.StartedAt).Seconds())
+	p.log().Info(LogBackfillFinished, "backfill_id", id, "state", string(state), "failed", len(failed), "duration_seconds", now.Sub(bf.StartedAt).Seconds())
 	return true, nil
 }
 
