@@ -10,15 +10,18 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
+	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/eventdata"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/treestore"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
 // TreeReader reads the current synced tree (treestore.Trees implements it).
@@ -125,6 +128,18 @@ func (h *Scanner) Handle(ctx context.Context, e event.Event) error {
 	return err
 }
 
+// treeUnread reports whether the scan could not read the tree as a whole
+// (bqbackfill.yaml invalid, the tree unlistable): it then knows no entry,
+// and no completing backfill may be taken for one whose entry was removed.
+func treeUnread(problems []treescan.Problem) bool {
+	for _, pr := range problems {
+		if pr.Table == "" && (pr.File == "" || pr.File == config.FileName) {
+			return true
+		}
+	}
+	return false
+}
+
 // Scan reads the current tree and reconciles it; it returns the actions.
 func (h *Scanner) Scan(ctx context.Context) ([]pipeline.Action, error) {
 	now := time.Now()
@@ -156,6 +171,21 @@ func (h *Scanner) Scan(ctx context.Context) ([]pipeline.Action, error) {
 		}
 	}
 	actions := h.pipeline.Scan(ctx, desired)
+	if opts.Status == "" && !treeUnread(problems) {
+		// A completing backfill whose entry was removed is in no desired
+		// entry: without this it would go silent half-done.
+		unread := map[string]bool{}
+		for _, pr := range problems {
+			unread[pr.Table] = true
+		}
+		inScope := func(table string) bool {
+			if unread[table] {
+				return false
+			}
+			return len(opts.Tables) == 0 || slices.ContainsFunc(opts.Tables, func(t warehouse.TableRef) bool { return t.String() == table })
+		}
+		actions = append(actions, h.pipeline.HeldRemoved(ctx, desired, inScope)...)
+	}
 	acted, failed := 0, 0
 	for _, a := range actions {
 		if a.Did != "" {

@@ -8,9 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
+
+	"cloud.google.com/go/storage"
 )
 
 // Backfill is the record of one backfill.yaml entry (backfill.json).
@@ -126,7 +127,7 @@ func (s *Store) Create(ctx context.Context, b *Backfill) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", b.ID, err)
 	}
-	gen, err := s.write(ctx, p+"backfill.json", 0, data, nil)
+	gen, err := s.write(ctx, p+"backfill.json", 0, data, stateMeta(b.State))
 	if isPrecondition(err) {
 		return fmt.Errorf("create %s: %w", b.ID, ErrExists)
 	}
@@ -246,7 +247,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Backfill) error)
 		},
 		func() ([]byte, map[string]string, error) {
 			data, err := json.Marshal(b)
-			return data, nil, err
+			return data, stateMeta(b.State), err
 		})
 	if b != nil {
 		b.Generation = gen
@@ -301,7 +302,7 @@ func (s *Store) Transition(ctx context.Context, id string, from []State, to Stat
 
 // List returns every backfill record, sorted by id.
 func (s *Store) List(ctx context.Context) ([]*Backfill, error) {
-	return s.list(ctx, root)
+	return s.list(ctx, root, "")
 }
 
 // ListTable returns the backfill records of one table
@@ -310,24 +311,41 @@ func (s *Store) ListTable(ctx context.Context, table string) ([]*Backfill, error
 	if !validSegment(table) {
 		return nil, fmt.Errorf("ledger: invalid table %q: %w", table, ErrInvalidName)
 	}
-	return s.list(ctx, root+table+"/")
+	return s.list(ctx, root+table+"/", "")
 }
 
-// list reads the backfill records under prefix.
-func (s *Store) list(ctx context.Context, prefix string) ([]*Backfill, error) {
-	names, err := s.names(ctx, prefix, func(n string) bool {
+// stateMeta is a backfill record's object metadata: its state, as
+// partition records keep theirs, so that ListState finds the records in
+// one state from one listing without reading every record.
+func stateMeta(st State) map[string]string { return map[string]string{stateKey: string(st)} }
+
+// ListState returns the backfill records in state st, sorted by id: one
+// listing of the ledger (whose object metadata carries each record's
+// state) plus a read of each match. A record written before the state was
+// kept in the metadata is read to learn its state; its next write adds it.
+func (s *Store) ListState(ctx context.Context, st State) ([]*Backfill, error) {
+	return s.list(ctx, root, st)
+}
+
+// list reads the backfill records under prefix, those in state st only
+// (any state when st is ""), sorted by id.
+func (s *Store) list(ctx context.Context, prefix string, st State) ([]*Backfill, error) {
+	ids, err := s.namesBy(ctx, prefix, func(a *storage.ObjectAttrs) (string, bool) {
 		// Only <prefix...>/<table>/<date>/backfill.json, not a spec or a
 		// partition that happens to be named backfill.
-		rest, ok := strings.CutSuffix(strings.TrimPrefix(n, root), "/backfill.json")
-		return ok && strings.Count(rest, "/") == 1
+		id, ok := strings.CutSuffix(strings.TrimPrefix(a.Name, root), "/backfill.json")
+		if !ok || strings.Count(id, "/") != 1 {
+			return "", false
+		}
+		got, known := a.Metadata[stateKey]
+		return id, st == "" || !known || got == string(st)
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Backfill, len(names))
-	err = s.each(ctx, len(names), func(i int) error {
-		id := strings.TrimSuffix(strings.TrimPrefix(names[i], root), "/backfill.json")
-		b, err := s.Get(ctx, id)
+	out := make([]*Backfill, len(ids))
+	err = s.each(ctx, len(ids), func(i int) error {
+		b, err := s.Get(ctx, ids[i])
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -339,10 +357,11 @@ func (s *Store) list(ctx context.Context, prefix string) ([]*Backfill, error) {
 	}
 	var res []*Backfill
 	for _, b := range out {
-		if b != nil {
+		// The state is checked again: the record may have moved since the
+		// listing.
+		if b != nil && (st == "" || b.State == st) {
 			res = append(res, b)
 		}
 	}
-	sort.Slice(res, func(i, j int) bool { return res[i].ID < res[j].ID })
 	return res, nil
 }

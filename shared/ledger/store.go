@@ -315,6 +315,12 @@ func (s *Store) updateFrom(ctx context.Context, name string, create bool, first 
 }
 
 func (s *Store) names(ctx context.Context, prefix string, keep func(string) bool) ([]string, error) {
+	return s.namesBy(ctx, prefix, func(a *storage.ObjectAttrs) (string, bool) { return a.Name, keep(a.Name) })
+}
+
+// namesBy lists prefix and returns, sorted, what keep makes of each
+// object it keeps (it sees the metadata the listing returns).
+func (s *Store) namesBy(ctx context.Context, prefix string, keep func(*storage.ObjectAttrs) (string, bool)) ([]string, error) {
 	it := s.client.Bucket(s.bucket).Objects(ctx, &storage.Query{Prefix: prefix})
 	var names []string
 	for {
@@ -325,8 +331,8 @@ func (s *Store) names(ctx context.Context, prefix string, keep func(string) bool
 		if err != nil {
 			return nil, fmt.Errorf("list gs://%s/%s: %w", s.bucket, prefix, err)
 		}
-		if keep(a.Name) {
-			names = append(names, a.Name)
+		if n, ok := keep(a); ok {
+			names = append(names, n)
 		}
 	}
 	sort.Strings(names)

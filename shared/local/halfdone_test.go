@@ -14,7 +14,8 @@ import (
 
 // TestHalfDoneCompletion is review item 4 of issue 14: the completion stops
 // after two partition copies (the process died), then the entry is changed
-// (to Cancelled, or back to Initiate). Every run reports the half-swapped
+// (to Cancelled, or back to Initiate), or removed from backfill.yaml
+// (status "": another entry replaces it). Every run reports the half-swapped
 // table (a WARNING log with the backfill id, Result.Held) and none finishes
 // the swap by itself; then an operator rolls production back from the
 // backup (exactly as it was) or finishes the swap.
@@ -26,6 +27,8 @@ func TestHalfDoneCompletion(t *testing.T) {
 		{"cancelled, rolled back", "Cancelled", true},
 		{"back to Initiate, finished", "Initiate", false},
 		{"cancelled, finished", "Cancelled", false},
+		{"removed, rolled back", "", true},
+		{"removed, finished", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -54,8 +57,14 @@ func TestHalfDoneCompletion(t *testing.T) {
 			halfDone := replaced(before, sixDays.staged, 10, wh.copied...)
 			wh.mu.Unlock()
 
-			changed := sixDays.entry
+			changed, says := sixDays.entry, "now "+tc.status
 			changed.status = tc.status
+			if tc.status == "" {
+				// The entry is gone; an older, cancelled one is all the
+				// file holds.
+				changed = entry{date: "2024-02-01", start: "2024-01-01", end: "2024-01-02", status: "Cancelled"}
+				says = "no longer in backfill.yaml"
+			}
 			writeEntries(t, sqlDir, sixDays.table, changed)
 			logs, events := &syncBuffer{}, &syncBuffer{}
 			s2 := openStack(t, Options{StateDir: dir, Warehouse: wrap, Logger: logging.New(logs, slog.LevelWarn), Events: events})
@@ -65,7 +74,7 @@ func TestHalfDoneCompletion(t *testing.T) {
 					t.Fatalf("run %d with the entry %s: %v", round+1, tc.status, err)
 				}
 				held := res.Held()
-				if len(held) != 1 || held[0].ID != sixDaysID || !strings.Contains(held[0].Held, "now "+tc.status) ||
+				if len(held) != 1 || held[0].ID != sixDaysID || !strings.Contains(held[0].Held, says) ||
 					!strings.Contains(held[0].Held, "bqbackfill rollback "+dauTable.String()) || !strings.Contains(held[0].Held, "bqbackfill complete "+dauTable.String()) {
 					t.Fatalf("run %d: held %+v, want %s held saying what to do", round+1, held, sixDaysID)
 				}

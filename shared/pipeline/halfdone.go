@@ -47,10 +47,14 @@ func (p *Pipeline) holdCompletion(ctx context.Context, bf *ledger.Backfill, d De
 		if err != nil {
 			return err
 		}
-		msg = fmt.Sprintf("the completion of %s stopped half-done and is held: its entry in backfill.yaml is now %s, so it is not finished automatically. "+
+		entry, back := "its entry in backfill.yaml is now "+d.Status, "setting the entry back to Complete"
+		if d.Status == statusRemoved {
+			entry, back = "its entry is no longer in backfill.yaml (removed, or older than the scanner's history window)", "adding the entry back with status Complete"
+		}
+		msg = fmt.Sprintf("the completion of %s stopped half-done and is held: %s, so it is not finished automatically. "+
 			"Production has %d of %d partition(s) swapped in (up to one more chunk may be partly copied); the backup %s holds them as they were. "+
-			"Finish the swap by setting the entry back to Complete (in local mode also with 'bqbackfill complete %s'), or restore production from the backup with 'bqbackfill rollback %s'",
-			bf.ID, d.Status, swapped, total, bf.Backup, table, table)
+			"Finish the swap by %s (in local mode also with 'bqbackfill complete %s'), or restore production from the backup with 'bqbackfill rollback %s'",
+			bf.ID, entry, swapped, total, bf.Backup, back, table, table)
 	default:
 		if bf.Held != "" {
 			// The entry says Complete again: the scanner resumes it.
@@ -69,7 +73,49 @@ func (p *Pipeline) holdCompletion(ctx context.Context, bf *ledger.Backfill, d De
 			return fmt.Errorf("record held completion of %s: %w", bf.ID, err)
 		}
 	}
-	return p.held(ctx, bf, "held:"+d.Status, msg)
+	key := "held:" + d.Status
+	if d.Status == statusRemoved {
+		key = "held:removed"
+	}
+	return p.held(ctx, bf, key, msg)
+}
+
+// statusRemoved is the entry status holdCompletion is given for a
+// completing backfill no entry of the tree names any more.
+const statusRemoved = ""
+
+// HeldRemoved reports the completing backfills that no desired entry names
+// (their entry was removed from backfill.yaml), which Scan never looks at:
+// each is held as a completion whose entry changed is, and returned as an
+// Action with its Warning (or Err). inScope says which tables the scan
+// covered: a table left out by a filter, or whose backfill.yaml cannot be
+// read, is not taken for removed. One ledger listing per call.
+func (p *Pipeline) HeldRemoved(ctx context.Context, desired []Desired, inScope func(table string) bool) []Action {
+	completing, err := p.Ledger.ListState(ctx, ledger.StateCompleting)
+	if err != nil {
+		p.log().Error("list completing backfills", "error", err.Error())
+		return []Action{{Err: fmt.Errorf("list completing backfills: %w", err)}}
+	}
+	named := make(map[string]bool, len(desired))
+	for _, d := range desired {
+		named[d.ID()] = true
+	}
+	var out []Action
+	for _, bf := range completing {
+		if named[bf.ID] || !inScope(bf.Table) {
+			continue
+		}
+		a := Action{BackfillID: bf.ID}
+		err := p.holdCompletion(ctx, bf, Desired{Status: statusRemoved})
+		if held := (*HeldError)(nil); errors.As(err, &held) {
+			a.Warning = held.Message
+		} else if err != nil {
+			a.Err = err
+			p.log().Error("reconcile", "backfill_id", bf.ID, "error", err.Error())
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // held tells the watchers msg once (under key) and returns the

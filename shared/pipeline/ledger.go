@@ -17,6 +17,7 @@ type Ledger interface {
 	Transition(ctx context.Context, id string, from []ledger.State, to ledger.State, mutate func(*ledger.Backfill) error) (bool, error)
 	List(ctx context.Context) ([]*ledger.Backfill, error)
 	ListTable(ctx context.Context, table string) ([]*ledger.Backfill, error)
+	ListState(ctx context.Context, st ledger.State) ([]*ledger.Backfill, error)
 	Spec(ctx context.Context, id string) (json.RawMessage, error)
 	ReplaceSpec(ctx context.Context, id string, raw json.RawMessage) error
 
