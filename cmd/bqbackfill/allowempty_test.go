@@ -12,18 +12,8 @@ import (
 // refused under a plain complete, which says the ways on; complete
 // --allow-empty then empties that production partition on purpose.
 func TestCompleteAllowEmpty(t *testing.T) {
-	state, sqlDir, dir := advFixture(t, "SELECT @submission_date AS submission_date, 1 AS total", "Initiate")
+	state, sqlDir := stagingLostFixture(t)
 	table := advTable
-	staging := "moz-fx-data-shared-prod.backfills_staging_derived.adv_derived__t_v1_2026_12_01"
-	if code, out, errOut := runMain(t, "run", "--sql-dir", sqlDir, "--state-dir", state, "--today", "2026-12-01"); code != 0 {
-		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
-	}
-	if code, _, errOut := runMain(t, "sql", "--state-dir", state, "DELETE FROM `"+staging+"` WHERE submission_date = '2026-11-02'"); code != 0 {
-		t.Fatalf("empty a staging partition by hand: %s", errOut)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "backfill.yaml"), []byte(advEntry("Complete")), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	complete := func(args ...string) (int, string, string) {
 		return runMain(t, append([]string{"complete", table, "--sql-dir", sqlDir, "--state-dir", state, "--today", "2026-12-01"}, args...)...)
 	}
@@ -42,6 +32,26 @@ func TestCompleteAllowEmpty(t *testing.T) {
 	if code != 0 || strings.Contains(out, "2026-11-02") || !strings.Contains(out, "2026-11-01,1") {
 		t.Errorf("production after complete --allow-empty: exit %d, want only 2026-11-01 with the backfill's row\n%s\n%s", code, out, errOut)
 	}
+}
+
+// stagingLostFixture is advFixture run to processed, with staging's
+// partition 20261102 emptied by hand and the entry set to Complete: the
+// completion is refused (staging_lost). It returns the state directory and
+// the sql/ directory.
+func stagingLostFixture(t *testing.T) (state, sqlDir string) {
+	t.Helper()
+	state, sqlDir, dir := advFixture(t, "SELECT @submission_date AS submission_date, 1 AS total", "Initiate")
+	staging := "moz-fx-data-shared-prod.backfills_staging_derived.adv_derived__t_v1_2026_12_01"
+	if code, out, errOut := runMain(t, "run", "--sql-dir", sqlDir, "--state-dir", state, "--today", "2026-12-01"); code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := runMain(t, "sql", "--state-dir", state, "DELETE FROM `"+staging+"` WHERE submission_date = '2026-11-02'"); code != 0 {
+		t.Fatalf("empty a staging partition by hand: %s", errOut)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "backfill.yaml"), []byte(advEntry("Complete")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return state, sqlDir
 }
 
 // advTable is the table of advFixture.

@@ -521,7 +521,7 @@ func (p *Pipeline) checkStaged(ctx context.Context, spec *Spec, bf *ledger.Backf
 	if swapping {
 		state = fmt.Sprintf("The swap stopped part-way: production may hold some partitions of the backfill already, and the backup %s is intact", spec.Backup)
 	}
-	proceed := fmt.Sprintf("%s. Re-run them with `bqbackfill retry %s` (the swap then goes on), or confirm that production loses their rows with `bqbackfill complete --allow-empty %s`.", state, spec.Table, spec.Table)
+	proceed := fmt.Sprintf("%s. Re-run them with `bqbackfill retry %s` (the swap then goes on), or confirm that production loses their rows with `bqbackfill complete --allow-empty %s` (local mode) or `bqbackfill confirm-empty %s` (local mode or a deployment).", state, spec.Table, spec.Table, spec.Table)
 	if staged[""] == 0 && !swapping {
 		prodParts, err := p.Warehouse.Partitions(ctx, spec.SwapDestination)
 		if err != nil {

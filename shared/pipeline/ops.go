@@ -280,20 +280,8 @@ func (p *Pipeline) ResumeCompletion(ctx context.Context, table warehouse.TableRe
 		if !allowEmpty {
 			return "", nil, fmt.Errorf("%s: the completion was refused: %s", bf.ID, bf.LastError)
 		}
-		_, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
-			if b.State != ledger.StateFailed || b.Failure != ledger.FailureStagingLost {
-				return ledger.ErrNoChange
-			}
-			for _, id := range b.FailedPartitions {
-				if !slices.Contains(b.AllowEmpty, id) {
-					b.AllowEmpty = append(b.AllowEmpty, id)
-				}
-			}
-			confirmed = b.FailedPartitions
-			return nil
-		})
-		if err != nil && !errors.Is(err, ledger.ErrNoChange) {
-			return "", nil, fmt.Errorf("complete %s: record --allow-empty: %w", bf.ID, err)
+		if confirmed, err = p.recordAllowEmpty(ctx, bf.ID); err != nil {
+			return "", nil, err
 		}
 	default:
 		return "", nil, nil
@@ -308,6 +296,72 @@ func (p *Pipeline) ResumeCompletion(ctx context.Context, table warehouse.TableRe
 	}
 	if !moved {
 		return "", nil, nil
+	}
+	return bf.ID, confirmed, nil
+}
+
+// recordAllowEmpty records, on a backfill failed with staging_lost, that
+// production may lose the rows of the partitions found empty in staging,
+// and returns them.
+func (p *Pipeline) recordAllowEmpty(ctx context.Context, id string) ([]string, error) {
+	var confirmed []string
+	_, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		if b.State != ledger.StateFailed || b.Failure != ledger.FailureStagingLost {
+			return ledger.ErrNoChange
+		}
+		for _, pid := range b.FailedPartitions {
+			if !slices.Contains(b.AllowEmpty, pid) {
+				b.AllowEmpty = append(b.AllowEmpty, pid)
+			}
+		}
+		confirmed = b.FailedPartitions
+		return nil
+	})
+	if err != nil && !errors.Is(err, ledger.ErrNoChange) {
+		return nil, fmt.Errorf("%s: record the confirmation of partitions empty in staging: %w", id, err)
+	}
+	return confirmed, nil
+}
+
+// ConfirmEmpty is the operator's explicit confirmation (bqbackfill
+// confirm-empty, local or against a deployment) that the table's newest
+// backfill, failed with staging_lost, may empty the production partitions
+// its completion found empty in staging: it records them (allow_empty),
+// moves the backfill back to completing and publishes its completion
+// request, as the scanner does, so the completion that runs empties them.
+// Only a backfill failed with staging_lost is confirmed; it returns the
+// backfill id and the partitions confirmed.
+func (p *Pipeline) ConfirmEmpty(ctx context.Context, table warehouse.TableRef) (string, []string, error) {
+	bf, err := p.Latest(ctx, table, ledger.StateFailed)
+	if err != nil {
+		return "", nil, err
+	}
+	if bf.Failure != ledger.FailureStagingLost {
+		kind := string(bf.Failure)
+		if kind == "" {
+			kind = "no recorded kind"
+		}
+		return "", nil, fmt.Errorf("%s failed with %s, not %s: there are no partitions lost from staging to confirm (see 'bqbackfill status %s'; 'bqbackfill retry %s' re-runs what failed)",
+			bf.ID, kind, ledger.FailureStagingLost, table, table)
+	}
+	confirmed, err := p.recordAllowEmpty(ctx, bf.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(confirmed) == 0 {
+		return "", nil, fmt.Errorf("%s is no longer failed with %s (another operator acted): nothing confirmed", bf.ID, ledger.FailureStagingLost)
+	}
+	moved, err := p.reopen(ctx, bf.ID, ledger.StateProcessed)
+	if err != nil {
+		return "", nil, err
+	}
+	if !moved {
+		return "", nil, fmt.Errorf("%s is no longer failed (another operator acted): nothing confirmed", bf.ID)
+	}
+	if _, err := p.requestCompletion(ctx, bf); err != nil {
+		// Recorded completing: the scanner re-publishes a stale request
+		// while the entry says Complete.
+		return "", nil, fmt.Errorf("confirm-empty %s: %w", bf.ID, err)
 	}
 	return bf.ID, confirmed, nil
 }
