@@ -839,7 +839,7 @@ func TestTwinMissingServiceGrant(t *testing.T) {
 	cases := []struct {
 		name   string
 		remove func(grant) bool
-		flow   string // "backfill" (run) or "retry" (retryFlow)
+		flow   string // "backfill" (run), "retry" (retryFlow) or "confirm" (confirmFlow)
 		step   string
 		perm   string
 	}{
@@ -876,6 +876,7 @@ func TestTwinMissingServiceGrant(t *testing.T) {
 		}, "retry", "retry", "storage.objects.create"},
 		{"operator retry: partitions topic", operator("retry", "partitions topic"), "retry", "retry", "pubsub.topics.publish"},
 		{"operator retry: worker job", operator("retry", "worker job"), "retry", "retry", "run.jobs.run"},
+		{"operator confirm-empty: complete topic", operator("confirm-empty", "complete topic"), "confirm", "confirm-empty", "pubsub.topics.publish"},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {
@@ -896,9 +897,12 @@ func TestTwinMissingServiceGrant(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tw := newTwin(t, e, cs, rest)
 			var step, msg string
-			if tc.flow == "retry" {
+			switch tc.flow {
+			case "retry":
 				step, msg = tw.retryFlow()
-			} else {
+			case "confirm":
+				step, msg = tw.confirmFlow()
+			default:
 				step, msg = tw.run(twinTable, false)
 			}
 			if step != tc.step || !strings.Contains(msg, tc.perm) {
@@ -1056,3 +1060,78 @@ func operatorGrants(t *testing.T, e *environment, env cloudenv.Env) []grant {
 }
 
 const operatorHeading = "## 8. The operator"
+
+// A completion refused because a staging partition the worker wrote rows
+// for is empty (staging_lost) is confirmed by the operator (confirm-empty,
+// run against the deployment with the grants of docs/deploy.md): the
+// completion is requested again and empties that production partition.
+func TestTwinConfirmEmpty(t *testing.T) {
+	e, cs, gs := twinSetup(t)
+	tw := newTwin(t, e, cs, gs)
+	if step, msg := tw.confirmFlow(); step != "" {
+		t.Fatalf("fails at %s: %s", step, msg)
+	}
+	if st := tw.state(twinTable); st != ledger.StateCompleted {
+		t.Fatalf("after confirm-empty: state %s (%s), want completed", st, tw.failure(twinTable))
+	}
+	if n, ok := tw.fake.PartitionRows(twinTable)[lostPartition]; ok && n != 0 {
+		t.Errorf("production partition %s has %d rows after the confirmed completion, want none", lostPartition, n)
+	}
+}
+
+// lostPartition is the staging partition confirmFlow empties.
+const lostPartition = "20240319"
+
+// confirmFlow runs a backfill to processed, empties its staging partition
+// lostPartition, has the completion refuse it (staging_lost), then the
+// operator confirms it (confirm-empty) and the completion runs. It returns
+// the first step that failed, as run does.
+func (tw *twin) confirmFlow() (step, msg string) {
+	if step, err := tw.syncAndScan(twinTree(twinTable, "Initiate", false)); err != nil {
+		return tw.outcome(step+"start", err)
+	}
+	if err := tw.work(); err != nil {
+		return tw.outcome("partitions", err)
+	}
+	if step, msg := tw.outcome("partitions", tw.tick()); step != "" {
+		return step, msg
+	}
+	id := pipeline.BackfillID(twinTable, twinEntry)
+	bf, err := ledger.New(tw.stacks["operator"].Storage, tw.env.LedgerBucket).Get(tw.ctx, id)
+	if err != nil || bf.State != ledger.StateProcessed {
+		return "partitions", fmt.Sprintf("want processed: %v %s", err, tw.failure(twinTable))
+	}
+	stg, err := warehouse.ParseTableRef(bf.Staging)
+	if err != nil {
+		return "partitions", err.Error()
+	}
+	if err := tw.fake.SetPartitionRows(stg, lostPartition, 0); err != nil {
+		return "partitions", err.Error()
+	}
+	if tw.fake.PartitionRows(twinTable)[lostPartition] == 0 {
+		return "partitions", "production has no rows in " + lostPartition + ": emptying it would prove nothing"
+	}
+	if _, err := tw.syncAndScan(twinTree(twinTable, "Complete", false)); err != nil {
+		return tw.outcome("complete request", err)
+	}
+	tw.pull("twin-complete")
+	// The refusal is expected.
+	tw.stacks["completion"].Pipeline.Complete(tw.ctx, id)
+	tw.errLogs.take()
+	if st := tw.state(twinTable); st != ledger.StateFailed {
+		return "complete", fmt.Sprintf("state %s, want failed (staging_lost): %s", st, tw.failure(twinTable))
+	}
+	if _, _, err := tw.stacks["operator"].Pipeline.ConfirmEmpty(tw.ctx, twinTable); err != nil {
+		return tw.outcome("confirm-empty", fmt.Errorf("operator: confirm-empty: %w", err))
+	}
+	if step, msg := tw.outcome("confirm-empty", nil); step != "" {
+		return step, msg
+	}
+	if got := tw.pull("twin-complete"); len(got) != 1 {
+		return "confirm-empty", fmt.Sprintf("%d completion requests, want 1", len(got))
+	}
+	if err := tw.stacks["completion"].Pipeline.Complete(tw.ctx, id); err != nil {
+		return tw.outcome("complete", err)
+	}
+	return tw.outcome("complete", nil)
+}
