@@ -74,13 +74,9 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		return err
 	}
 	log := p.log().With("backfill_id", id, "table", spec.Table.String())
-	steps, err := p.Ledger.ListSwapSteps(ctx, id)
+	done, err := p.swapStepsDone(ctx, id)
 	if err != nil {
 		return fmt.Errorf("complete %s: %w", id, err)
-	}
-	done := map[string]bool{}
-	for _, s := range steps {
-		done[s.Name] = s.Done
 	}
 
 	// staged holds staging's rows per partition ("" for the whole table),
@@ -105,7 +101,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 				}
 				return p.refuseCompletion(ctx, spec, bf, r)
 			}
-			if warehouse.Code(err) == warehouse.PermissionDenied {
+			if denied(err) {
 				// Nothing is touched yet, and retrying cannot help until
 				// someone grants access (issue 9 F3).
 				return p.refuseCompletion(ctx, spec, bf, &refusal{reason: fmt.Sprintf("bqbackfill may not use the tables of this swap (production untouched): %v", err)})
@@ -410,10 +406,14 @@ func (p *Pipeline) backupRows(ctx context.Context, spec *Spec, id string) (map[s
 			return nil, err
 		}
 	}
+	isEmpty := make(map[string]bool, len(empty))
+	for _, id := range empty {
+		isEmpty[id] = true
+	}
 	rows := map[string]int64{}
 	for _, ps := range spec.Partitions {
 		rows[ps.ID] = 1
-		if slices.Contains(empty, PartitionID(ps)) {
+		if isEmpty[PartitionID(ps)] {
 			rows[ps.ID] = 0
 		}
 	}
@@ -543,6 +543,19 @@ func (p *Pipeline) checkStaged(ctx context.Context, spec *Spec, bf *ledger.Backf
 			}
 			return nil, &refusal{lost: lost, reason: fmt.Sprintf("staging table %s is empty (%s) while production has %d rows in those partitions; refusing to swap an empty table over production. %s", spec.Staging, what, rows, proceed)}
 		}
+	}
+	// The records matter only for partitions staging has no rows of: in
+	// the usual swap there are none, and reading every record would cost a
+	// ledger read per partition on every completion request.
+	candidates := false
+	for _, ps := range spec.Partitions {
+		if staged[ps.ID] == 0 && !allowed[PartitionID(ps)] {
+			candidates = true
+			break
+		}
+	}
+	if !candidates {
+		return staged, nil
 	}
 	recs, err := p.Ledger.ListPartitions(ctx, bf.ID)
 	if err != nil {
