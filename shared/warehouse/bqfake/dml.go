@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"cloud.google.com/go/civil"
+
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
 // ---- DML that empties partitions ----
@@ -72,9 +74,9 @@ func (s *Server) dmlHandler(q *Query) (*Result, error) {
 		return nil, &JobError{Reason: "invalidQuery", Message: fmt.Sprintf("bqfake: DELETE filters on %s, which does not partition %s:%s.%s", field, m[1], m[2], m[3])}
 	}
 	for id := range t.rows {
-		start, ok := partitionStart(id)
-		if !ok {
-			continue
+		_, start, _, err := warehouse.ParsePartitionID(id)
+		if err != nil {
+			continue // __NULL__ and __UNPARTITIONED__ hold no dates
 		}
 		for _, sp := range spans {
 			if !start.Before(sp.lo) && start.Before(sp.hi) {
@@ -85,22 +87,6 @@ func (s *Server) dmlHandler(q *Query) (*Result, error) {
 	}
 	s.refreshNumRows(t)
 	return &Result{}, nil
-}
-
-// partitionStart is the first day of a DAY (YYYYMMDD) or MONTH (YYYYMM)
-// partition id.
-func partitionStart(id string) (civil.Date, bool) {
-	var d civil.Date
-	var err error
-	switch len(id) {
-	case 8:
-		d, err = civil.ParseDate(id[:4] + "-" + id[4:6] + "-" + id[6:])
-	case 6:
-		d, err = civil.ParseDate(id[:4] + "-" + id[4:] + "-01")
-	default:
-		return d, false
-	}
-	return d, err == nil
 }
 
 // authorizeDML checks that email may change the rows of every existing
