@@ -476,7 +476,9 @@ func (s *Server) jobsQuery(rt route, body []byte) (any, *httpError) {
 		fault = s.matchJobFault("QUERY", nil)
 	}
 	if fault == nil {
-		fault = s.authorizeReads(rt.principal, req.Query)
+		// jobs.query runs the same handlers as jobs.insert (DML included),
+		// so it is authorised the same way.
+		fault = s.authorizeJob(rt.principal, &bq.JobConfiguration{Query: &bq.JobConfigurationQuery{Query: req.Query}})
 	}
 	s.mu.Unlock()
 	if fault != nil {
