@@ -150,12 +150,12 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, b := range []string{SQLBucket, LedgerBucket} {
-		if opts.ReadOnly {
-			continue // creates nothing; a missing bucket reads as empty
-		}
-		if err := s.GCS.EnsureBucket(ctx, b); err != nil {
-			return nil, err
+	// Read-only creates nothing: a missing bucket reads as empty.
+	if !opts.ReadOnly {
+		for _, b := range []string{SQLBucket, LedgerBucket} {
+			if err := s.GCS.EnsureBucket(ctx, b); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if s.PubSub, err = StartPubSub(ctx, Project); err != nil {
