@@ -144,7 +144,7 @@ func (p *Pipeline) reopen(ctx context.Context, id string, to ledger.State) (bool
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("retry %s: %w", id, err)
+		return false, fmt.Errorf("reopen %s: %w", id, err)
 	}
 	return moved, nil
 }
@@ -286,13 +286,9 @@ func (p *Pipeline) ResumeCompletion(ctx context.Context, table warehouse.TableRe
 	default:
 		return "", nil, nil
 	}
-	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateFailed}, ledger.StateProcessed, func(b *ledger.Backfill) error {
-		b.LastError = ""
-		b.UpdatedAt = p.now()
-		return nil
-	})
+	moved, err := p.reopen(ctx, bf.ID, ledger.StateProcessed)
 	if err != nil {
-		return "", nil, fmt.Errorf("complete %s: %w", bf.ID, err)
+		return "", nil, err
 	}
 	if !moved {
 		return "", nil, nil
