@@ -106,7 +106,7 @@ var programmaticRules = map[string]string{
 	"T1": "cmd/bqbackfill TestValidateMissingTable",
 	"T3": "shared/treefs TestRefused and shared/sqltree TestHostileTree (links, devices and FIFOs cannot be written in a txtar)",
 	"T4": "shared/treefs TestRefused and shared/sqltree TestHostileTree (an 8 MiB fixture is not worth committing)",
-	"R1": "TestCheckSingleInitiate (the scanner's rule; Validate reports V6)",
+	"R1": "TestSingleInitiate and shared/treescan TestDesiredSingleInitiate (the scanner's rule; Validate reports V6)",
 	"R5": "TestCheckTargetScript (it depends on --target, not on the files)",
 }
 

@@ -44,11 +44,11 @@ func TestCheckTargetScript(t *testing.T) {
 	}
 }
 
-// TestCheckSingleInitiate is rule R1 as the scanner applies it: in a file
+// TestSingleInitiate is rule R1 as the scanner applies it: in a file
 // with several Initiate entries, the last one (which V6 does not cover) is
 // rejected too; a single Initiate entry, and entries of other statuses,
 // pass.
-func TestCheckSingleInitiate(t *testing.T) {
+func TestSingleInitiate(t *testing.T) {
 	mk := func(date string, st backfill.Status) *backfill.Entry {
 		e := entryFor(date, "2024-03-01", "2024-03-02")
 		e.Status = st
@@ -68,13 +68,13 @@ func TestCheckSingleInitiate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, e := range tc.entries {
-				if err := backfill.CheckSingleInitiate(tc.entries, e); err != nil {
-					if err.Rule != "R1" || err.EntryDate != e.Key() || !strings.Contains(err.Message, "only one backfill per table") {
-						t.Errorf("%s: %+v", e.Key(), err)
-					}
-					got = append(got, e.Key())
+			if e, err := backfill.SingleInitiate(tc.entries); err != nil {
+				if e == nil || err.Rule != "R1" || err.EntryDate != e.Key() || !strings.Contains(err.Message, "only one backfill per table") {
+					t.Errorf("%v: %+v", e, err)
 				}
+				got = append(got, err.EntryDate)
+			} else if e != nil {
+				t.Errorf("entry %s returned without an error", e.Key())
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("rejected %q, want %q", got, tc.want)

@@ -330,23 +330,13 @@ func CheckShredder(e *Entry, md *metadata.Metadata) *Error {
 	return &Error{Rule: "V5", EntryDate: e.Key(), Field: "shredder_mitigation", Message: fmt.Sprintf("shredder_mitigation label in metadata.yaml and backfill.yaml entry %s should match: the table %s the label, so set shredder_mitigation: %t", e.Key(), has, md.ShredderMitigation())}
 }
 
-// CheckSingleInitiate is rule R1 as the scanner applies it to the entry e
-// of entries: a file with more than one Initiate entry starts none of them
-// (only one backfill per table may be in flight). V6 rejects every
+// SingleInitiate is rule R1, as the scanner (shared/treescan) applies it
+// once per file: a file with more than one Initiate entry starts none of
+// them (only one backfill per table may be in flight). V6 rejects every
 // Initiate entry that another Initiate entry follows; R1 rejects the last
-// Initiate entry of such a file, which V6 leaves alone. Validate does not
-// report R1 (V6 already fails the file); the scanner does.
-func CheckSingleInitiate(entries []*Entry, e *Entry) *Error {
-	if last, err := SingleInitiate(entries); last == e {
-		return err
-	}
-	return nil
-}
-
-// SingleInitiate is rule R1 for a whole file in one pass: it returns the
-// last Initiate entry of a file with more than one, and its R1 error (nil,
-// nil when the file has at most one). The scanner calls it once per file:
-// CheckSingleInitiate per entry is quadratic in the Initiate entries.
+// one, which V6 leaves alone, so it returns that entry and its R1 error
+// (nil, nil when the file has at most one). Validate does not report R1
+// (V6 already fails the file); the scanner does.
 func SingleInitiate(entries []*Entry) (*Entry, *Error) {
 	var initiate []*Entry
 	for _, o := range entries {
