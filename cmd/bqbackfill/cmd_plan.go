@@ -11,6 +11,7 @@ import (
 
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/estimate"
+	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -152,16 +153,20 @@ func planRun(ctx context.Context, o *planOptions) error {
 		}
 		return planErr
 	}
-	est, costErrs, note, err := planEstimate(ctx, o.Estimate, t, p, settings)
+	// One spec, as the scanner builds it, for the estimate and the query
+	// shown: what plan prints is what runs.
+	spec, err := treescan.SpecFromPlan(t, p, settings, "")
+	if err != nil {
+		return fmt.Errorf("plan %s entry %s: %w", p.Table, p.EntryDate, err)
+	}
+	est, costErrs, note, err := planEstimate(ctx, o.Estimate, spec, settings)
 	if err != nil {
 		return err
 	}
 	errs = append(errs, costErrs...)
 	var shown *shownQuery
 	if o.ShowQuery {
-		if shown, err = showQuery(t, p); err != nil {
-			return err
-		}
+		shown = showQuery(spec)
 	}
 	if o.Tree.json {
 		out := planOutput{Plan: p, Valid: len(errs) == 0, Errors: errs, Warnings: warns, Query: shown, Estimate: est}

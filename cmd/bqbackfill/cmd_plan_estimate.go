@@ -11,7 +11,6 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/config"
 	"github.com/bqbackfill/bqbackfill/shared/estimate"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
-	"github.com/bqbackfill/bqbackfill/shared/treescan"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 	bqwarehouse "github.com/bqbackfill/bqbackfill/shared/warehouse/bigquery"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse/duckdb"
@@ -31,12 +30,8 @@ func (f *estimateFlags) add(fs *pflag.FlagSet) {
 // planEstimate estimates the planned entry and checks it against the
 // daily partition quota (Q1) and max_bytes_per_backfill (Q2). The estimate
 // is nil, with a note saying why, when there is no warehouse to ask.
-func planEstimate(ctx context.Context, f estimateFlags, t *backfill.Table, p *backfill.Plan, settings config.Settings) (*estimate.Estimate, []backfill.Error, string, error) {
-	spec, err := treescan.SpecFromPlan(t, p, "")
-	if err != nil {
-		return nil, nil, "", err
-	}
-	spec.Promotion = settings.Promotion.Mode(p.Table)
+func planEstimate(ctx context.Context, f estimateFlags, spec *pipeline.Spec, settings config.Settings) (*estimate.Estimate, []backfill.Error, string, error) {
+	p := &spec.Plan
 	in := pipeline.EstimateInput(spec, settings.PricePerTiBUSD)
 	var problems []backfill.Error
 	add := func(vs []estimate.Violation) {

@@ -70,3 +70,46 @@ func TestPlanShredder(t *testing.T) {
 		t.Errorf("plan --json: %+v", p)
 	}
 }
+
+// TestPlanShowQueryPromotion: --show-query shows the spec the scanner
+// stores, the table's configured promotion included (plan once built it
+// without the settings, so it could not say which promotion runs).
+func TestPlanShowQueryPromotion(t *testing.T) {
+	for _, c := range []struct {
+		name, settings, want string
+	}{
+		{"default", "", "copy, one WRITE_TRUNCATE copy job per partition"},
+		{"per table", "promotion:\n  default: copy\n  tables:\n    p.d.t: atomic\n", "atomic, one transaction per 4000 partitions"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sqlDir, stateDir := estimateTree(t, c.settings)
+			code, out, errOut := runMain(t, "plan", "--sql-dir", sqlDir, "--state-dir", stateDir, "--today", "2026-06-15", "--show-query", "p.d.t")
+			if code != 0 {
+				t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+			}
+			if want := "-- Promotion (bqbackfill.yaml promotion:): " + c.want; !strings.Contains(out, want) {
+				t.Errorf("plan --show-query lacks %q:\n%s", want, out)
+			}
+			code, out, errOut = runMain(t, "plan", "--sql-dir", sqlDir, "--state-dir", stateDir, "--today", "2026-06-15", "--show-query", "--json", "p.d.t")
+			if code != 0 {
+				t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+			}
+			var p struct {
+				Query struct {
+					SQL       string `json:"sql"`
+					Promotion string `json:"promotion"`
+				} `json:"query_sql"`
+				Estimate struct {
+					Promotion string `json:"promotion"`
+				} `json:"estimate"`
+			}
+			if err := json.Unmarshal([]byte(out), &p); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			mode, _, _ := strings.Cut(c.want, ",")
+			if p.Query.Promotion != mode || p.Estimate.Promotion != mode || !strings.Contains(p.Query.SQL, "`p.d.src`") {
+				t.Errorf("plan --json --show-query: query %+v, estimate %+v; want promotion %s in both", p.Query, p.Estimate, mode)
+			}
+		})
+	}
+}

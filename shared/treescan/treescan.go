@@ -142,12 +142,7 @@ func Desired(ctx context.Context, fsys fs.FS, o Options) ([]pipeline.Desired, []
 					if err != nil {
 						return nil, err
 					}
-					spec, err := SpecFromPlan(t, plan, o.Tree)
-					if err != nil {
-						return nil, err
-					}
-					spec.Promotion = settings.Promotion.Mode(plan.Table)
-					return spec, nil
+					return SpecFromPlan(t, plan, settings, o.Tree)
 				}
 				d.PricePerTiBUSD, d.MaxBytes = settings.PricePerTiBUSD, settings.MaxBytesPerBackfill
 			}
@@ -187,9 +182,11 @@ func hashWithoutStatus(e *backfill.Entry) string {
 // SpecFromPlan turns a plan into what the pipeline stores and runs: the
 // plan itself plus the query as it runs (rendered, with self-references
 // pointed at staging for depends_on_past tables, wrapped by the shredder
-// mitigation when planned).
-func SpecFromPlan(t *backfill.Table, plan *backfill.Plan, tree string) (*pipeline.Spec, error) {
-	s := &pipeline.Spec{Plan: *plan, Tree: tree}
+// mitigation when planned) and what settings decide beyond the plan (the
+// promotion mode of the table). The scanner and plan (its estimate and
+// --show-query) all build the spec here, so what plan shows is what runs.
+func SpecFromPlan(t *backfill.Table, plan *backfill.Plan, settings config.Settings, tree string) (*pipeline.Spec, error) {
+	s := &pipeline.Spec{Plan: *plan, Tree: tree, Promotion: settings.Promotion.Mode(plan.Table)}
 	s.Warnings = append([]string(nil), plan.Warnings...)
 	checks, err := checksFiles(t)
 	if err != nil {
