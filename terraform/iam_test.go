@@ -20,22 +20,6 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/iamcheck"
 )
 
-// rolePermissions are the permissions of the predefined BigQuery roles
-// this deployment grants, as far as the model below uses them (Google
-// Cloud IAM "roles and permissions" reference); the other services' roles
-// are shared/iamcheck.Roles, which the deployment twin enforces. A role
-// missing from both fails the test: add it with its permissions rather
-// than guess.
-var rolePermissions = map[string][]string{
-	"roles/bigquery.jobUser":    {"bigquery.jobs.create"},
-	"roles/bigquery.dataViewer": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list"},
-	"roles/bigquery.dataEditor": {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.update", "bigquery.tables.updateData"},
-	// The basic dataset roles BigQuery stores in a dataset's access list.
-	"READER":                   {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list"},
-	"WRITER":                   {"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.update", "bigquery.tables.updateData"},
-	"roles/bigquery.dataOwner": {"bigquery.datasets.delete", "bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.datasets.setIamPolicy", "bigquery.datasets.update", "bigquery.tables.create", "bigquery.tables.delete", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list", "bigquery.tables.setIamPolicy", "bigquery.tables.update", "bigquery.tables.updateData"},
-}
-
 // forbiddenRoles may not be granted to anyone.
 var forbiddenRoles = []string{"roles/owner", "roles/editor", "roles/viewer"}
 
@@ -143,14 +127,14 @@ func grants(t *testing.T, e *environment) []grant {
 	return out
 }
 
-// permissions of a role: predefined (rolePermissions) or a custom role
-// terraform defines (its permissions argument).
+// permissions of a role: predefined (iamcheck.Roles, the table the
+// deployment twin enforces, with BigQuery's basic dataset roles) or a
+// custom role terraform defines (its permissions argument). A role that is
+// neither fails the test: add it to iamcheck.Roles from Google's docs
+// rather than guess.
 func permissions(t *testing.T, e *environment, role string) []string {
 	t.Helper()
-	if p, ok := rolePermissions[role]; ok {
-		return p
-	}
-	if p, ok := iamcheck.Roles[role]; ok {
+	if p, ok := iamcheck.Permissions(role); ok {
 		return p
 	}
 	if addr, attr, ok := refersTo(role); ok && (attr == "name" || attr == "id") {
@@ -162,7 +146,7 @@ func permissions(t *testing.T, e *environment, role string) []string {
 			return p
 		}
 	}
-	t.Errorf("role %q is neither in rolePermissions nor a custom role terraform defines", role)
+	t.Errorf("role %q is neither in iamcheck.Roles nor a custom role terraform defines", role)
 	return nil
 }
 

@@ -220,11 +220,9 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 	access := map[string][]*bq.DatasetAccess{}
 	for _, g := range gs {
 		role := g.role
-		if _, predefined := rolePermissions[role]; !predefined {
-			if _, predefined := iamcheck.Roles[role]; !predefined {
-				fake.DefineRole(role, permissions(t, e, role))
-				policy.DefineRole(role, permissions(t, e, role))
-			}
+		if _, predefined := iamcheck.Permissions(role); !predefined {
+			fake.DefineRole(role, permissions(t, e, role))
+			policy.DefineRole(role, permissions(t, e, role))
 		}
 		switch g.kind {
 		case "dataset":

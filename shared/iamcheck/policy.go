@@ -64,7 +64,7 @@ func (p *Policy) Allowed(principal, perm, resource string) bool {
 	defer p.mu.RUnlock()
 	for _, r := range []string{resource, p.parentOf(resource)} {
 		for _, g := range p.grants[r] {
-			if memberIs(g[1], principal) && p.roleHas(g[0], perm) {
+			if MemberIs(g[1], principal) && RoleHas(g[0], perm, p.custom) {
 				return true
 			}
 		}
@@ -84,22 +84,10 @@ func (p *Policy) parentOf(resource string) string {
 	return ""
 }
 
-func (p *Policy) roleHas(role, perm string) bool {
-	perms, ok := Roles[role]
-	if !ok {
-		perms = p.custom[role]
-	}
-	for _, q := range perms {
-		if q == perm || (strings.HasSuffix(q, ".*") && strings.HasPrefix(perm, strings.TrimSuffix(q, "*"))) {
-			return true
-		}
-	}
-	return false
-}
-
-// memberIs says whether an IAM member names principal. Groups and domains
-// are not resolved: no principal here belongs to one.
-func memberIs(member, principal string) bool {
+// MemberIs says whether an IAM member ("user:x", "serviceAccount:x",
+// "allUsers", ...) names principal, an email. Groups and domains are not
+// resolved: no principal here belongs to one.
+func MemberIs(member, principal string) bool {
 	switch member {
 	case "allUsers":
 		return true

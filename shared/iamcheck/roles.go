@@ -6,20 +6,53 @@
 // servers (fake-gcs-server, pstest, a Cloud Run fake), so the code under
 // test makes the same calls it makes in production, and a call without the
 // permission fails as the service answers it. BigQuery's checks live in
-// its fake (shared/warehouse/bqfake), which also resolves dataset access
-// lists and table policies.
+// its fake (shared/warehouse/bqfake), which walks project grants, dataset
+// access lists and table policies and asks RoleHas here what each role
+// allows: Roles is the one table of predefined roles, for every service.
 package iamcheck
 
+import "strings"
+
 // Roles are the permissions of the predefined roles the deployment, its
-// operators and its tests grant, for the services checked here. Source:
-// Google Cloud IAM, "IAM roles and permissions index"
-// (https://cloud.google.com/iam/docs/roles-permissions/storage, .../pubsub,
-// .../run, .../iam), the roles' permission lists, leaving out permissions
-// of other services (resourcemanager.projects.get and the like) and of
-// features not used here (folders, managed folders, snapshots, schemas,
-// revisions). A role missing here grants nothing: add it from the docs
+// operators and its tests grant. Source: Google Cloud IAM, "IAM roles and
+// permissions index" (https://cloud.google.com/iam/docs/roles-permissions/storage,
+// .../pubsub, .../run, .../iam, .../bigquery), the roles' permission lists,
+// leaving out permissions of other services (resourcemanager.projects.get
+// and the like) and of features not used here (folders, managed folders,
+// snapshots, schemas, revisions; BigQuery's routines, models, connections,
+// reservations). A role missing here grants nothing: add it from the docs
 // rather than guess.
 var Roles = map[string][]string{
+	// BigQuery.
+	"roles/bigquery.dataViewer": {
+		"bigquery.datasets.get", "bigquery.datasets.getIamPolicy",
+		"bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list",
+		"bigquery.tables.createSnapshot", "bigquery.tables.export",
+	},
+	"roles/bigquery.dataEditor": {
+		"bigquery.datasets.create", "bigquery.datasets.get", "bigquery.datasets.getIamPolicy",
+		"bigquery.tables.create", "bigquery.tables.createSnapshot", "bigquery.tables.delete", "bigquery.tables.export",
+		"bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list",
+		"bigquery.tables.restoreSnapshot", "bigquery.tables.update", "bigquery.tables.updateData", "bigquery.tables.updateTag",
+	},
+	"roles/bigquery.dataOwner": {
+		"bigquery.datasets.create", "bigquery.datasets.delete", "bigquery.datasets.get", "bigquery.datasets.getIamPolicy",
+		"bigquery.datasets.setIamPolicy", "bigquery.datasets.update", "bigquery.datasets.updateTag",
+		"bigquery.tables.create", "bigquery.tables.createSnapshot", "bigquery.tables.delete", "bigquery.tables.deleteSnapshot",
+		"bigquery.tables.export", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy",
+		"bigquery.tables.list", "bigquery.tables.restoreSnapshot", "bigquery.tables.setCategory", "bigquery.tables.setIamPolicy",
+		"bigquery.tables.update", "bigquery.tables.updateData", "bigquery.tables.updateTag",
+	},
+	"roles/bigquery.metadataViewer": {
+		"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.get", "bigquery.tables.getIamPolicy", "bigquery.tables.list",
+	},
+	"roles/bigquery.user": {
+		"bigquery.datasets.create", "bigquery.datasets.get", "bigquery.datasets.getIamPolicy",
+		"bigquery.jobs.create", "bigquery.jobs.list", "bigquery.readsessions.create", "bigquery.tables.list",
+	},
+	"roles/bigquery.jobUser": {"bigquery.jobs.create"},
+	"roles/bigquery.admin":   {"bigquery.*"},
+
 	// Cloud Storage.
 	"roles/storage.objectViewer":  {"storage.objects.get", "storage.objects.list"},
 	"roles/storage.objectCreator": {"storage.objects.create", "storage.multipartUploads.create", "storage.multipartUploads.abort", "storage.multipartUploads.listParts"},
@@ -85,4 +118,41 @@ var Roles = map[string][]string{
 	"roles/iam.serviceAccountTokenCreator": {"iam.serviceAccounts.get", "iam.serviceAccounts.getAccessToken", "iam.serviceAccounts.getOpenIdToken", "iam.serviceAccounts.implicitDelegation", "iam.serviceAccounts.list", "iam.serviceAccounts.signBlob", "iam.serviceAccounts.signJwt"},
 	"roles/eventarc.eventReceiver":         {"eventarc.events.receiveAuditLogWrittenEvent", "eventarc.events.receiveEvent"},
 	"roles/secretmanager.secretAccessor":   {"secretmanager.versions.access"},
+}
+
+// BasicDatasetRoles are the basic roles BigQuery keeps in a dataset's
+// access list, and the predefined roles they stand for
+// (https://cloud.google.com/bigquery/docs/access-control-basic-roles).
+var BasicDatasetRoles = map[string]string{
+	"READER": "roles/bigquery.dataViewer",
+	"WRITER": "roles/bigquery.dataEditor",
+	"OWNER":  "roles/bigquery.dataOwner",
+}
+
+// Permissions are the permissions of a predefined role (Roles), or of a
+// basic dataset role through the role it stands for; ok is false for any
+// other role (a custom one, or one missing from Roles).
+func Permissions(role string) (perms []string, ok bool) {
+	if r, basic := BasicDatasetRoles[role]; basic {
+		role = r
+	}
+	perms, ok = Roles[role]
+	return perms, ok
+}
+
+// RoleHas says whether role allows perm: a predefined or basic dataset
+// role by Permissions, any other by custom (custom roles' permissions by
+// name; nil when none are defined). "svc.*" allows every permission of
+// svc, as roles/storage.admin and the like do.
+func RoleHas(role, perm string, custom map[string][]string) bool {
+	perms, ok := Permissions(role)
+	if !ok {
+		perms = custom[role]
+	}
+	for _, q := range perms {
+		if q == perm || (strings.HasSuffix(q, ".*") && strings.HasPrefix(perm, strings.TrimSuffix(q, "*"))) {
+			return true
+		}
+	}
+	return false
 }

@@ -10,6 +10,8 @@ import (
 	"golang.org/x/oauth2"
 	bq "google.golang.org/api/bigquery/v2"
 	"google.golang.org/api/option"
+
+	"github.com/bqbackfill/bqbackfill/shared/iamcheck"
 )
 
 // Permissions. With EnforceIAM on, every call is authorised as BigQuery
@@ -17,58 +19,14 @@ import (
 // token (ClientOptionsAs); its roles come from the project's grants
 // (GrantProject), the dataset's access entries and the table's IAM policy
 // (a table inherits its dataset's, a dataset its project's); a role's
-// permissions come from rolePermissions (or DefineRole). A call without
+// permissions come from iamcheck.Roles, the one table of predefined roles
+// (READER, WRITER and OWNER in access lists standing for dataViewer,
+// dataEditor and dataOwner), or from DefineRole. A call without
 // the permission answers 403 accessDenied with BigQuery's wording, naming
 // the permission; a job that reads or writes a table it may not fails with
 // an accessDenied job error. Groups are not resolved (no principal is a
 // member of a group), nor are basic roles or specialGroup entries other
 // than allAuthenticatedUsers.
-
-// rolePermissions are the BigQuery permissions of the predefined roles the
-// deployment uses, as far as the fake checks them. Source: Google Cloud,
-// "BigQuery roles and permissions",
-// https://cloud.google.com/iam/docs/roles-permissions/bigquery (the roles'
-// permission lists; routines, models, connections, reservations and the
-// like left out). READER, WRITER and OWNER are the legacy dataset roles
-// BigQuery stores in access lists for dataViewer, dataEditor and
-// dataOwner (https://cloud.google.com/bigquery/docs/access-control-basic-roles).
-var rolePermissions = map[string][]string{
-	"roles/bigquery.dataViewer": {
-		"bigquery.datasets.get", "bigquery.datasets.getIamPolicy",
-		"bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list",
-		"bigquery.tables.createSnapshot", "bigquery.tables.export",
-	},
-	"roles/bigquery.dataEditor": {
-		"bigquery.datasets.create", "bigquery.datasets.get", "bigquery.datasets.getIamPolicy",
-		"bigquery.tables.create", "bigquery.tables.createSnapshot", "bigquery.tables.delete", "bigquery.tables.export",
-		"bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy", "bigquery.tables.list",
-		"bigquery.tables.restoreSnapshot", "bigquery.tables.update", "bigquery.tables.updateData", "bigquery.tables.updateTag",
-	},
-	"roles/bigquery.dataOwner": {
-		"bigquery.datasets.create", "bigquery.datasets.delete", "bigquery.datasets.get", "bigquery.datasets.getIamPolicy",
-		"bigquery.datasets.setIamPolicy", "bigquery.datasets.update", "bigquery.datasets.updateTag",
-		"bigquery.tables.create", "bigquery.tables.createSnapshot", "bigquery.tables.delete", "bigquery.tables.deleteSnapshot",
-		"bigquery.tables.export", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.getIamPolicy",
-		"bigquery.tables.list", "bigquery.tables.restoreSnapshot", "bigquery.tables.setCategory", "bigquery.tables.setIamPolicy",
-		"bigquery.tables.update", "bigquery.tables.updateData", "bigquery.tables.updateTag",
-	},
-	"roles/bigquery.metadataViewer": {
-		"bigquery.datasets.get", "bigquery.datasets.getIamPolicy", "bigquery.tables.get", "bigquery.tables.getIamPolicy", "bigquery.tables.list",
-	},
-	"roles/bigquery.user": {
-		"bigquery.datasets.create", "bigquery.datasets.get", "bigquery.datasets.getIamPolicy",
-		"bigquery.jobs.create", "bigquery.jobs.list", "bigquery.readsessions.create", "bigquery.tables.list",
-	},
-	"roles/bigquery.jobUser": {"bigquery.jobs.create"},
-	// roles/bigquery.admin holds every bigquery.* permission (see has).
-	"roles/bigquery.admin": {"bigquery.*"},
-}
-
-func init() {
-	rolePermissions["READER"] = rolePermissions["roles/bigquery.dataViewer"]
-	rolePermissions["WRITER"] = rolePermissions["roles/bigquery.dataEditor"]
-	rolePermissions["OWNER"] = rolePermissions["roles/bigquery.dataOwner"]
-}
 
 // ClientOptionsAs point a BigQuery client at the fake as the principal
 // email (a service account or user): the email is sent as the bearer
@@ -118,39 +76,13 @@ func principalOf(req *http.Request) string {
 	return ""
 }
 
-// permsOf returns the permissions of a role. Callers hold s.mu.
-func (s *Server) permsOf(role string) []string {
-	if p, ok := rolePermissions[role]; ok {
-		return p
-	}
-	return s.customRoles[role]
-}
-
-func (s *Server) roleHas(role, perm string) bool {
-	for _, p := range s.permsOf(role) {
-		if p == perm || (strings.HasSuffix(p, ".*") && strings.HasPrefix(perm, strings.TrimSuffix(p, "*"))) {
-			return true
-		}
-	}
-	return false
-}
-
-// memberIs says whether an IAM member names the principal email.
-func memberIs(member, email string) bool {
-	if member == "allUsers" || (member == "allAuthenticatedUsers" && email != "") {
-		return true
-	}
-	_, id, ok := strings.Cut(member, ":")
-	return ok && email != "" && strings.EqualFold(id, email) && !strings.HasPrefix(member, "group:") && !strings.HasPrefix(member, "domain:")
-}
-
 // accessIs says whether a dataset access entry names the principal.
 func accessIs(a *bq.DatasetAccess, email string) bool {
 	switch {
 	case a.UserByEmail != "":
 		return email != "" && strings.EqualFold(a.UserByEmail, email)
 	case a.IamMember != "":
-		return memberIs(a.IamMember, email)
+		return iamcheck.MemberIs(a.IamMember, email)
 	case a.SpecialGroup == "allAuthenticatedUsers":
 		return email != ""
 	}
@@ -164,7 +96,7 @@ func (s *Server) can(email, perm, project, ds, table string) bool {
 		return true
 	}
 	for _, g := range s.projectGrants[project] {
-		if memberIs(g[1], email) && s.roleHas(g[0], perm) {
+		if iamcheck.MemberIs(g[1], email) && iamcheck.RoleHas(g[0], perm, s.customRoles) {
 			return true
 		}
 	}
@@ -176,7 +108,7 @@ func (s *Server) can(email, perm, project, ds, table string) bool {
 		return false
 	}
 	for _, a := range d.meta.Access {
-		if accessIs(a, email) && s.roleHas(a.Role, perm) {
+		if accessIs(a, email) && iamcheck.RoleHas(a.Role, perm, s.customRoles) {
 			return true
 		}
 	}
@@ -193,7 +125,7 @@ func (s *Server) can(email, perm, project, ds, table string) bool {
 			continue // conditions are not evaluated: never granted
 		}
 		for _, m := range b.Members {
-			if memberIs(m, email) && s.roleHas(b.Role, perm) {
+			if iamcheck.MemberIs(m, email) && iamcheck.RoleHas(b.Role, perm, s.customRoles) {
 				return true
 			}
 		}

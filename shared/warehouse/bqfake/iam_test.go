@@ -2,12 +2,16 @@ package bqfake_test
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"testing"
 
 	"cloud.google.com/go/iam"
 	"cloud.google.com/go/iam/apiv1/iampb"
 	bq "google.golang.org/api/bigquery/v2"
+
+	"github.com/bqbackfill/bqbackfill/shared/iamcheck"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
 // Table policies as IAM keeps them: a version-1 reader sees a conditional
@@ -61,6 +65,46 @@ func TestTablePolicyVersions(t *testing.T) {
 		err := set(tt.role, tt.member)
 		if (err == nil) != tt.ok {
 			t.Errorf("grant %s to %s on a table: %v, want ok=%v", tt.role, tt.member, err, tt.ok)
+		}
+	}
+}
+
+// The fake and the mirroring code (shared/warehouse) each keep, from
+// BigQuery's docs, which roles a table's policy accepts and what the basic
+// dataset roles stand for: the fake as the service's model, the mirroring
+// code to decide what it copies. Neither may be derived from the other
+// (the fake would then agree with any mistake), so they are held equal
+// here: a role the fake refuses and the mirroring code copies would fail
+// every mirror that carries it.
+func TestRolesAgreeWithWarehouse(t *testing.T) {
+	ctx := context.Background()
+	_, c := setup(t)
+	h := c.Dataset("d").Table("daily").IAM()
+	roles := []string{"READER", "WRITER", "OWNER", "projects/p/roles/custom", "organizations/1/roles/custom"}
+	for role := range iamcheck.Roles {
+		if strings.HasPrefix(role, "roles/bigquery.") {
+			roles = append(roles, role)
+		}
+	}
+	sort.Strings(roles)
+	const member = "user:a@example.com"
+	for _, role := range roles {
+		p, err := h.Policy(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = h.SetPolicy(ctx, &iam.Policy{InternalProto: &iampb.Policy{Etag: p.InternalProto.Etag, Bindings: []*iampb.Binding{{Role: role, Members: []string{member}}}}})
+		if err != nil && reason(err) != "invalid" {
+			t.Fatalf("grant %s on a table: %v", role, err)
+		}
+		if copies, why := warehouse.TableGrantable(role, member); copies != (err == nil) {
+			t.Errorf("grant %s on a table: the fake answers %v; warehouse.TableGrantable says %v (%s)", role, err, copies, why)
+		}
+	}
+	for basic, want := range iamcheck.BasicDatasetRoles {
+		got, _, ok := warehouse.AccessBinding(warehouse.AccessEntry{Role: basic, EntityType: "userByEmail", Entity: "a@example.com"})
+		if !ok || got != want {
+			t.Errorf("warehouse.AccessBinding mirrors %s as %q (ok=%v); the fake grants it as %s", basic, got, ok, want)
 		}
 	}
 }
