@@ -587,10 +587,11 @@ func (tw *twin) status(table warehouse.TableRef) error {
 		return fmt.Errorf("operator: status: %w", err)
 	}
 	for _, b := range all {
-		if _, err := led.PartitionSummary(tw.ctx, b.ID); err != nil {
+		sum, err := led.PartitionSummary(tw.ctx, b.ID)
+		if err != nil {
 			return fmt.Errorf("operator: status: %w", err)
 		}
-		if _, err := led.PartitionsWithWarnings(tw.ctx, b.ID); err != nil {
+		if _, err := led.ReadPartitions(tw.ctx, b.ID, sum.Warned); err != nil {
 			return fmt.Errorf("operator: status: %w", err)
 		}
 	}

@@ -120,15 +120,17 @@ type backfillSummary struct {
 	Advice      []string       `json:"advice,omitempty"`
 }
 
-// summarize reads a backfill's partition counts from the ledger.
+// summarize reads a backfill's partition counts from the ledger: one
+// listing gives states, error kinds and which records hold warnings; only
+// those records are read.
 func summarize(ctx context.Context, led *ledger.Store, b *ledger.Backfill) (backfillSummary, error) {
 	sum, err := led.PartitionSummary(ctx, b.ID)
 	if err != nil {
 		return backfillSummary{}, err
 	}
-	warned, err := led.PartitionsWithWarnings(ctx, b.ID)
+	warned, err := led.ReadPartitions(ctx, b.ID, sum.Warned)
 	if err != nil {
-		return backfillSummary{}, err
+		return backfillSummary{}, fmt.Errorf("read the check warnings of %s: %w", b.ID, err)
 	}
 	var warnings []string
 	for _, r := range warned {
@@ -136,29 +138,22 @@ func summarize(ctx context.Context, led *ledger.Store, b *ledger.Backfill) (back
 			warnings = append(warnings, r.ID+": "+w)
 		}
 	}
-	kinds, advice, err := failureKinds(ctx, led, b, sum.Failed)
-	if err != nil {
-		return backfillSummary{}, err
-	}
+	kinds, advice := failureKinds(b, sum)
 	return backfillSummary{ID: b.ID, Table: b.Table, EntryDate: b.EntryDate, State: string(b.State), Partitions: b.PartitionCount,
 		Done: sum.Counts[ledger.PartitionDone], Failed: sum.Counts[ledger.PartitionFailed],
 		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError, CheckWarnings: warnings, Held: b.Held,
 		FailedKinds: kinds, Advice: advice}, nil
 }
 
-// failureKinds reads the failed partitions' records and counts them by
-// kind of error, with what to do about each kind (nil when none failed).
-func failureKinds(ctx context.Context, led *ledger.Store, b *ledger.Backfill, failed []string) (map[string]int, []string, error) {
-	if len(failed) == 0 {
-		return nil, nil, nil
+// failureKinds counts the failed partitions by kind of error, with what to
+// do about each kind (nil when none failed).
+func failureKinds(b *ledger.Backfill, sum ledger.Summary) (map[string]int, []string) {
+	if len(sum.Failed) == 0 {
+		return nil, nil
 	}
 	kinds := map[string]int{}
-	for _, pid := range failed {
-		r, err := led.GetPartition(ctx, b.ID, pid)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read partition %s of %s: %w", pid, b.ID, err)
-		}
-		k := r.ErrorKind
+	for _, pid := range sum.Failed {
+		k := sum.FailedKinds[pid]
 		if k == "" {
 			k = string(notify.FailureUnknown)
 		}
@@ -168,7 +163,7 @@ func failureKinds(ctx context.Context, led *ledger.Store, b *ledger.Backfill, fa
 	for _, k := range slices.Sorted(maps.Keys(kinds)) {
 		advice = append(advice, fmt.Sprintf("%d partition(s) (%s error): %s", kinds[k], k, notify.FailureAdvice(notify.FailureKind(k), b.Table)))
 	}
-	return kinds, advice, nil
+	return kinds, advice
 }
 
 // printRunSummary prints what run, initiate and complete did; exit 1 when a

@@ -70,10 +70,7 @@ func warnPermanentFailures(ctx context.Context, w io.Writer, be *backend, table 
 	if err != nil {
 		return
 	}
-	kinds, _, err := failureKinds(ctx, be.ledger, bf, sum.Failed)
-	if err != nil {
-		return
-	}
+	kinds, _ := failureKinds(bf, sum)
 	for _, k := range []notify.FailureKind{notify.FailureQuery, notify.FailureSchema} {
 		if n := kinds[string(k)]; n > 0 {
 			fmt.Fprintf(w, "Warning: %d of the failed partitions failed with a %s error. %s\n", n, k, notify.FailureAdvice(k, table.String()))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -141,28 +142,82 @@ func (s *Store) ListPartitions(ctx context.Context, id string) ([]*PartitionReco
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*PartitionRecord, len(names))
-	err = s.each(ctx, len(names), func(i int) error {
-		r, err := s.GetPartition(ctx, id, strings.TrimSuffix(path.Base(names[i]), ".json"))
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		out[i] = r
-		return err
-	})
-	if err != nil {
-		return nil, err
+	pids := make([]string, len(names))
+	for i, n := range names {
+		pids[i] = strings.TrimSuffix(path.Base(n), ".json")
 	}
-	var res []*PartitionRecord
-	for _, r := range out {
-		if r != nil {
-			res = append(res, r)
-		}
-	}
-	return res, nil
+	return s.ReadPartitions(ctx, id, pids)
 }
 
 const stateKey = "bqbackfill-state"
+
+// PartitionEntry is one partition record as a listing shows it, from its
+// object's metadata (a record written without metadata is read).
+type PartitionEntry struct {
+	ID    string
+	State PartitionState
+	// ErrorKind is the record's ErrorKind ("" if none).
+	ErrorKind string
+	// Warnings counts the record's data-check warnings.
+	Warnings int
+	// Updated is when the object was written (zero for a record that had
+	// to be read).
+	Updated time.Time
+
+	// kindListed is false for a record written before its error kind was
+	// kept in metadata: its ErrorKind is unknown until it is read.
+	kindListed bool
+}
+
+// PartitionEntries lists the partition records written so far, sorted by
+// id: one listing, since state, error kind and warnings are in each
+// object's metadata. A record written without any metadata is read.
+func (s *Store) PartitionEntries(ctx context.Context, id string) ([]PartitionEntry, error) {
+	p, err := backfillPrefix(id)
+	if err != nil {
+		return nil, err
+	}
+	prefix := p + "partitions/"
+	it := s.client.Bucket(s.bucket).Objects(ctx, &storage.Query{Prefix: prefix})
+	var out []PartitionEntry
+	var missing []string
+	for {
+		a, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list gs://%s/%s: %w", s.bucket, prefix, err)
+		}
+		if !strings.HasSuffix(a.Name, ".json") {
+			continue
+		}
+		pid := strings.TrimSuffix(path.Base(a.Name), ".json")
+		st := PartitionState(a.Metadata[stateKey])
+		if st == "" {
+			missing = append(missing, pid)
+			continue
+		}
+		kind, listed := a.Metadata[kindKey]
+		// A failed record always has a kind: one without the key predates it.
+		e := PartitionEntry{ID: pid, State: st, Updated: a.Updated, ErrorKind: kind, kindListed: listed || st != PartitionFailed}
+		fmt.Sscan(a.Metadata[warningsKey], &e.Warnings)
+		out = append(out, e)
+	}
+	// Records written without the metadata are read one by one.
+	for _, pid := range missing {
+		r, err := s.GetPartition(ctx, id, pid)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, PartitionEntry{ID: pid, State: r.State, ErrorKind: r.ErrorKind, Warnings: len(r.Warnings), kindListed: true})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
 
 // PartitionStates returns the state of every partition record written so
 // far, from one listing (the state is kept in each object's metadata).
@@ -178,48 +233,37 @@ func (s *Store) PartitionStates(ctx context.Context, id string) (map[string]Part
 // partition failing over and over must not keep the scanner from seeing
 // that nothing moves.
 func (s *Store) PartitionProgress(ctx context.Context, id string) (map[string]PartitionState, time.Time, error) {
-	p, err := backfillPrefix(id)
+	entries, err := s.PartitionEntries(ctx, id)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	var last time.Time
-	prefix := p + "partitions/"
-	it := s.client.Bucket(s.bucket).Objects(ctx, &storage.Query{Prefix: prefix})
-	out := map[string]PartitionState{}
-	var missing []string
-	for {
-		a, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
+	out := make(map[string]PartitionState, len(entries))
+	for _, e := range entries {
+		out[e.ID] = e.State
+		if (e.State == PartitionDone || e.State == PartitionFailed) && e.Updated.After(last) {
+			last = e.Updated
 		}
-		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("list gs://%s/%s: %w", s.bucket, prefix, err)
-		}
-		if !strings.HasSuffix(a.Name, ".json") {
-			continue
-		}
-		pid := strings.TrimSuffix(path.Base(a.Name), ".json")
-		if st := PartitionState(a.Metadata[stateKey]); st != "" {
-			out[pid] = st
-			if (st == PartitionDone || st == PartitionFailed) && a.Updated.After(last) {
-				last = a.Updated
-			}
-		} else {
-			missing = append(missing, pid)
-		}
-	}
-	// Records written without the metadata are read one by one.
-	for _, pid := range missing {
-		r, err := s.GetPartition(ctx, id, pid)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, time.Time{}, err
-		}
-		out[pid] = r.State
 	}
 	return out, last, nil
+}
+
+// ReadPartitions reads the records of the partitions pids (16 at a time),
+// in that order; a record deleted meanwhile is left out.
+func (s *Store) ReadPartitions(ctx context.Context, id string, pids []string) ([]*PartitionRecord, error) {
+	out := make([]*PartitionRecord, len(pids))
+	err := s.each(ctx, len(pids), func(i int) error {
+		r, err := s.GetPartition(ctx, id, pids[i])
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		out[i] = r
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(out, func(r *PartitionRecord) bool { return r == nil }), nil
 }
 
 // Summary counts a backfill's partition records by state.
@@ -232,23 +276,47 @@ type Summary struct {
 	Total int
 	// Failed lists the ids of failed partitions, sorted.
 	Failed []string
+	// FailedKinds holds the error kind of each failed partition, by id
+	// ("" when its record has none); nil when none failed.
+	FailedKinds map[string]string
+	// Warned lists the ids of the partitions whose records hold
+	// data-check warnings, sorted (ReadPartitions reads them).
+	Warned []string
 }
 
 // PartitionSummary counts the partition records of a backfill with one
-// listing (states come from object metadata; a record written without it
-// is read).
+// listing: states, error kinds and warnings come from object metadata. A
+// record written without them (by an earlier version) is read.
 func (s *Store) PartitionSummary(ctx context.Context, id string) (Summary, error) {
-	states, err := s.PartitionStates(ctx, id)
+	entries, err := s.PartitionEntries(ctx, id)
 	if err != nil {
 		return Summary{}, fmt.Errorf("summarize partitions of %s: %w", id, err)
 	}
-	sum := Summary{Counts: map[PartitionState]int{}, Total: len(states)}
-	for pid, st := range states {
-		sum.Counts[st]++
-		if st == PartitionFailed {
-			sum.Failed = append(sum.Failed, pid)
+	sum := Summary{Counts: map[PartitionState]int{}, Total: len(entries)}
+	var unlisted []string
+	for _, e := range entries {
+		sum.Counts[e.State]++
+		if e.Warnings > 0 {
+			sum.Warned = append(sum.Warned, e.ID)
+		}
+		if e.State != PartitionFailed {
+			continue
+		}
+		sum.Failed = append(sum.Failed, e.ID)
+		if sum.FailedKinds == nil {
+			sum.FailedKinds = map[string]string{}
+		}
+		sum.FailedKinds[e.ID] = e.ErrorKind
+		if !e.kindListed {
+			unlisted = append(unlisted, e.ID)
 		}
 	}
-	sort.Strings(sum.Failed)
+	recs, err := s.ReadPartitions(ctx, id, unlisted)
+	if err != nil {
+		return Summary{}, fmt.Errorf("summarize partitions of %s: %w", id, err)
+	}
+	for _, r := range recs {
+		sum.FailedKinds[r.ID] = r.ErrorKind
+	}
 	return sum, nil
 }

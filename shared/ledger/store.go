@@ -20,8 +20,10 @@
 // real GCS and on the fake: no "..", no empty segment ("//"), no trailing
 // "/", no control characters.
 //
-// A partition record's state is also kept in its object's metadata, so
-// PartitionStates and PartitionSummary need one listing and no reads.
+// A partition record's state, error kind and number of warnings are also
+// kept in its object's metadata, so PartitionStates and PartitionSummary
+// need one listing and no reads (a record an earlier version wrote without
+// them is read).
 //
 // Every upload also carries a random write id in its metadata. A write whose
 // response is lost may have landed; its retry then fails its own

@@ -1,6 +1,7 @@
 // Package ledgertest holds test support for code that keeps state in the
-// ledger: an HTTP transport that loses the response of a write that
-// committed, as a dropped connection does on real GCS.
+// ledger: HTTP transports in front of a (fake) GCS server, one that loses
+// the response of a write that committed, as a dropped connection does on
+// real GCS (LostResponse), one that counts listings and reads (Requests).
 package ledgertest
 
 import (
