@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"cloud.google.com/go/civil"
-
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -165,32 +163,24 @@ func sides(md *warehouse.TableMetadata, o Options) (staging, production string, 
 }
 
 // partitionFilter returns the partition key expression (a STRING: the
-// decorator) and the WHERE clause bounding the partitions.
+// decorator) and the WHERE clause selecting exactly the partitions
+// (warehouse.PartitionFilter: contiguous ones as one range), so that the
+// profile, and its dry run's cost, read only those partitions however
+// scattered they are (excluded dates, a sparse list).
 func partitionFilter(md *warehouse.TableMetadata, parts []string) (string, string, error) {
 	if md.PartitionType == warehouse.Unpartitioned || md.PartitionField == "" || len(parts) == 0 || (len(parts) == 1 && parts[0] == "") {
 		return "''", "", nil
 	}
-	f := "`" + md.PartitionField + "`"
-	day := "DATE(" + f + ")"
+	day := "DATE(`" + md.PartitionField + "`)"
 	key := "FORMAT_DATE('%Y%m%d', " + day + ")"
 	if md.PartitionType == warehouse.Month {
-		day = "DATE_TRUNC(DATE(" + f + "), MONTH)"
-		key = "FORMAT_DATE('%Y%m', " + day + ")"
+		key = "FORMAT_DATE('%Y%m', DATE_TRUNC(" + day + ", MONTH))"
 	}
-	var lo, hi civil.Date
-	for i, p := range parts {
-		_, start, _, err := warehouse.ParsePartitionID(p)
-		if err != nil {
-			return "", "", err
-		}
-		if i == 0 || start.Before(lo) {
-			lo = start
-		}
-		if i == 0 || start.After(hi) {
-			hi = start
-		}
+	where, err := warehouse.PartitionFilter(md, parts)
+	if err != nil {
+		return "", "", err
 	}
-	return key, " WHERE " + day + " BETWEEN DATE '" + lo.String() + "' AND DATE '" + hi.String() + "'", nil
+	return key, " WHERE " + where, nil
 }
 
 // DryRunner is what estimating the profile needs: production's schema

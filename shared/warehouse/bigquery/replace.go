@@ -3,9 +3,6 @@ package bigquery
 import (
 	"context"
 	"fmt"
-	"strings"
-
-	"cloud.google.com/go/civil"
 
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
@@ -18,9 +15,10 @@ import (
 //	INSERT INTO dest SELECT * FROM source WHERE <the partitions>;
 //	COMMIT TRANSACTION;
 //
-// The filter names only the partitioning column with whole-partition
-// bounds, merged into contiguous ranges, so the DELETE is free and the
-// INSERT reads only the staged partitions (spec/gcp-limits.md §3). A
+// The filter (warehouse.PartitionFilter) names only the partitioning
+// column with whole-partition bounds, merged into contiguous ranges, so
+// the DELETE is free and the INSERT reads only the staged partitions
+// (spec/gcp-limits.md §3). A
 // failed statement rolls the transaction back. BytesProcessed is the
 // script's bytes processed.
 func (w *Warehouse) ReplacePartitions(ctx context.Context, job warehouse.ReplaceJob) (warehouse.JobResult, error) {
@@ -34,7 +32,7 @@ func (w *Warehouse) ReplacePartitions(ctx context.Context, job warehouse.Replace
 		if err != nil {
 			return warehouse.JobResult{RowsWritten: -1}, err
 		}
-		if where, err = partitionFilter(md, job.Partitions); err != nil {
+		if where, err = warehouse.PartitionFilter(md, job.Partitions); err != nil {
 			return warehouse.JobResult{RowsWritten: -1}, warehouse.Errorf(warehouse.InvalidArgument, op, "%v", err)
 		}
 	}
@@ -50,42 +48,6 @@ func (w *Warehouse) ReplacePartitions(ctx context.Context, job warehouse.Replace
 func ReplaceScript(src, dst warehouse.TableRef, where string) string {
 	return fmt.Sprintf("BEGIN TRANSACTION;\nDELETE FROM `%s` WHERE %s;\nINSERT INTO `%s` SELECT * FROM `%s` WHERE %s;\nCOMMIT TRANSACTION;\n",
 		dst, where, dst, src, where)
-}
-
-// partitionFilter selects the rows of the partitions ids of a table
-// partitioned like md, as ranges of its partitioning column.
-func partitionFilter(md *warehouse.TableMetadata, ids []string) (string, error) {
-	if md.PartitionType == warehouse.Unpartitioned || md.PartitionField == "" {
-		return "", fmt.Errorf("%s is not partitioned by a column: name no partitions to act on the whole table", md.Ref)
-	}
-	typ := "DATE"
-	for _, f := range md.Schema {
-		if strings.EqualFold(f.Name, md.PartitionField) {
-			typ = warehouse.CanonicalType(f.Type)
-		}
-	}
-	type span struct{ lo, hi civil.Date }
-	var spans []span
-	for _, id := range ids {
-		t, lo, hi, err := warehouse.ParsePartitionID(id)
-		if err != nil {
-			return "", err
-		}
-		if t != md.PartitionType {
-			return "", fmt.Errorf("partition %s is a %s partition id but %s is partitioned by %s", id, t, md.Ref, md.PartitionType)
-		}
-		if n := len(spans); n > 0 && spans[n-1].hi == lo {
-			spans[n-1].hi = hi
-			continue
-		}
-		spans = append(spans, span{lo, hi})
-	}
-	f := "`" + md.PartitionField + "`"
-	var parts []string
-	for _, s := range spans {
-		parts = append(parts, fmt.Sprintf("(%s >= %s '%s' AND %s < %s '%s')", f, typ, s.lo, f, typ, s.hi))
-	}
-	return strings.Join(parts, " OR "), nil
 }
 
 // DeletePartitions empties partitions as one DML query job (see
@@ -108,7 +70,7 @@ func (w *Warehouse) DeletePartitions(ctx context.Context, job warehouse.DeleteJo
 	}
 	stmt := fmt.Sprintf("TRUNCATE TABLE `%s`", job.Table)
 	if len(job.Partitions) > 0 {
-		where, err := partitionFilter(md, job.Partitions)
+		where, err := warehouse.PartitionFilter(md, job.Partitions)
 		if err != nil {
 			return warehouse.JobResult{RowsWritten: -1}, warehouse.Errorf(warehouse.InvalidArgument, op, "%v", err)
 		}

@@ -120,26 +120,24 @@ func (w *Warehouse) checkPartitionsJob(ctx context.Context, op string, ids []str
 	return nil
 }
 
-// rangeFilter loads the ranges of the partitions ids of r into a temporary
+// rangeFilter loads the ranges of the partitions ids of r
+// (warehouse.PartitionRanges: contiguous partitions merged) into a temporary
 // table and returns the WHERE clause that selects their rows (the same
 // column and bounds in Source, whose partitioning was checked to match).
 func (w *Warehouse) rangeFilter(ctx context.Context, tx *sql.Tx, op string, r *tableRecord, ids []string) (string, error) {
 	if !r.partitioned() {
 		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s is not partitioned: name no partitions to act on the whole table", r.ref)
 	}
+	rs, err := warehouse.PartitionRanges(r.meta.PartitionType, ids)
+	if err != nil {
+		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s: %v", r.ref, err)
+	}
 	if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+rangesTable+" (_bqb_lo DATE, _bqb_hi DATE)"); err != nil {
 		return "", classify(op+": partition ranges", err)
 	}
 	var vals []string
-	for _, id := range ids {
-		t, lo, hi, err := warehouse.ParsePartitionID(id)
-		if err != nil {
-			return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s: %v", r.ref, err)
-		}
-		if t != r.meta.PartitionType {
-			return "", warehouse.Errorf(warehouse.InvalidArgument, op, "partition %s is a %s partition id but %s is partitioned by %s", id, t, r.ref, r.meta.PartitionType)
-		}
-		vals = append(vals, fmt.Sprintf("(DATE '%s', DATE '%s')", lo, hi))
+	for _, pr := range rs {
+		vals = append(vals, fmt.Sprintf("(DATE '%s', DATE '%s')", pr.Start, pr.End))
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO "+rangesTable+" VALUES "+strings.Join(vals, ", ")); err != nil {
 		return "", classify(op+": partition ranges", err)

@@ -117,16 +117,12 @@ func partitionCond(op string, r *tableRecord, id string) (string, error) {
 	if !r.partitioned() {
 		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s is not partitioned: it has no partition %s", r.ref, id)
 	}
-	t, lo, hi, err := warehouse.ParsePartitionID(id)
+	rs, err := warehouse.PartitionRanges(r.meta.PartitionType, []string{id})
 	if err != nil {
 		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "table %s: %v", r.ref, err)
 	}
-	if t != r.meta.PartitionType {
-		return "", warehouse.Errorf(warehouse.InvalidArgument, op, "partition %s is a %s partition id but %s is partitioned by %s",
-			id, t, r.ref, r.meta.PartitionType)
-	}
 	f := bqsql.QuoteIdent(r.meta.PartitionField)
-	return fmt.Sprintf("%s >= DATE '%s' AND %s < DATE '%s'", f, lo, f, hi), nil
+	return fmt.Sprintf("%s >= DATE '%s' AND %s < DATE '%s'", f, rs[0].Start, f, rs[0].End), nil
 }
 
 // writeRows writes the rows of from (a parenthesised query or a table)
