@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,7 +51,7 @@ func (p *Pipeline) RunTask(ctx context.Context, recv Receiver) (TaskStats, error
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	for _, id := range touched.IDs() {
-		ok, err := p.Finish(fctx, id)
+		ok, err := p.finishInTurn(fctx, id)
 		if err != nil {
 			p.log().Warn("finish check failed; the next scan retries it", "backfill_id", id, "error", err.Error())
 			continue
@@ -60,4 +61,27 @@ func (p *Pipeline) RunTask(ctx context.Context, recv Receiver) (TaskStats, error
 		}
 	}
 	return st, nil
+}
+
+// finishing holds each backfill's turn at the finish check among the worker
+// tasks of this process (id -> chan struct{} of capacity 1). The tasks go
+// idle together when their subscription runs dry, and each check lists all
+// the backfill's partition records: taking turns, the first finishes the
+// backfill and the others find it finished with one read (without turns the
+// 16 tasks of a 3,650-partition local run listed 16 × 3,650 records at
+// once). Process-wide, like the spec cache.
+var finishing sync.Map
+
+// finishInTurn is Finish, run once the other tasks of this process are
+// done checking the same backfill.
+func (p *Pipeline) finishInTurn(ctx context.Context, id string) (bool, error) {
+	v, _ := finishing.LoadOrStore(id, make(chan struct{}, 1))
+	turn := v.(chan struct{})
+	select {
+	case turn <- struct{}{}:
+	case <-ctx.Done():
+		return false, fmt.Errorf("finish %s: wait for another task's check: %w", id, ctx.Err())
+	}
+	defer func() { <-turn }()
+	return p.Finish(ctx, id)
 }
