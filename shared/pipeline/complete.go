@@ -288,6 +288,9 @@ func (p *Pipeline) startCopies(ctx context.Context, spec *Spec, c []backfill.Par
 	errs := make([]error, len(copies)+1)
 	var wg sync.WaitGroup
 	if len(copies) < len(c) {
+		// Named for the chunk's first partition, read before c is
+		// narrowed to the copies below (which may be none).
+		deleteID := jobID(spec, jobPrefix+"empty_"+PartitionID(c[0]))
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -300,7 +303,7 @@ func (p *Pipeline) startCopies(ctx context.Context, spec *Spec, c []backfill.Par
 				// No ids: the whole table (a whole-table swap of an empty table).
 				_, err := p.Warehouse.DeletePartitions(ctx, warehouse.DeleteJob{
 					Table: dst, Partitions: empty, BillingProject: spec.BillingProject,
-					Labels: jobLabels(spec), JobID: jobID(spec, jobPrefix+"empty_"+PartitionID(c[0])),
+					Labels: jobLabels(spec), JobID: deleteID,
 				})
 				return err
 			})
