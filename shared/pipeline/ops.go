@@ -164,17 +164,20 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 	if err != nil {
 		return "", 0, err
 	}
+	// done: the swap steps of bf, read once. A completing backfill's are
+	// read after its fence, when no completion records more.
+	var done map[string]bool
 	if bf.State == ledger.StateFailed {
-		started, err := p.swapStarted(ctx, bf.ID)
-		if err != nil {
-			return "", 0, err
+		if done, err = p.swapStepsDone(ctx, bf.ID); err != nil {
+			return "", 0, fmt.Errorf("rollback %s: %w", bf.ID, err)
 		}
-		if !started {
-			// Nothing of it reached production: the newest swapped one is
-			// what a rollback means.
+		if !done[stepBackup] {
+			// Its swap never started, so nothing of it reached production:
+			// the newest swapped one is what a rollback means.
 			if bf, err = p.Latest(ctx, table, ledger.StateCompleted, ledger.StateRolledBack); err != nil {
 				return "", 0, err
 			}
+			done = nil
 		}
 	}
 	if bf.State == ledger.StateRolledBack {
@@ -189,9 +192,10 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 			return "", 0, err
 		}
 	}
-	done, err := p.swapStepsDone(ctx, bf.ID)
-	if err != nil {
-		return "", 0, fmt.Errorf("rollback %s: %w", bf.ID, err)
+	if done == nil {
+		if done, err = p.swapStepsDone(ctx, bf.ID); err != nil {
+			return "", 0, fmt.Errorf("rollback %s: %w", bf.ID, err)
+		}
 	}
 	units := rollbackUnits(spec, bf, done)
 	if len(units) == 0 {
@@ -238,19 +242,6 @@ func (p *Pipeline) rolledBack(ctx context.Context, spec *Spec, bf *ledger.Backfi
 		p.emit(ctx, baseEvent(spec, notify.KindRolledBack))
 	}
 	return bf.ID, restored, nil
-}
-
-// swapStarted reports whether a backfill's completion took its backup,
-// after which production may hold some of its partitions.
-func (p *Pipeline) swapStarted(ctx context.Context, id string) (bool, error) {
-	st, err := p.Ledger.GetSwapStep(ctx, id, stepBackup)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("rollback %s: %w", id, err)
-	}
-	return st.Done, nil
 }
 
 // ResumeCompletion readies the table's newest backfill for another
