@@ -91,6 +91,13 @@ type Backfill struct {
 	Generation int64 `json:"-"`
 }
 
+// HeldForOperator reports whether the backfill waits for an operator: its
+// completion is held (Held) or an operator's rollback of it began. Runs
+// report it as held, not as work left unfinished.
+func (b *Backfill) HeldForOperator() bool {
+	return b.Held != "" || !b.RollbackStartedAt.IsZero()
+}
+
 // Create records a new backfill, with its spec (b.Spec, if set, is stored
 // with ReplaceSpec and b.SpecHash set to its hash). Exactly one of many
 // concurrent Creates of one id succeeds; the others return ErrExists, and

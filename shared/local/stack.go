@@ -350,7 +350,7 @@ type Result struct {
 func (r Result) Held() []*ledger.Backfill {
 	var out []*ledger.Backfill
 	for _, b := range r.Backfills {
-		if b.State == ledger.StateCompleting && (b.Held != "" || !b.RollbackStartedAt.IsZero()) {
+		if b.State == ledger.StateCompleting && b.HeldForOperator() {
 			out = append(out, b)
 		}
 	}
@@ -478,7 +478,7 @@ func (s *Stack) unfinished(ctx context.Context, res Result) error {
 		default:
 			continue
 		}
-		if b.Held != "" || !b.RollbackStartedAt.IsZero() {
+		if b.HeldForOperator() {
 			continue // held for an operator: Result.Held reports it
 		}
 		line := b.ID + ": " + string(b.State)
