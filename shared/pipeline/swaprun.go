@@ -51,11 +51,22 @@ func (p *Pipeline) newSwapRun(ctx context.Context, spec *Spec, id string, staged
 	}
 }
 
+// unitWaits, when set (by tests), is told the step of a unit that must
+// wait for a unit in flight to end before it starts.
+var unitWaits func(step string)
+
 // start waits for room for one more unit, starts u's jobs (its copies in
 // order, as copy slots free up) and returns; u is recorded in the
 // background when its jobs are done.
 func (r *swapRun) start(u swapUnit) {
-	r.units <- struct{}{}
+	select {
+	case r.units <- struct{}{}:
+	default:
+		if unitWaits != nil {
+			unitWaits(u.step)
+		}
+		r.units <- struct{}{}
+	}
 	began := r.p.now()
 	var wait func() error
 	if u.atomic {

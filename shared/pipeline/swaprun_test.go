@@ -12,6 +12,7 @@ import (
 	"cloud.google.com/go/civil"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -106,19 +107,27 @@ func TestSwapUnitsOverlap(t *testing.T) {
 	}
 }
 
-// oneTransaction fails a ReplacePartitions that starts while another runs:
-// two transactions on one table conflict on BigQuery.
+// oneTransaction records a ReplacePartitions that starts while another
+// runs (two transactions on one table conflict on BigQuery). The first
+// transaction lasts until the next one starts or must wait for it to end:
+// had the next one room to start, it would overlap the first.
 type oneTransaction struct {
 	warehouse.Warehouse
 	mu             sync.Mutex
 	running, calls int
 	overlapped     bool
+	next           chan struct{} // closed when the next unit starts or waits
+	once           sync.Once
 }
+
+// nextUnit ends the first transaction's wait.
+func (w *oneTransaction) nextUnit() { w.once.Do(func() { close(w.next) }) }
 
 func (w *oneTransaction) ReplacePartitions(ctx context.Context, job warehouse.ReplaceJob) (warehouse.JobResult, error) {
 	w.mu.Lock()
 	w.running++
 	w.calls++
+	first := w.calls == 1
 	if w.running > 1 {
 		w.overlapped = true
 	}
@@ -128,21 +137,31 @@ func (w *oneTransaction) ReplacePartitions(ctx context.Context, job warehouse.Re
 		w.running--
 		w.mu.Unlock()
 	}()
-	time.Sleep(50 * time.Millisecond) // long enough for a second one to start, if it may
+	if first {
+		select {
+		case <-w.next:
+		case <-ctx.Done():
+			return warehouse.JobResult{}, ctx.Err()
+		}
+	} else {
+		w.nextUnit()
+	}
 	return w.Warehouse.(interface {
 		ReplacePartitions(context.Context, warehouse.ReplaceJob) (warehouse.JobResult, error)
 	}).ReplacePartitions(ctx, job)
 }
 
 // Atomic promotion runs its transactions (4,000 partitions each) one at a
-// time, while copy units overlap.
+// time, while copy units overlap: the second transaction waits for the
+// first to end, which lasts until then.
 func TestAtomicUnitsOneAtATime(t *testing.T) {
 	e := newContractEnv(t)
 	tree := dayRange("Initiate", "2013-01-01", "2023-12-15") // 4,001 days: two transactions
 	tree["bqbackfill.yaml"] = &fstest.MapFile{Data: []byte("promotion:\n  default: atomic\n")}
 	startCompleting(t, e, tree, civil.Date{Year: 2013, Month: 1, Day: 1}, 4001)
-	wh := &oneTransaction{Warehouse: e.p.Warehouse}
+	wh := &oneTransaction{Warehouse: e.p.Warehouse, next: make(chan struct{})}
 	e.p.Warehouse = wh
+	defer pipeline.OnUnitWaits(func(string) { wh.nextUnit() })()
 	if err := e.p.Complete(e.ctx, contractID); err != nil {
 		t.Fatal(err)
 	}
