@@ -194,12 +194,14 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 	fake.AddDataset(sp, sd)
 
 	envs := map[string]cloudenv.Env{}
+	lookups := map[string]func(string) (string, bool){}
 	members := map[string]string{twinOperator: "operator"}
 	for _, c := range cs {
 		if c.name == "notifier" {
 			continue
 		}
-		env, err := cloudenv.FromEnv(func(name string) (string, bool) { v, ok := c.env[name]; return v.value, ok }, nil)
+		lookups[c.name] = func(name string) (string, bool) { v, ok := c.env[name]; return v.value, ok }
+		env, err := cloudenv.FromEnv(lookups[c.name], nil)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -212,7 +214,7 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 		}
 	}
 	// The operator's CLI reads the same names from its environment.
-	envs["operator"] = envs["scanner"]
+	envs["operator"], lookups["operator"] = envs["scanner"], lookups["scanner"]
 	env := envs["scanner"]
 	policy := &iamcheck.Policy{}
 	policy.SetParent(iamcheck.Bucket(env.LedgerBucket), iamcheck.Project(env.Project))
@@ -344,7 +346,7 @@ func newTwin(t *testing.T, e *environment, cs []*component, gs []grant) *twin {
 				t.Fatal(err)
 			}
 		}
-		stack, err := gcp.Assemble(e, slog.New(slog.NewTextHandler(tw.errLogs, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", name), opts, clients)
+		stack, err := gcp.Assemble(e, lookups[name], slog.New(slog.NewTextHandler(tw.errLogs, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", name), opts, clients)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -74,7 +74,7 @@ func (b *backendFlags) open(ctx context.Context, io IO, needs cloudenv.Requireme
 		if err != nil {
 			return nil, usagef("%v", err)
 		}
-		st, err := gcp.New(ctx, env, logging.New(io.Err, logLevel(b.verbose)), gcp.Options{Launcher: env.WorkerJob != ""})
+		st, err := gcp.New(ctx, env, b.lookup, logging.New(io.Err, logLevel(b.verbose)), gcp.Options{Launcher: env.WorkerJob != ""})
 		if err != nil {
 			return nil, err
 		}

@@ -86,7 +86,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), logger *slog.L
 		return err
 	}
 	logger = logger.With("execution", cfg.execution, "task_index", cfg.taskIndex, "task_attempt", cfg.attempt)
-	st, err := gcp.New(ctx, cfg.env, logger, gcp.Options{Scripts: true})
+	st, err := gcp.New(ctx, cfg.env, lookup, logger, gcp.Options{Scripts: true})
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ func FromEnv(ctx context.Context, lookup func(string) (string, bool), need cloud
 		return nil, nil, err
 	}
 	logger := logging.New(stdout, logging.ParseLevel(env.LogLevel)).With(logging.KeyComponent, component)
-	st, err := New(ctx, env, logger, opts)
+	st, err := New(ctx, env, lookup, logger, opts)
 	if err != nil {
 		return nil, nil, err
 	}

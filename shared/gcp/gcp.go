@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"cloud.google.com/go/pubsub/v2"
 	run "cloud.google.com/go/run/apiv2"
@@ -46,8 +45,10 @@ type Options struct {
 	Scripts bool
 }
 
-// New connects to Google Cloud with the default credentials.
-func New(ctx context.Context, env cloudenv.Env, logger *slog.Logger, opts Options) (*Stack, error) {
+// New connects to Google Cloud with the default credentials. lookup reads
+// the process's environment (os.LookupEnv; the same lookup env was read
+// through): Assemble reads the Cloud Run task variables through it.
+func New(ctx context.Context, env cloudenv.Env, lookup func(string) (string, bool), logger *slog.Logger, opts Options) (*Stack, error) {
 	st, err := storage.NewClient(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("storage client: %w", err)
@@ -71,7 +72,7 @@ func New(ctx context.Context, env cloudenv.Env, logger *slog.Logger, opts Option
 			return nil, fmt.Errorf("cloud run client: %w", err)
 		}
 	}
-	return Assemble(env, logger, opts, c)
+	return Assemble(env, lookup, logger, opts, c)
 }
 
 // Clients are the connected Google Cloud clients a Stack is assembled
@@ -87,8 +88,10 @@ type Clients struct {
 }
 
 // Assemble builds the pipeline over clients, which the Stack then owns
-// (Close closes them); on error they are closed.
-func Assemble(env cloudenv.Env, logger *slog.Logger, opts Options, c Clients) (*Stack, error) {
+// (Close closes them); on error they are closed. lookup reads the
+// environment as cloudenv.FromEnv did (the task budget's
+// CLOUD_RUN_TASK_COUNT and CLOUD_RUN_TASK_INDEX, which Cloud Run sets).
+func Assemble(env cloudenv.Env, lookup func(string) (string, bool), logger *slog.Logger, opts Options, c Clients) (*Stack, error) {
 	s := &Stack{Env: env, PubSub: c.PubSub, Storage: c.Storage, publisher: queue.NewPublisher(c.PubSub), jobs: c.Jobs, warehouse: c.Warehouse}
 	s.Trees = treestore.NewTrees(c.Storage, env.SQLBucket)
 	p := &pipeline.Pipeline{
@@ -118,7 +121,7 @@ func Assemble(env cloudenv.Env, logger *slog.Logger, opts Options, c Clients) (*
 	}
 	// Worker tasks and the completion pace their jobs to BigQuery's
 	// per-table rate, sharing it by time slots (shared/pacing).
-	budget, err := pacing.TaskBudget(os.LookupEnv)
+	budget, err := pacing.TaskBudget(lookup)
 	if err != nil {
 		s.Close()
 		return nil, err
