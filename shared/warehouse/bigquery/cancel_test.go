@@ -2,6 +2,7 @@ package bigquery_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,6 +46,70 @@ func TestQueryCancelledCallerCancelsJob(t *testing.T) {
 	e.fake.SetPendingPolls(0)
 	if _, err := e.w.Query(context.Background(), warehouse.QueryJob{SQL: "SELECT 1", Destination: &dst, Partition: "20260101", Write: warehouse.WriteTruncate}); err != nil {
 		t.Fatalf("redelivered run: %v", err)
+	}
+}
+
+// cancelledQuery runs a query whose job stays RUNNING, gives up on it
+// (the context ends at the second poll, as a task shut down) and returns
+// the waits asked for and the jobs.get requests made after that: those of
+// the cancel. afterCancel runs when the caller gives up.
+func cancelledQuery(t *testing.T, afterCancel func(*bqfake.Server)) (waits []time.Duration, polls int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var fake *bqfake.Server
+	gets := 0
+	e := newEnv(t, func(c *bqw.Config) {
+		c.PollInterval, c.MaxPollInterval = 100*time.Millisecond, 200*time.Millisecond
+		c.Sleep = func(sctx context.Context, d time.Duration) error {
+			switch {
+			case ctx.Err() != nil:
+				waits = append(waits, d)
+			case len(fake.RequestsFor("jobs.get")) == 2:
+				gets = 2
+				cancel() // the task is shut down while the job runs
+				afterCancel(fake)
+			}
+			return sctx.Err()
+		}
+	})
+	fake = e.fake
+	e.fake.SetPendingPolls(1000)
+	dst := staging
+	if _, err := e.w.Query(ctx, warehouse.QueryJob{SQL: "SELECT 1", Destination: &dst, Partition: "20260101", Write: warehouse.WriteTruncate}); err == nil {
+		t.Fatal("Query with a cancelled context succeeded")
+	}
+	if n := len(e.fake.RequestsFor("jobs.cancel")); n != 1 {
+		t.Fatalf("%d jobs.cancel requests, want 1", n)
+	}
+	return waits, len(e.fake.RequestsFor("jobs.get")) - gets
+}
+
+// BigQuery's cancel is asynchronous: the job runs on for a while and the
+// client polls until it is DONE. The cancel polls as wait does (the same
+// loop and schedule: PollInterval growing by half, capped), until the job
+// reports it stopped.
+func TestCancelPollsUntilTheJobStops(t *testing.T) {
+	waits, polls := cancelledQuery(t, func(f *bqfake.Server) { f.SetCancelPolls(3) })
+	if polls != 4 {
+		t.Errorf("%d jobs.get after the cancel, want 4 (3 RUNNING, then DONE)", polls)
+	}
+	// The status the job last reported (RUNNING) counts as the first poll:
+	// the cancel waits before it polls, as wait does after a start.
+	if want := []time.Duration{100 * time.Millisecond, 150 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond}; !slices.Equal(waits, want) {
+		t.Errorf("waits between the cancel's polls %v, want %v", waits, want)
+	}
+}
+
+// A poll that fails for good (the job cannot be read) ends the cancel's
+// wait at once, as it ends wait: it does not spin on jobs.get for the rest
+// of the task's shutdown time.
+func TestCancelStopsPollingOnAPermanentError(t *testing.T) {
+	_, polls := cancelledQuery(t, func(f *bqfake.Server) {
+		f.SetCancelPolls(1000)
+		f.InjectFault(bqfake.Fault{Op: "jobs.get", Status: 403, Reason: "accessDenied"})
+	})
+	if polls != 1 {
+		t.Errorf("%d jobs.get after the cancel, want 1: a permanent error ends the wait", polls)
 	}
 }
 

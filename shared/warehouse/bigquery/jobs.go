@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/iterator"
 
+	"github.com/bqbackfill/bqbackfill/shared/backoff"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -485,7 +487,7 @@ func (w *Warehouse) runJob(ctx context.Context, op, subject string, start func(c
 			st, err = w.wait(ctx, op, subject, j)
 			if err != nil {
 				if ctx.Err() != nil {
-					w.cancel(ctx, j)
+					w.cancel(ctx, op, subject, j)
 				}
 				polled = true
 				return err // already classified
@@ -513,48 +515,66 @@ const cancelWait = 8 * time.Second
 // giving the partition back), and waits a little for it to stop, so that
 // the redelivered run does not overlap a job still writing the same
 // partition and pay for it twice. BigQuery's cancel is asynchronous and
-// best effort: a job that finishes anyway wrote the same WRITE_TRUNCATE
-// result.
-func (w *Warehouse) cancel(ctx context.Context, j *bigquery.Job) {
+// best effort ("the client will need to poll for the job status"): the
+// wait is wait's poll loop, bounded by cancelWait; a job that finishes
+// anyway wrote the same WRITE_TRUNCATE result.
+func (w *Warehouse) cancel(ctx context.Context, op, subject string, j *bigquery.Job) {
 	cctx, stop := context.WithTimeout(context.WithoutCancel(ctx), cancelWait)
 	defer stop()
-	if err := j.Cancel(cctx); err != nil {
+	if err := w.call(cctx, j.Cancel); err != nil {
 		return
 	}
-	for interval := w.cfg.PollInterval; ; interval = min(interval*3/2, w.cfg.MaxPollInterval) {
-		st, err := j.Status(cctx)
-		if err == nil && st.Done() {
-			return
-		}
-		if w.cfg.Sleep(cctx, interval) != nil {
-			return
-		}
-	}
+	_, _ = w.wait(cctx, op, subject, j) // best effort: see above
 }
 
-// wait polls a job with jobs.get until it is DONE. Transient polling
-// errors are retried per the retry policy.
+// errRunning is a poll's answer while the job runs: the poll schedule
+// polls again.
+var errRunning = errors.New("job still running")
+
+// pollSchedule is the wait between polls of a running job: PollInterval,
+// growing by half each poll up to MaxPollInterval, for as long as ctx
+// allows (no jitter: one client polls one job).
+func (w *Warehouse) pollSchedule() backoff.Policy {
+	return backoff.Policy{Attempts: math.MaxInt, Initial: w.cfg.PollInterval, Multiplier: 1.5, Max: w.cfg.MaxPollInterval, Sleep: w.cfg.Sleep, Unwrapped: true}
+}
+
+// wait polls a job with jobs.get until it is DONE, on pollSchedule; the
+// status the job was started with counts as the first poll. A failed poll
+// is retried per the retry policy (pollAttempts in a row); other errors
+// end the wait.
 func (w *Warehouse) wait(ctx context.Context, op, subject string, j *bigquery.Job) (*bigquery.JobStatus, error) {
 	st := j.LastStatus()
-	interval := w.cfg.PollInterval
-	for st == nil || !st.Done() {
-		if st != nil {
-			if err := w.cfg.Sleep(ctx, interval); err != nil {
-				return nil, classify(op, subject, fmt.Errorf("wait for job %s: %w", j.ID(), err))
-			}
-			interval = min(interval*3/2, w.cfg.MaxPollInterval)
-		}
-		err := w.doN(ctx, pollAttempts, op, subject, func(ctx context.Context) error {
-			var err error
-			st, err = j.Status(ctx)
+	err := w.pollSchedule().Run(ctx, func(err error) backoff.Verdict {
+		return backoff.Verdict{Retry: errors.Is(err, errRunning)}
+	}, func(ctx context.Context) error {
+		if st == nil {
+			err := w.doN(ctx, pollAttempts, op, subject, func(ctx context.Context) error {
+				var err error
+				st, err = j.Status(ctx)
+				if err != nil {
+					return fmt.Errorf("poll job %s: %w", j.ID(), err)
+				}
+				return nil
+			})
 			if err != nil {
-				return fmt.Errorf("poll job %s: %w", j.ID(), err)
+				return err
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
 		}
+		if !st.Done() {
+			st = nil
+			return errRunning
+		}
+		return nil
+	})
+	if errors.Is(err, errRunning) { // ctx ended between polls
+		cause := ctx.Err()
+		if cause == nil {
+			cause = err
+		}
+		return nil, classify(op, subject, fmt.Errorf("wait for job %s: %w", j.ID(), cause))
+	}
+	if err != nil {
+		return nil, err
 	}
 	return st, nil
 }

@@ -376,11 +376,12 @@ func (s *Server) jobsCancel(rt route) (any, *httpError) {
 	if herr != nil {
 		return nil, herr
 	}
-	if st.pending > 0 {
+	if st.pending > 0 && (st.job.Status == nil || st.job.Status.ErrorResult == nil || st.job.Status.ErrorResult.Reason != "stopped") {
 		// A running job stops with reason "stopped", as BigQuery reports
-		// a cancelled job. (The fake applied the job's effect at insert;
-		// BigQuery discards a cancelled job's writes.)
-		st.pending = 0
+		// a cancelled job, after the polls SetCancelPolls asks for. (The
+		// fake applied the job's effect at insert; BigQuery discards a
+		// cancelled job's writes.)
+		st.pending = s.cancelPoll
 		st.job.Status = &bq.JobStatus{State: "DONE", ErrorResult: &bq.ErrorProto{Reason: "stopped", Message: "Job execution was cancelled: User requested cancellation"}}
 		st.job.Status.Errors = []*bq.ErrorProto{st.job.Status.ErrorResult}
 	}

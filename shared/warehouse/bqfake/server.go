@@ -140,6 +140,7 @@ type Server struct {
 	jobOrder   []string
 	seq        int64
 	pending    int
+	cancelPoll int // polls a cancelled running job still reports RUNNING to
 	defaultLoc string
 
 	// Permissions (authz.go).
@@ -187,6 +188,17 @@ func (s *Server) SetPendingPolls(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pending = n
+}
+
+// SetCancelPolls makes a running job that is cancelled report RUNNING to
+// its next n jobs.get / getQueryResults calls before it reports DONE with
+// reason "stopped" (default 0: at once). BigQuery's jobs.cancel "will
+// return immediately, and the client will need to poll for the job status
+// to see if the cancel completed successfully".
+func (s *Server) SetCancelPolls(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancelPoll = n
 }
 
 // InjectFault adds an HTTP fault. Faults are checked in the order added;
