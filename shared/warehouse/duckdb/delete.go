@@ -19,8 +19,7 @@ func (w *Warehouse) DeletePartitions(ctx context.Context, job warehouse.DeleteJo
 		return res, err
 	}
 	var emptied *tableRecord
-	defer w.lockTable(job.Table)()
-	err := w.inTx(ctx, "", "", func(tx *sql.Tx) error {
+	err := w.writeTx(ctx, &job.Table, "", "", func(tx *sql.Tx) error {
 		r, err := w.lookupTable(ctx, op, job.Table)
 		if err != nil {
 			return err

@@ -392,8 +392,19 @@ func (w *Warehouse) use(ctx context.Context, c *sql.Conn, project, dataset strin
 // inTx runs fn in a transaction on a fresh connection, retrying the whole
 // unit when DuckDB reports a transaction conflict.
 func (w *Warehouse) inTx(ctx context.Context, defProject, defDataset string, fn func(tx *sql.Tx) error) error {
+	return w.writeTx(ctx, nil, defProject, defDataset, fn)
+}
+
+// writeTx is inTx for a write to table (nil: none), holding the table's
+// turn (lockTable) from just before the transaction begins to its end.
+// The connection is taken and set up before the turn: writers of one table
+// wait for each other, not for each other's connection setup.
+func (w *Warehouse) writeTx(ctx context.Context, table *warehouse.TableRef, defProject, defDataset string, fn func(tx *sql.Tx) error) error {
 	return w.retry(ctx, func() error {
 		return w.withConn(ctx, defProject, defDataset, func(c *sql.Conn) error {
+			if table != nil {
+				defer w.lockTable(*table)()
+			}
 			tx, err := c.BeginTx(ctx, nil)
 			if err != nil {
 				return classify("begin transaction", err)

@@ -29,8 +29,7 @@ func (w *Warehouse) ReplacePartitions(ctx context.Context, job warehouse.Replace
 	}
 	var rows, bytes int64
 	var written *tableRecord
-	defer w.lockTable(job.Dest)()
-	err := w.inTx(ctx, "", "", func(tx *sql.Tx) error {
+	err := w.writeTx(ctx, &job.Dest, "", "", func(tx *sql.Tx) error {
 		sr, err := w.lookupTable(ctx, op, job.Source)
 		if err != nil {
 			return err

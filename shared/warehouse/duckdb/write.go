@@ -58,8 +58,7 @@ func (w *Warehouse) queryInto(ctx context.Context, op string, job warehouse.Quer
 	// Writers of one table take turns: DuckDB would let concurrent writes
 	// to one table conflict and retry with backoff, which under many
 	// workers costs far more than waiting in line.
-	defer w.lockTable(dest)()
-	err = w.inTx(ctx, job.DefaultProject, job.DefaultDataset, func(tx *sql.Tx) error {
+	err = w.writeTx(ctx, &dest, job.DefaultProject, job.DefaultDataset, func(tx *sql.Tx) error {
 		from := "(" + st.SQL + ")"
 		if stage {
 			if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+stageTable+" AS "+st.SQL); err != nil {
@@ -228,8 +227,7 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 	}
 	var rows, bytes int64
 	var written *tableRecord
-	defer w.lockTable(job.Dest)()
-	err := w.inTx(ctx, "", "", func(tx *sql.Tx) error {
+	err := w.writeTx(ctx, &job.Dest, "", "", func(tx *sql.Tx) error {
 		sr, err := w.lookupTable(ctx, op, job.Source)
 		if err != nil {
 			return err
