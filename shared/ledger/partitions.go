@@ -149,7 +149,31 @@ func (s *Store) ListPartitions(ctx context.Context, id string) ([]*PartitionReco
 	return s.ReadPartitions(ctx, id, pids)
 }
 
+// stateKey is a record's state (backfill or partition) in object metadata.
 const stateKey = "bqbackfill-state"
+
+// warningsKey marks, in object metadata, a partition record that holds
+// data-check warnings (their number), so the "done" report and status read
+// only those records.
+const warningsKey = "bqbackfill-warnings"
+
+// kindKey is a partition record's ErrorKind in object metadata, so status
+// and retry learn why partitions failed from the listing that gives their
+// states, without reading each failed record.
+const kindKey = "bqbackfill-error-kind"
+
+// partitionMetadata is the object metadata of a partition record: its
+// state, its error kind and how many warnings it holds.
+func partitionMetadata(r *PartitionRecord) map[string]string {
+	md := map[string]string{stateKey: string(r.State)}
+	if len(r.Warnings) > 0 {
+		md[warningsKey] = fmt.Sprint(len(r.Warnings))
+	}
+	if r.ErrorKind != "" {
+		md[kindKey] = r.ErrorKind
+	}
+	return md
+}
 
 // PartitionEntry is one partition record as a listing shows it, from its
 // object's metadata (a record written without metadata is read).

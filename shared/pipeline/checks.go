@@ -67,13 +67,14 @@ func (p *Pipeline) runChecks(ctx context.Context, spec *Spec, part backfill.Part
 	return warned, nil
 }
 
-// checkWarnings collects the partitions' #warn failures for the "done"
-// report. Advisory: a failure to read is logged.
-func (p *Pipeline) checkWarnings(ctx context.Context, spec *Spec, id string) []notify.PartitionWarning {
-	if len(spec.Checks) == 0 {
+// checkWarnings collects the #warn failures of the partitions warned (the
+// records whose metadata says they hold some) for the "done" report.
+// Advisory: a failure to read is logged.
+func (p *Pipeline) checkWarnings(ctx context.Context, spec *Spec, id string, warned []string) []notify.PartitionWarning {
+	if len(spec.Checks) == 0 || len(warned) == 0 {
 		return nil
 	}
-	recs, err := p.Ledger.PartitionsWithWarnings(ctx, id)
+	recs, err := p.Ledger.ReadPartitions(ctx, id, warned)
 	if err != nil {
 		p.log().Warn("read check warnings for the report", "backfill_id", id, "error", err.Error())
 		return nil

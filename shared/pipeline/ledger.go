@@ -25,7 +25,8 @@ type Ledger interface {
 	UpdatePartition(ctx context.Context, id, partition string, fn func(*ledger.PartitionRecord) error) (*ledger.PartitionRecord, error)
 	UpdatePartitionFrom(ctx context.Context, id, partition string, cur *ledger.PartitionRecord, fn func(*ledger.PartitionRecord) error) (*ledger.PartitionRecord, error)
 	ListPartitions(ctx context.Context, id string) ([]*ledger.PartitionRecord, error)
-	PartitionsWithWarnings(ctx context.Context, id string) ([]*ledger.PartitionRecord, error)
+	ReadPartitions(ctx context.Context, id string, partitions []string) ([]*ledger.PartitionRecord, error)
+	PartitionEntries(ctx context.Context, id string) ([]ledger.PartitionEntry, error)
 	PartitionStates(ctx context.Context, id string) (map[string]ledger.PartitionState, error)
 	PartitionProgress(ctx context.Context, id string) (map[string]ledger.PartitionState, time.Time, error)
 

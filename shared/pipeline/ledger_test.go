@@ -2,12 +2,16 @@ package pipeline_test
 
 import (
 	"bytes"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/ledger/ledgertest"
+	"github.com/bqbackfill/bqbackfill/shared/notify"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 )
 
@@ -90,5 +94,39 @@ func TestStartWritesRecordTwice(t *testing.T) {
 	}
 	if got := e.pub.take("partitions"); len(got) != 1 {
 		t.Errorf("published %d partition messages, want 1 (a chain starts with its first)", len(got))
+	}
+}
+
+// TestFinishOneListing: Finish learns the partitions' states and which of
+// them hold check warnings from one listing, and reads only the records
+// with warnings for the "done" report (review: it listed the partitions
+// twice, states then warnings).
+func TestFinishOneListing(t *testing.T) {
+	reqs := &ledgertest.Requests{Prefix: "backfills/" + contractID + "/partitions/"}
+	e := newContractEnvGCS(t, func(base http.RoundTripper) http.RoundTripper {
+		reqs.Base = base
+		return reqs
+	})
+	e.p.Checker = &verdictChecker{warn: map[string][]string{
+		"2024-03-18": {"#warn: fewer rows than the day before"},
+		"2024-03-20": {"#warn: a country is missing"},
+	}}
+	withChecks := maps.Clone(tree("Initiate"))
+	withChecks[tableDir+"checks.sql"] = &fstest.MapFile{Data: []byte("#warn\nSELECT 1")}
+	e.scanTree(t, withChecks)
+	if got := e.work(t); !slices.Equal(got, days) {
+		t.Fatalf("partitions handled %q, want %q", got, days)
+	}
+	e.kinds()
+	reqs.Reset()
+	if ok, err := e.p.Finish(e.ctx, contractID); err != nil || !ok {
+		t.Fatalf("Finish = %v, %v", ok, err)
+	}
+	if lists, reads, _ := reqs.Counts(); lists != 1 || reads != 2 {
+		t.Errorf("Finish: %d listings, %d reads of partition records; want 1 listing, 2 reads (the records with warnings)", lists, reads)
+	}
+	evs := e.events(t)
+	if len(evs) != 1 || evs[0].Kind != notify.KindDone || len(evs[0].Warnings) != 2 || evs[0].Warnings[0].Partition != days[0] || evs[0].Warnings[1].Partition != days[2] {
+		t.Errorf("events %+v, want done with the warnings of %s and %s", evs, days[0], days[2])
 	}
 }

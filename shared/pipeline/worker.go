@@ -302,27 +302,41 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	states, err := p.Ledger.PartitionStates(ctx, id)
+	// One listing gives the states and which records hold check warnings
+	// (for the "done" report); only the failed records are read, for
+	// their errors.
+	entries, err := p.Ledger.PartitionEntries(ctx, id)
 	if err != nil {
 		return false, fmt.Errorf("finish %s: %w", id, err)
 	}
-	var failed []*ledger.PartitionRecord
+	states := make(map[string]ledger.PartitionState, len(entries))
+	var warned []string
+	for _, e := range entries {
+		states[e.ID] = e.State
+		if e.Warnings > 0 {
+			warned = append(warned, e.ID)
+		}
+	}
+	var failedIDs []string
 	open := 0
 	for _, ps := range spec.Partitions {
 		switch states[PartitionID(ps)] {
 		case ledger.PartitionDone:
 		case ledger.PartitionFailed:
-			r, err := p.Ledger.GetPartition(ctx, id, PartitionID(ps))
-			if err != nil {
-				return false, fmt.Errorf("finish %s: %w", id, err)
-			}
-			failed = append(failed, r)
+			failedIDs = append(failedIDs, PartitionID(ps))
 		default:
 			open++
 		}
 	}
-	if open > 0 && !(spec.Sequential && len(failed) > 0) {
+	if open > 0 && !(spec.Sequential && len(failedIDs) > 0) {
 		return false, nil
+	}
+	failed, err := p.Ledger.ReadPartitions(ctx, id, failedIDs)
+	if err != nil {
+		return false, fmt.Errorf("finish %s: %w", id, err)
+	}
+	if len(failed) != len(failedIDs) {
+		return false, fmt.Errorf("finish %s: %d failed partition record(s) vanished since the listing: %w", id, len(failedIDs)-len(failed), ledger.ErrNotFound)
 	}
 	state := ledger.StateProcessed
 	if len(failed) > 0 {
@@ -346,7 +360,7 @@ func (p *Pipeline) Finish(ctx context.Context, id string) (bool, error) {
 	}
 	if state == ledger.StateProcessed {
 		cmp := p.compare(ctx, spec)
-		e := eventDone(spec, cmp, p.checkWarnings(ctx, spec, id))
+		e := eventDone(spec, cmp, p.checkWarnings(ctx, spec, id, warned))
 		e.Changes = p.topChanges(ctx, spec)
 		p.emit(ctx, e)
 	} else {
