@@ -1,10 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -146,24 +146,24 @@ func summarize(ctx context.Context, led *ledger.Store, b *ledger.Backfill) (back
 }
 
 // failureKinds counts the failed partitions by kind of error, with what to
-// do about each kind (nil when none failed).
+// do about each kind, sorted by kind (nil when none failed).
 func failureKinds(b *ledger.Backfill, sum ledger.Summary) (map[string]int, []string) {
 	if len(sum.Failed) == 0 {
 		return nil, nil
 	}
-	kinds := map[string]int{}
-	for _, pid := range sum.Failed {
-		k := sum.FailedKinds[pid]
-		if k == "" {
-			k = string(notify.FailureUnknown)
-		}
-		kinds[k]++
+	kinds := make([]notify.FailureKind, len(sum.Failed))
+	for i, pid := range sum.Failed {
+		kinds[i] = notify.FailureKind(sum.FailedKinds[pid])
 	}
-	var advice []string
-	for _, k := range slices.Sorted(maps.Keys(kinds)) {
-		advice = append(advice, fmt.Sprintf("%d partition(s) (%s error): %s", kinds[k], k, notify.FailureAdvice(notify.FailureKind(k), b.Table)))
+	advice := notify.AdviseFailures(kinds, b.Table)
+	slices.SortFunc(advice, func(x, y notify.KindAdvice) int { return cmp.Compare(x.Kind, y.Kind) })
+	counts := map[string]int{}
+	var lines []string
+	for _, a := range advice {
+		counts[string(a.Kind)] = a.Count
+		lines = append(lines, a.Line())
 	}
-	return kinds, advice
+	return counts, lines
 }
 
 // printRunSummary prints what run, initiate and complete did; exit 1 when a

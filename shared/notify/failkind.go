@@ -50,3 +50,40 @@ func FailureAdvice(kind FailureKind, table string) string {
 	}
 	return "Read the error: if the cause was temporary run " + retry + "; if the query is wrong, " + newEntry + "."
 }
+
+// KindAdvice is what helps the failed partitions of one kind of error.
+type KindAdvice struct {
+	Kind FailureKind
+	// Count is how many failed partitions failed with Kind.
+	Count int
+	// Text is FailureAdvice(Kind, table).
+	Text string
+}
+
+// Line is the advice with its count, "<n> partition(s) (<kind> error):
+// <text>", as status shows it and a notice does when several kinds failed.
+func (a KindAdvice) Line() string {
+	return fmt.Sprintf("%d partition(s) (%s error): %s", a.Count, a.Kind, a.Text)
+}
+
+// AdviseFailures counts the kinds of the failed partitions ("" counts as
+// unknown: a record with no kind) and says what helps each, one KindAdvice
+// per kind in the order the kind first appears in kinds. The notice and
+// status both word their advice with it.
+func AdviseFailures(kinds []FailureKind, table string) []KindAdvice {
+	var out []KindAdvice
+	at := map[FailureKind]int{}
+	for _, k := range kinds {
+		if k == "" {
+			k = FailureUnknown
+		}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, KindAdvice{Kind: k, Text: FailureAdvice(k, table)})
+		}
+		out[i].Count++
+	}
+	return out
+}

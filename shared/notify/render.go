@@ -310,25 +310,18 @@ func (r *renderer) failed() {
 	r.line("%s.", keep)
 	// What helps depends on the kind of error: retry re-runs the query
 	// recorded at the start, so it cannot fix a wrong query.
-	var kinds []FailureKind
-	count := map[FailureKind]int{}
-	for _, f := range failed {
-		k := f.Kind
-		if k == "" {
-			k = FailureUnknown
-		}
-		if count[k] == 0 {
-			kinds = append(kinds, k)
-		}
-		count[k]++
+	kinds := make([]FailureKind, len(failed))
+	for i, f := range failed {
+		kinds[i] = f.Kind
 	}
+	advice := AdviseFailures(kinds, e.Table)
 	retry := "bqbackfill retry " + e.Table
-	for _, k := range kinds {
-		advice := strings.ReplaceAll(r.esc(FailureAdvice(k, e.Table)), r.esc("'"+retry+"'"), r.code(retry))
-		if len(kinds) > 1 {
-			advice = fmt.Sprintf("%d partition(s) (%s error): %s", count[k], k, advice)
+	for _, a := range advice {
+		text := a.Text
+		if len(advice) > 1 {
+			text = a.Line()
 		}
-		r.line("%s", advice)
+		r.line("%s", strings.ReplaceAll(r.esc(text), r.esc("'"+retry+"'"), r.code(retry)))
 	}
 }
 
