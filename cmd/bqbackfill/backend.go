@@ -95,6 +95,25 @@ func (b *backendFlags) open(ctx context.Context, io IO, needs cloudenv.Requireme
 	}}, nil
 }
 
+// outcome runs, in local mode, the work a command queued (the workers, a
+// completion) to the end and reads what became of backfill id; what names
+// that work in a read error ("retry"). In production, where the deployed
+// components do the work and report through notifications and status, it
+// returns nil.
+func (be *backend) outcome(ctx context.Context, id, what string) (*ledger.Backfill, error) {
+	if be.settle == nil {
+		return nil, nil
+	}
+	if err := be.settle(ctx); err != nil {
+		return nil, err
+	}
+	bf, err := be.ledger.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("read the outcome of the %s: %w", what, err)
+	}
+	return bf, nil
+}
+
 // backfillSummary is one line of run's and status's output (and their
 // JSON, docs/cli-json.md).
 type backfillSummary struct {

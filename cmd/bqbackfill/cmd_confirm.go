@@ -33,16 +33,13 @@ func confirmEmptyRun(ctx context.Context, o *ledgerOpOptions) error {
 		return err
 	}
 	fmt.Fprintf(o.IO.Out, "%s: confirmed: the swap empties %d production partition(s) that are empty in staging: %s\n", id, len(confirmed), strings.Join(confirmed, ", "))
-	if be.settle == nil {
-		fmt.Fprintf(o.IO.Out, "%s: completion requested; follow it with 'bqbackfill status %s'.\n", id, o.Table)
-		return nil // production: the complete function swaps
-	}
-	if err := be.settle(ctx); err != nil {
+	bf, err := be.outcome(ctx, id, "completion")
+	if err != nil {
 		return err
 	}
-	bf, err := be.ledger.Get(ctx, id)
-	if err != nil {
-		return fmt.Errorf("read the outcome of the completion: %w", err)
+	if bf == nil {
+		fmt.Fprintf(o.IO.Out, "%s: completion requested; follow it with 'bqbackfill status %s'.\n", id, o.Table)
+		return nil // production: the complete function swaps
 	}
 	if bf.State != ledger.StateCompleted {
 		return fmt.Errorf("%s: the completion did not finish (state %s): %s", id, bf.State, bf.LastError)

@@ -38,15 +38,9 @@ func retryRun(ctx context.Context, o *ledgerOpOptions) error {
 	}
 	fmt.Fprintf(o.IO.Out, "%s: re-queued %d failed partition(s); staging and finished partitions are kept.\n", id, n)
 	fmt.Fprintf(o.IO.Out, "Retry re-runs the query recorded when the backfill started: a changed query.sql is not used. To run a changed query, add a new entry (a later entry date) with status: Initiate.\n")
-	if be.settle == nil {
-		return nil // production: the workers report through notifications and status
-	}
-	if err := be.settle(ctx); err != nil {
-		return err
-	}
-	bf, err := be.ledger.Get(ctx, id)
-	if err != nil {
-		return fmt.Errorf("read the outcome of the retry: %w", err)
+	bf, err := be.outcome(ctx, id, "retry")
+	if err != nil || bf == nil {
+		return err // nil in production: the workers report through notifications and status
 	}
 	if bf.State != ledger.StateFailed {
 		fmt.Fprintf(o.IO.Out, "%s: %s.\n", id, bf.State)
