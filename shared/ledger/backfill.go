@@ -85,6 +85,16 @@ type Backfill struct {
 	// RollbackStartedAt is when an operator's rollback of a completing
 	// backfill began: from then on no completion request swaps more of it.
 	RollbackStartedAt time.Time `json:"rollback_started_at,omitzero"`
+	// Completions are the completion requests at work on the backfill, by
+	// request id, each with its latest heartbeat. A request enters before
+	// it touches anything, beats while its swap jobs run, and leaves once
+	// every job it started has ended; a rollback restores nothing while a
+	// request is here with a heartbeat younger than the lease (see
+	// pipeline.Options.CompletionLease). Empty in local mode.
+	Completions map[string]time.Time `json:"completions,omitempty"`
+	// CompletionStoppedAt is when the last completion request that saw
+	// the rollback's fence stopped, its jobs ended (its acknowledgement).
+	CompletionStoppedAt time.Time `json:"completion_stopped_at,omitzero"`
 
 	// Generation is the GCS generation the record was read or written at.
 	// It is not stored; Update uses the one it reads itself.

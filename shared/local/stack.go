@@ -213,7 +213,9 @@ func Open(ctx context.Context, opts Options) (*Stack, error) {
 		Cache:     &pipeline.StateCache{},
 		Logger:    logger,
 		Now:       opts.Now,
-		Options:   pipeline.Options{MaxDeliveries: maxDeliveries, Retry: opts.Retry},
+		// Nothing else runs on this state directory (the stack holds its
+		// lock): a rollback never waits for a completion in flight.
+		Options: pipeline.Options{MaxDeliveries: maxDeliveries, Retry: opts.Retry, CompletionLease: -1},
 	}
 	s.Scanner = handlers.NewScanner(s.Pipeline, s.Trees, logger)
 	s.Scanner.Now = opts.Now

@@ -69,6 +69,17 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 		p.log().Info("completion request ignored: a rollback of the backfill started", "backfill_id", id)
 		return nil
 	}
+	// Registered before anything is touched, so that a rollback waits for
+	// this request's jobs (fence.go); it leaves when it returns.
+	req, err := p.enterCompletion(ctx, id)
+	if errors.Is(err, errRollbackStarted) {
+		p.log().Info("completion request ignored: a rollback of the backfill started", "backfill_id", id)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer req.leave(ctx)
 	spec, err := p.spec(ctx, bf)
 	if err != nil {
 		return err
@@ -164,7 +175,14 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 			return fmt.Errorf("complete %s: %w", id, err)
 		}
 	}
-	run := p.newSwapRun(ctx, spec, id, staged)
+	// The backup may have taken long (quota waits): a rollback that began
+	// meanwhile, and found this request's lease lapsed, has already read
+	// the steps; no unit may start now.
+	if err := req.stillCompleting(ctx); err != nil {
+		log.Warn("completion stopped before its first swap unit: a rollback of the backfill started")
+		return nil
+	}
+	run := p.newSwapRun(ctx, spec, req, staged)
 	for _, u := range swapUnits(spec) {
 		if done[u.step] {
 			continue

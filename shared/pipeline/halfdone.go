@@ -199,13 +199,14 @@ func (p *Pipeline) clearHeld(ctx context.Context, id string) error {
 
 // startRollback fences a completing backfill before its rollback restores
 // anything: it records RollbackStartedAt, after which Complete swaps no
-// further unit and never marks it completed.
-func (p *Pipeline) startRollback(ctx context.Context, bf *ledger.Backfill) error {
+// further unit and never marks it completed (fence.go). It returns the
+// record as fenced, with the completion requests then at work.
+func (p *Pipeline) startRollback(ctx context.Context, bf *ledger.Backfill) (*ledger.Backfill, error) {
 	if !bf.RollbackStartedAt.IsZero() {
-		return nil
+		return bf, nil
 	}
 	now := p.now()
-	_, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
+	fenced, err := p.Ledger.Update(ctx, bf.ID, func(b *ledger.Backfill) error {
 		if !b.RollbackStartedAt.IsZero() {
 			return ledger.ErrNoChange
 		}
@@ -216,10 +217,14 @@ func (p *Pipeline) startRollback(ctx context.Context, bf *ledger.Backfill) error
 		b.UpdatedAt = now
 		return nil
 	})
-	if err != nil && !errors.Is(err, ledger.ErrNoChange) {
-		return fmt.Errorf("rollback %s: %w", bf.ID, err)
+	if errors.Is(err, ledger.ErrNoChange) {
+		// Fenced meanwhile by another rollback: read what it fenced.
+		fenced, err = p.Ledger.Get(ctx, bf.ID)
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("rollback %s: %w", bf.ID, err)
+	}
+	return fenced, nil
 }
 
 // rollbackUnits are the swap units a rollback restores: those recorded
@@ -252,26 +257,6 @@ func rollbackUnits(spec *Spec, bf *ledger.Backfill, done map[string]bool) []swap
 		}
 	}
 	return out
-}
-
-// stillCompleting records a completion's progress (as touch does) unless a
-// rollback of it started: then it returns errRollbackStarted and the
-// completion stops.
-func (p *Pipeline) stillCompleting(ctx context.Context, id string) error {
-	_, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
-		if !b.RollbackStartedAt.IsZero() || b.State != ledger.StateCompleting {
-			return errRollbackStarted
-		}
-		b.UpdatedAt = p.now()
-		return nil
-	})
-	if errors.Is(err, errRollbackStarted) {
-		return err
-	}
-	if err != nil {
-		p.log().Warn("touch ledger record", "backfill_id", id, "error", err.Error())
-	}
-	return nil
 }
 
 // holdStoppedSwap keeps a failed backfill whose swap stopped after its

@@ -153,8 +153,10 @@ func (p *Pipeline) reopen(ctx context.Context, id string, to ledger.State) (bool
 // swapped in, from its backup, while the backup lives (30 days). Each
 // restored unit is recorded, so an interrupted rollback resumes. A
 // completion stopped half-done (completing) is rolled back too: it is
-// fenced first (no completion request swaps more of it), then the swapped
-// partitions are restored, and the rest of production is left as it is;
+// fenced first (no completion request swaps more of it), the rollback
+// waits until no completion request is at work (fence.go: their jobs
+// run in BigQuery whatever they do), then the swapped partitions are
+// restored, and the rest of production is left as it is;
 // so is a backfill whose swap stopped on an error (failed after its
 // backup: a permission denied mid-swap, partitions lost from staging). A
 // partition the backup has no rows of (it did not exist, or was empty,
@@ -188,9 +190,19 @@ func (p *Pipeline) Rollback(ctx context.Context, table warehouse.TableRef) (stri
 		return "", 0, err
 	}
 	if bf.State == ledger.StateCompleting {
-		if err := p.startRollback(ctx, bf); err != nil {
+		if bf, err = p.startRollback(ctx, bf); err != nil {
 			return "", 0, err
 		}
+	}
+	// Whatever the state, a completion request may still have jobs
+	// running (a duplicate request of a swap that stopped or ended): the
+	// restore waits for them, and then reads the steps they recorded.
+	bf, waited, err := p.awaitCompletions(ctx, bf)
+	if err != nil {
+		return "", 0, err
+	}
+	if waited {
+		done = nil
 	}
 	if done == nil {
 		if done, err = p.swapStepsDone(ctx, bf.ID); err != nil {

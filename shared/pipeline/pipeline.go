@@ -67,6 +67,13 @@ type Options struct {
 	// 10 s needs longer (3,650 partitions: at least 730 s). The budget
 	// leaves room for the swap unit that is running when it runs out.
 	CompletionBudget time.Duration
+	// CompletionLease is how long after its last heartbeat a completion
+	// request counts as alive: a rollback waits for the live ones to stop
+	// before it restores anything (fence.go) [2 minutes]. Negative: no
+	// completion runs in another process (local mode: the stack holds the
+	// state directory's lock), so requests do not register and a rollback
+	// never waits.
+	CompletionLease time.Duration
 	// StateCacheTTL is how long a worker trusts a backfill's state it read
 	// (a cancellation reaches workers within it) [2s].
 	StateCacheTTL time.Duration
@@ -110,6 +117,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CompletionBudget <= 0 {
 		o.CompletionBudget = 5 * time.Minute
+	}
+	if o.CompletionLease == 0 {
+		o.CompletionLease = defaultCompletionLease
 	}
 	if o.StateCacheTTL <= 0 {
 		o.StateCacheTTL = 2 * time.Second

@@ -25,6 +25,7 @@ type swapRun struct {
 	ctx    context.Context
 	spec   *Spec
 	id     string
+	req    *completionRequest
 	copies chan struct{} // copy jobs running, across units
 	units  chan struct{} // units started and not yet recorded
 	wg     sync.WaitGroup
@@ -37,15 +38,18 @@ type swapRun struct {
 	err         error
 	failedUnits []string      // the steps of the units that failed
 	longest     time.Duration // longest unit so far, start to record
+	running     int           // units whose jobs run
+	stopBeat    context.CancelFunc
+	beats       sync.WaitGroup
 }
 
-func (p *Pipeline) newSwapRun(ctx context.Context, spec *Spec, id string, staged map[string]int64) *swapRun {
+func (p *Pipeline) newSwapRun(ctx context.Context, spec *Spec, req *completionRequest, staged map[string]int64) *swapRun {
 	n := swapInFlight
 	if atomicPromotion(spec) {
 		n = 1
 	}
 	return &swapRun{
-		p: p, ctx: ctx, spec: spec, id: id, staged: staged,
+		p: p, ctx: ctx, spec: spec, id: req.id, req: req, staged: staged,
 		copies: make(chan struct{}, p.copyConcurrency()),
 		units:  make(chan struct{}, n),
 	}
@@ -67,7 +71,15 @@ func (r *swapRun) start(u swapUnit) {
 		}
 		r.units <- struct{}{}
 	}
+	// A unit that failed, or the fence, freed the slot: start nothing,
+	// so that at most swapInFlight units are ever started and unrecorded
+	// (rollbackUnits restores those).
+	if r.failed() {
+		<-r.units
+		return
+	}
 	began := r.p.now()
+	r.jobsBegin()
 	var wait func() error
 	if u.atomic {
 		wait = func() error {
@@ -81,6 +93,7 @@ func (r *swapRun) start(u swapUnit) {
 		defer r.wg.Done()
 		defer func() { <-r.units }()
 		err := wait()
+		r.jobsEnd()
 		if err == nil {
 			err = r.p.recordStep(r.ctx, r.id, u.step, "")
 		}
@@ -94,16 +107,59 @@ func (r *swapRun) start(u swapUnit) {
 		// Progress, so the scanner does not take a long swap for a lost
 		// completion request; and the point where a rollback that started
 		// meanwhile stops the swap (no further unit starts).
-		if err := r.p.stillCompleting(r.ctx, r.id); err != nil {
-			r.mu.Lock()
-			r.err = errors.Join(r.err, err)
-			r.mu.Unlock()
+		if err := r.req.stillCompleting(r.ctx); err != nil {
+			r.fenced()
 			return
 		}
 		r.mu.Lock()
 		r.longest = max(r.longest, r.p.now().Sub(began))
 		r.mu.Unlock()
 	}()
+}
+
+// fenced records that a rollback began: no more units start, and wait
+// returns errRollbackStarted.
+func (r *swapRun) fenced() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !errors.Is(r.err, errRollbackStarted) {
+		r.err = errors.Join(r.err, errRollbackStarted)
+	}
+}
+
+// jobsBegin counts a unit whose jobs start; the first one starts the
+// heartbeat. A request beats only while it has jobs running: a beat
+// sleeping on a virtual clock while nothing else sleeps would move it.
+func (r *swapRun) jobsBegin() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running++
+	if r.running > 1 || r.req.key == "" {
+		return
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	r.stopBeat = cancel
+	r.beats.Add(1)
+	go func() {
+		defer r.beats.Done()
+		for r.p.clock().Sleep(ctx, r.p.beat()) == nil {
+			if err := r.req.stillCompleting(ctx); err != nil {
+				r.fenced()
+			}
+		}
+	}()
+}
+
+// jobsEnd counts a unit whose jobs ended; the last one stops the
+// heartbeat.
+func (r *swapRun) jobsEnd() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running--
+	if r.running == 0 && r.stopBeat != nil {
+		r.stopBeat()
+		r.stopBeat = nil
+	}
 }
 
 // failed reports whether a unit failed: no more should start.
@@ -130,6 +186,8 @@ func (r *swapRun) longestUnit() time.Duration {
 // wait waits for the units started and returns their errors.
 func (r *swapRun) wait() error {
 	r.wg.Wait()
+	// No beat after the request leaves the record.
+	r.beats.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err

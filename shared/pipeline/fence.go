@@ -1,0 +1,228 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bqbackfill/bqbackfill/shared/ledger"
+)
+
+// The rollback fence. A rollback of a completing backfill first records
+// RollbackStartedAt (startRollback): from then on no completion request
+// starts a swap unit. A request already at work may have copies or a
+// transaction running in BigQuery, which end there whatever the request
+// does, so the rollback restores nothing until every request that may
+// still write production is gone:
+//
+//   - a request enters the record (Backfill.Completions) before it touches
+//     anything, and that write sees the fence or is seen by it (both are
+//     generation-matched writes of backfill.json);
+//   - while its swap jobs run it beats every lease/4, and after each unit;
+//   - when it sees the fence it starts nothing more, waits for the jobs it
+//     started, and leaves, recording CompletionStoppedAt (its
+//     acknowledgement); it leaves whenever it returns, on any path;
+//   - the rollback waits (awaitCompletions) until no request is in the
+//     record with a heartbeat younger than the lease: acknowledged, or
+//     crashed.
+//
+// The lease is 2 minutes: a beat is due every 30 s, so three in a row must
+// be late (a slow ledger write and its retries) before a live request is
+// taken for dead, and an operator waits at most 2 minutes after a crash.
+// It need not cover a job: the beat runs beside the jobs, whatever they
+// last (a 4,000-partition transaction, a quotaExceeded wait). Heartbeats
+// are the completion's clock read by the operator's: both keep NTP time,
+// and the lease dwarfs their usual skew.
+//
+// What remains: a request that dies (its instance killed) or whose context
+// ends while its calls wait for jobs leaves jobs running in BigQuery that
+// nobody waits for. It does not leave the record (a request whose context
+// ended stays), so the rollback waits out its lease: 2 minutes after its
+// last beat, at least 90 s after its death. A copy of one partition ends
+// in seconds, so only a job still running then — a large transaction
+// (atomic promotion) or a job BigQuery queued for minutes — can land after
+// the rollback restored its partitions. Two transactions on one table
+// conflict and BigQuery cancels one (so a late transaction either lands
+// before the rollback's, which then fails and is run again, or is
+// cancelled); a late copy shows in the job history. Closing it fully
+// would need the rollback to read the state of the completion's jobs
+// (jobs.get on another identity's jobs), which the operator's grants do
+// not include.
+
+// defaultCompletionLease is Options.CompletionLease when unset.
+const defaultCompletionLease = 2 * time.Minute
+
+// rollbackPoll is how often a waiting rollback reads the record again.
+const rollbackPoll = 5 * time.Second
+
+// completionRequest is one completion request's entry in the record
+// (key "" when requests do not register: local mode).
+type completionRequest struct {
+	p   *Pipeline
+	id  string
+	key string
+}
+
+// enterCompletion registers a completion request of backfill id. It
+// returns errRollbackStarted when a rollback began or the backfill is no
+// longer completing: the request must touch nothing.
+func (p *Pipeline) enterCompletion(ctx context.Context, id string) (*completionRequest, error) {
+	r := &completionRequest{p: p, id: id}
+	lease := p.opts().CompletionLease
+	if lease < 0 {
+		return r, nil
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("complete %s: request id: %w", id, err)
+	}
+	key := hex.EncodeToString(b[:])
+	now := p.now()
+	_, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
+		if !b.RollbackStartedAt.IsZero() || b.State != ledger.StateCompleting {
+			return errRollbackStarted
+		}
+		if b.Completions == nil {
+			b.Completions = map[string]time.Time{}
+		}
+		// Entries whose lease lapsed are requests that died.
+		for k, at := range b.Completions {
+			if now.Sub(at) > lease {
+				delete(b.Completions, k)
+			}
+		}
+		b.Completions[key] = now
+		b.UpdatedAt = now
+		return nil
+	})
+	if errors.Is(err, errRollbackStarted) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("complete %s: record the completion request: %w", id, err)
+	}
+	r.key = key
+	return r, nil
+}
+
+// stillCompleting records the request's progress and heartbeat. It
+// returns errRollbackStarted when a rollback began (or the backfill is no
+// longer completing): the request then starts nothing more. The heartbeat
+// is recorded all the same, since the request lives until its jobs end.
+func (r *completionRequest) stillCompleting(ctx context.Context) error {
+	fenced := false
+	now := r.p.now()
+	_, err := r.p.Ledger.Update(ctx, r.id, func(b *ledger.Backfill) error {
+		fenced = !b.RollbackStartedAt.IsZero() || b.State != ledger.StateCompleting
+		if r.key != "" {
+			if b.Completions == nil {
+				b.Completions = map[string]time.Time{}
+			}
+			b.Completions[r.key] = now
+		} else if fenced {
+			return ledger.ErrNoChange
+		}
+		if !fenced {
+			b.UpdatedAt = now
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ledger.ErrNoChange) && ctx.Err() == nil {
+		r.p.log().Warn("touch ledger record", "backfill_id", r.id, "error", err.Error())
+	}
+	if fenced {
+		return errRollbackStarted
+	}
+	return nil
+}
+
+// leave removes the request from the record once it returns: every job
+// it started has ended. When a rollback began, it records the
+// acknowledgement. A request whose context ended may have abandoned calls
+// whose jobs still run in BigQuery: it stays, and its entry lapses after
+// the lease.
+func (r *completionRequest) leave(ctx context.Context) {
+	if r.key == "" {
+		return
+	}
+	if ctx.Err() != nil {
+		r.p.log().Warn("completion request ended with its context: it stays in the record until its lease lapses", "backfill_id", r.id)
+		return
+	}
+	now := r.p.now()
+	fenced := false
+	_, err := r.p.Ledger.Update(ctx, r.id, func(b *ledger.Backfill) error {
+		if _, ok := b.Completions[r.key]; !ok {
+			return ledger.ErrNoChange
+		}
+		delete(b.Completions, r.key)
+		if !b.RollbackStartedAt.IsZero() {
+			fenced = true
+			b.CompletionStoppedAt = now
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ledger.ErrNoChange) {
+		r.p.log().Warn("remove the completion request from the record (its lease lapses instead)", "backfill_id", r.id, "error", err.Error())
+		return
+	}
+	if fenced {
+		r.p.log().Info("completion stopped for the rollback: the jobs it started have ended", "backfill_id", r.id)
+	}
+}
+
+// beat is how often a request with jobs running refreshes its heartbeat.
+func (p *Pipeline) beat() time.Duration { return p.opts().CompletionLease / 4 }
+
+// liveCompletions counts bf's completion requests whose heartbeat is
+// younger than lease at now, and returns the latest heartbeat.
+func liveCompletions(bf *ledger.Backfill, now time.Time, lease time.Duration) (n int, last time.Time) {
+	for _, at := range bf.Completions {
+		if now.Sub(at) <= lease {
+			n++
+			if at.After(last) {
+				last = at
+			}
+		}
+	}
+	return n, last
+}
+
+// awaitCompletions waits, before a rollback of bf restores anything, until
+// no completion request of bf is alive: each left (its jobs ended) or its
+// heartbeat is older than the lease (it died). It returns the record as
+// last read, and whether it waited (the swap steps may have changed).
+func (p *Pipeline) awaitCompletions(ctx context.Context, bf *ledger.Backfill) (*ledger.Backfill, bool, error) {
+	lease := p.opts().CompletionLease
+	if lease < 0 {
+		return bf, false, nil
+	}
+	waited := false
+	for {
+		now := p.now()
+		n, last := liveCompletions(bf, now, lease)
+		if n == 0 {
+			if waited {
+				p.log().Warn("rollback goes on: no completion request of the backfill is at work any more", "backfill_id", bf.ID, "completion_stopped_at", bf.CompletionStoppedAt)
+			}
+			return bf, waited, nil
+		}
+		if !waited {
+			p.log().Warn("rollback waits for the completion requests at work to stop (their copies run in BigQuery whatever they do): each stops after the jobs it started, or counts as dead once its heartbeat is older than the lease",
+				"backfill_id", bf.ID, "requests", n, "last_heartbeat", last, "lease_seconds", lease.Seconds(),
+				"gives_up_by", last.Add(lease))
+		}
+		waited = true
+		if err := p.clock().Sleep(ctx, rollbackPoll); err != nil {
+			return nil, waited, fmt.Errorf("rollback %s: waiting for the completion in flight: %w", bf.ID, err)
+		}
+		id := bf.ID
+		var err error
+		if bf, err = p.Ledger.Get(ctx, id); err != nil {
+			return nil, waited, fmt.Errorf("rollback %s: %w", id, err)
+		}
+	}
+}
