@@ -22,6 +22,9 @@ import (
 //     anything, and that write sees the fence or is seen by it (both are
 //     generation-matched writes of backfill.json);
 //   - while its swap jobs run it beats every lease/4, and after each unit;
+//     it does not beat during the backup, so it checks the fence again
+//     before its first unit (a backup longer than the lease lets a
+//     rollback take the request for dead and end, nothing swapped);
 //   - when it sees the fence it starts nothing more, waits for the jobs it
 //     started, and leaves, recording CompletionStoppedAt (its
 //     acknowledgement); it leaves whenever it returns, on any path;

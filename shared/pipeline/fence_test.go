@@ -396,3 +396,72 @@ func TestCompletionAfterFenceTouchesNothing(t *testing.T) {
 		t.Errorf("a fenced completion registered: %v", bf.Completions)
 	}
 }
+
+// slowBackup holds the backup until released, as a clone BigQuery runs
+// for minutes.
+type slowBackup struct {
+	warehouse.Warehouse
+	entered, release chan struct{}
+}
+
+func (w *slowBackup) Backup(ctx context.Context, src, dst warehouse.TableRef, exp time.Time, labels map[string]string) (warehouse.JobResult, error) {
+	close(w.entered)
+	select {
+	case <-w.release:
+	case <-ctx.Done():
+		return warehouse.JobResult{}, ctx.Err()
+	}
+	return w.Warehouse.Backup(ctx, src, dst, exp, labels)
+}
+
+// TestFenceAfterLongBackup: a completion request beats only while its
+// swap jobs run, so a backup outlasting the lease lets a rollback take it
+// for dead and finish (nothing was swapped); the request then checks the
+// fence before its first unit and stops, its acknowledgement recorded,
+// with production untouched.
+func TestFenceAfterLongBackup(t *testing.T) {
+	e := newContractEnv(t)
+	days := startCompleting(t, e, dayRange("Initiate", "2023-01-01", "2023-02-19"), civil.Date{Year: 2023, Month: 1, Day: 1}, 50)
+	clk := newStepClock(now)
+	e.p.Clock, e.p.Now = clk, clk.Now
+	wh := &slowBackup{Warehouse: e.p.Warehouse, entered: make(chan struct{}), release: make(chan struct{})}
+	e.p.Warehouse = wh
+	completed := make(chan error, 1)
+	go func() { completed <- e.p.Complete(e.ctx, contractID) }()
+	<-wh.entered
+	rolled := make(chan error, 1)
+	go func() {
+		_, _, err := e.p.Rollback(e.ctx, table)
+		rolled <- err
+	}()
+	// The rollback waits for the lease, then finds nothing to restore.
+	for done := false; !done; {
+		select {
+		case err := <-rolled:
+			if err != nil {
+				t.Fatalf("rollback: %v", err)
+			}
+			done = true
+		case <-clk.slept:
+			if clk.pending() > 0 {
+				clk.advance(5 * time.Second)
+			}
+		}
+	}
+	if waited := clk.Now().Sub(now); waited <= 2*time.Minute {
+		t.Errorf("the rollback went on after %v, within the lease of a request at work", waited)
+	}
+	close(wh.release)
+	if err := <-completed; err != nil {
+		t.Fatalf("completion: %v", err)
+	}
+	rows := e.fake.PartitionRows(table)
+	for _, d := range days {
+		if rows[d] != 0 {
+			t.Fatalf("production partition %s has %d rows: the completion swapped after the rollback ended", d, rows[d])
+		}
+	}
+	if bf := e.record(t); bf.State != ledger.StateRolledBack || bf.CompletionStoppedAt.IsZero() {
+		t.Errorf("after both: %s, stopped at %v; want rolled_back and the completion's acknowledgement", bf.State, bf.CompletionStoppedAt)
+	}
+}
