@@ -539,6 +539,7 @@ type recordCache struct {
 	mu      sync.Mutex
 	gen     uint64
 	entries map[string]*tableRecord
+	schemas map[string]warehouse.Schema // recordKey -> columns (see cachedSchema)
 }
 
 func (c *recordCache) get(key string) (*tableRecord, uint64) {
@@ -567,6 +568,46 @@ func (c *recordCache) clear() {
 	defer c.mu.Unlock()
 	c.gen++
 	c.entries = nil
+	c.schemas = nil
+}
+
+func (c *recordCache) schema(key string) (warehouse.Schema, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.schemas[key], c.gen
+}
+
+func (c *recordCache) putSchema(key string, s warehouse.Schema, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.schemas == nil {
+		c.schemas = map[string]warehouse.Schema{}
+	}
+	c.schemas[key] = s
+}
+
+// cachedSchema is schemaOf for the jobs that write partitions (copies and
+// replacements, one per partition in a swap): a table's columns are read
+// once and kept in the record cache until the next catalog change, which
+// is what can change them. Like lookupTable's records, they are read from
+// the committed catalog, outside the caller's transaction. Callers must
+// not change the schema.
+func (w *Warehouse) cachedSchema(ctx context.Context, op string, r *tableRecord) (warehouse.Schema, error) {
+	key := recordKey(r)
+	s, gen := w.cache.schema(key)
+	if s != nil {
+		return s, nil
+	}
+	s, err := schemaOf(ctx, w.db, op, r)
+	if err != nil {
+		return nil, err
+	}
+	w.schemaReads.Add(1)
+	w.cache.putSchema(key, s, gen)
+	return s, nil
 }
 
 // lookupTable returns a table's catalog record from the cache, reading the

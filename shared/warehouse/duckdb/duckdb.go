@@ -85,6 +85,9 @@ type Warehouse struct {
 	// modified holds modification times not yet in the catalog (see touch).
 	modified sync.Map
 	cache    recordCache
+	// schemaReads counts the schemas cachedSchema read from DuckDB (tests
+	// count them).
+	schemaReads atomic.Int64
 
 	jobSeq atomic.Int64
 	closed atomic.Bool

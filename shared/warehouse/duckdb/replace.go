@@ -38,11 +38,11 @@ func (w *Warehouse) ReplacePartitions(ctx context.Context, job warehouse.Replace
 		if err != nil {
 			return err
 		}
-		sschema, err := schemaOf(ctx, tx, op+" "+job.Source.String(), sr)
+		sschema, err := w.cachedSchema(ctx, op+" "+job.Source.String(), sr)
 		if err != nil {
 			return err
 		}
-		dschema, err := schemaOf(ctx, tx, op+" "+job.Dest.String(), dr)
+		dschema, err := w.cachedSchema(ctx, op+" "+job.Dest.String(), dr)
 		if err != nil {
 			return err
 		}

@@ -232,7 +232,7 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 		if err != nil {
 			return err
 		}
-		sschema, err := schemaOf(ctx, tx, op+" "+job.Source.String(), sr)
+		sschema, err := w.cachedSchema(ctx, op+" "+job.Source.String(), sr)
 		if err != nil {
 			return err
 		}
@@ -266,7 +266,7 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 		case err != nil:
 			return err
 		default:
-			dschema, err := schemaOf(ctx, tx, op+" "+job.Dest.String(), dr)
+			dschema, err := w.cachedSchema(ctx, op+" "+job.Dest.String(), dr)
 			if err != nil {
 				return err
 			}
