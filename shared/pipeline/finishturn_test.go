@@ -12,18 +12,18 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 )
 
-// countStates counts the listings of partition states. Each takes a while,
-// as a listing of thousands of records does, so that checks started
-// together overlap.
+// countStates counts the listings of partition records (Finish's is
+// PartitionEntries). Each takes a while, as a listing of thousands of
+// records does, so that checks started together overlap.
 type countStates struct {
 	pipeline.Ledger
 	n atomic.Int64
 }
 
-func (c *countStates) PartitionStates(ctx context.Context, id string) (map[string]ledger.PartitionState, error) {
+func (c *countStates) PartitionEntries(ctx context.Context, id string) ([]ledger.PartitionEntry, error) {
 	c.n.Add(1)
 	time.Sleep(50 * time.Millisecond)
-	return c.Ledger.PartitionStates(ctx, id)
+	return c.Ledger.PartitionEntries(ctx, id)
 }
 
 // redelivery hands one message to the task, then holds the task until every
