@@ -16,6 +16,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/gcp"
 	"github.com/bqbackfill/bqbackfill/shared/logging"
+	"github.com/bqbackfill/bqbackfill/shared/pacing"
 	"github.com/bqbackfill/bqbackfill/shared/queue"
 )
 
@@ -50,8 +51,13 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 		}
 		*dst = n
 	}
-	intVar("CLOUD_RUN_TASK_INDEX", &c.taskIndex, 0)
-	intVar("CLOUD_RUN_TASK_COUNT", &c.taskCount, 1)
+	// The pacer divides the quotas by the same budget, so the task's
+	// position is read (and refused when out of range) by the one rule.
+	if b, err := pacing.TaskBudget(lookup); err != nil {
+		problems = append(problems, err.Error())
+	} else {
+		c.taskIndex, c.taskCount = b.Task, b.Tasks
+	}
 	intVar("CLOUD_RUN_TASK_ATTEMPT", &c.attempt, 0)
 	intVar(cloudenv.VarWorkerConcurrency, &c.concurrency, 1)
 	c.execution, _ = lookup("CLOUD_RUN_EXECUTION")

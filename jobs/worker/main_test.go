@@ -66,7 +66,9 @@ func TestConfigFromEnv(t *testing.T) {
 				return c.taskIndex == 3 && c.taskCount == 8 && c.attempt == 1 && c.execution == "ex-1"
 			}},
 		{"tuning", with(cloudenv.VarWorkerConcurrency, "4", cloudenv.VarWorkerIdleTimeout, "2s"), "", func(c config) bool { return c.concurrency == 4 && c.idle == 2*time.Second }},
-		{"bad index", with("CLOUD_RUN_TASK_INDEX", "x"), "CLOUD_RUN_TASK_INDEX", nil},
+		{"bad index", with("CLOUD_RUN_TASK_INDEX", "x", "CLOUD_RUN_TASK_COUNT", "8"), "CLOUD_RUN_TASK_INDEX", nil},
+		{"index beyond count", with("CLOUD_RUN_TASK_INDEX", "8", "CLOUD_RUN_TASK_COUNT", "8"), "CLOUD_RUN_TASK_INDEX=\"8\" is not in [0, 8)", nil},
+		{"bad count", with("CLOUD_RUN_TASK_INDEX", "0", "CLOUD_RUN_TASK_COUNT", "0"), "CLOUD_RUN_TASK_COUNT", nil},
 		{"bad idle", with(cloudenv.VarWorkerIdleTimeout, "-1s"), cloudenv.VarWorkerIdleTimeout, nil},
 		{"zero concurrency", with(cloudenv.VarWorkerConcurrency, "0"), cloudenv.VarWorkerConcurrency, nil},
 		{"missing subscription", with("BQBACKFILL_LEDGER_BUCKET", "<unset>"), "BQBACKFILL_LEDGER_BUCKET is not set", nil},
