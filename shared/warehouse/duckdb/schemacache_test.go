@@ -16,22 +16,9 @@ import (
 func TestCopiesReadSchemasOnce(t *testing.T) {
 	ctx := context.Background()
 	frozen := time.Date(2024, 3, 20, 12, 0, 0, 0, time.UTC)
-	w, err := Open(t.TempDir(), &Options{Now: func() time.Time { return frozen }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if err := w.EnsureDataset(ctx, "sc-project", "ds", 0); err != nil {
-		t.Fatal(err)
-	}
 	src := warehouse.TableRef{Project: "sc-project", Dataset: "ds", Table: "src"}
 	dst := warehouse.TableRef{Project: "sc-project", Dataset: "ds", Table: "dst"}
-	schema := warehouse.Schema{{Name: "d", Type: "DATE"}, {Name: "n", Type: "INT64"}}
-	for _, ref := range []warehouse.TableRef{src, dst} {
-		if err := w.CreateTable(ctx, warehouse.TableMetadata{Ref: ref, Schema: schema, PartitionType: warehouse.Day, PartitionField: "d"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := openWithDayTables(t, &Options{Now: func() time.Time { return frozen }}, src, dst)
 	days := []string{"20240301", "20240302", "20240303", "20240304"}
 	if _, err := w.Query(ctx, warehouse.QueryJob{SQL: "SELECT d, 1 AS n FROM UNNEST([DATE '2024-03-01', DATE '2024-03-02', DATE '2024-03-03', DATE '2024-03-04']) AS d",
 		Destination: &src, Write: warehouse.WriteAppend}); err != nil {

@@ -14,19 +14,8 @@ import (
 // time, go faster.
 func TestWriterSetsUpItsConnectionBeforeItsTurn(t *testing.T) {
 	ctx := context.Background()
-	w, err := Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if err := w.EnsureDataset(ctx, "turn-project", "ds", 0); err != nil {
-		t.Fatal(err)
-	}
 	dest := warehouse.TableRef{Project: "turn-project", Dataset: "ds", Table: "t"}
-	if err := w.CreateTable(ctx, warehouse.TableMetadata{Ref: dest, Schema: warehouse.Schema{{Name: "d", Type: "DATE"}, {Name: "n", Type: "INT64"}},
-		PartitionType: warehouse.Day, PartitionField: "d"}); err != nil {
-		t.Fatal(err)
-	}
+	w := openWithDayTables(t, nil, dest)
 
 	unlock := w.lockTable(dest) // another writer's turn
 	done := make(chan error, 1)
@@ -54,4 +43,26 @@ func TestWriterSetsUpItsConnectionBeforeItsTurn(t *testing.T) {
 	if err != nil || len(parts) != 1 || parts[0].ID != "20240301" || parts[0].Rows != 1 {
 		t.Errorf("partitions after the write: %+v, %v; want 20240301 with 1 row", parts, err)
 	}
+}
+
+// openWithDayTables opens a warehouse in a temporary directory with tables
+// (d DATE, n INT64) partitioned by day on d.
+func openWithDayTables(t *testing.T, opts *Options, tables ...warehouse.TableRef) *Warehouse {
+	t.Helper()
+	ctx := context.Background()
+	w, err := Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	for _, ref := range tables {
+		if err := w.EnsureDataset(ctx, ref.Project, ref.Dataset, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.CreateTable(ctx, warehouse.TableMetadata{Ref: ref, Schema: warehouse.Schema{{Name: "d", Type: "DATE"}, {Name: "n", Type: "INT64"}},
+			PartitionType: warehouse.Day, PartitionField: "d"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
 }
