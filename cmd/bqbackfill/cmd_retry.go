@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bqbackfill/bqbackfill/shared/cloudenv"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
 	"github.com/bqbackfill/bqbackfill/shared/notify"
+	"github.com/bqbackfill/bqbackfill/shared/pipeline"
 	"github.com/bqbackfill/bqbackfill/shared/warehouse"
 )
 
@@ -27,11 +29,12 @@ func retryRun(ctx context.Context, o *ledgerOpOptions) error {
 		return err
 	}
 	defer be.close()
-	warnPermanentFailures(ctx, o.IO.Err, be, o.Table)
-	id, n, err := be.pipeline.Retry(ctx, o.Table)
+	res, err := be.pipeline.RetryReport(ctx, o.Table)
 	if err != nil {
 		return err
 	}
+	warnPermanentFailures(o.IO.Err, res, o.Table)
+	id, n := res.ID, len(res.Rerun)
 	if n == 0 {
 		fmt.Fprintf(o.IO.Out, "%s: completion will be requested again on the next scan.\n", id)
 		return nil
@@ -51,23 +54,19 @@ func retryRun(ctx context.Context, o *ledgerOpOptions) error {
 	return errSilent
 }
 
-// warnPermanentFailures says, before a retry, which failed partitions
+// warnPermanentFailures says which of the partitions queued again had
 // failed in a way the same query cannot get past (a query or schema
 // error): retry re-runs the query recorded at the start. Advisory: the
 // retry goes on (the user may have fixed a table the query reads).
-func warnPermanentFailures(ctx context.Context, w io.Writer, be *backend, table warehouse.TableRef) {
-	bf, err := be.pipeline.Latest(ctx, table, ledger.StateFailed)
-	if err != nil {
-		return // Retry says why it cannot run
+func warnPermanentFailures(w io.Writer, res pipeline.Retried, table warehouse.TableRef) {
+	kinds := make([]notify.FailureKind, len(res.Rerun))
+	for i, pid := range res.Rerun {
+		kinds[i] = notify.FailureKind(res.Kinds[pid])
 	}
-	sum, err := be.ledger.PartitionSummary(ctx, bf.ID)
-	if err != nil {
-		return
-	}
-	kinds, _ := failureKinds(bf, sum)
+	advice := notify.AdviseFailures(kinds, table.String())
 	for _, k := range []notify.FailureKind{notify.FailureQuery, notify.FailureSchema} {
-		if n := kinds[string(k)]; n > 0 {
-			fmt.Fprintf(w, "Warning: %d of the failed partitions failed with a %s error. %s\n", n, k, notify.FailureAdvice(k, table.String()))
+		if i := slices.IndexFunc(advice, func(a notify.KindAdvice) bool { return a.Kind == k }); i >= 0 {
+			fmt.Fprintf(w, "Warning: %d of the failed partitions failed with a %s error. %s\n", advice[i].Count, k, advice[i].Text)
 		}
 	}
 }

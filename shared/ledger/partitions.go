@@ -298,6 +298,8 @@ type Summary struct {
 	// Total is the number of partition records written so far (partitions
 	// never recorded are not counted; compare with Backfill.PartitionCount).
 	Total int
+	// States holds the state of each partition record, by id.
+	States map[string]PartitionState
 	// Failed lists the ids of failed partitions, sorted.
 	Failed []string
 	// FailedKinds holds the error kind of each failed partition, by id
@@ -316,10 +318,11 @@ func (s *Store) PartitionSummary(ctx context.Context, id string) (Summary, error
 	if err != nil {
 		return Summary{}, fmt.Errorf("summarize partitions of %s: %w", id, err)
 	}
-	sum := Summary{Counts: map[PartitionState]int{}, Total: len(entries)}
+	sum := Summary{Counts: map[PartitionState]int{}, Total: len(entries), States: make(map[string]PartitionState, len(entries))}
 	var unlisted []string
 	for _, e := range entries {
 		sum.Counts[e.State]++
+		sum.States[e.ID] = e.State
 		if e.Warnings > 0 {
 			sum.Warned = append(sum.Warned, e.ID)
 		}

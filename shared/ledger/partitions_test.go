@@ -24,7 +24,7 @@ func TestPartitionSummaryOneListing(t *testing.T) {
 	c, reqs, srv := ledgertest.CountedClient(t, "ledger", root+bf+"/partitions/")
 	s := New(c, "ledger")
 	kinds := []string{"query", "transient", "schema", "permission", "not_found", "check", "transient"}
-	want := Summary{Counts: map[PartitionState]int{}, FailedKinds: map[string]string{}}
+	want := Summary{Counts: map[PartitionState]int{}, States: map[string]PartitionState{}, FailedKinds: map[string]string{}}
 	for i, k := range kinds {
 		pid := fmt.Sprintf("202611%02d", i+1)
 		if _, err := s.UpdatePartition(ctx, bf, pid, func(r *PartitionRecord) error {
@@ -35,6 +35,7 @@ func TestPartitionSummaryOneListing(t *testing.T) {
 		}
 		want.Failed = append(want.Failed, pid)
 		want.FailedKinds[pid] = k
+		want.States[pid] = PartitionFailed
 	}
 	for _, pid := range []string{"20261120", "20261121"} {
 		if _, err := s.UpdatePartition(ctx, bf, pid, func(r *PartitionRecord) error {
@@ -44,6 +45,7 @@ func TestPartitionSummaryOneListing(t *testing.T) {
 			t.Fatal(err)
 		}
 		want.Warned = append(want.Warned, pid)
+		want.States[pid] = PartitionDone
 	}
 	// A nacked attempt: pending, with the kind of its last error.
 	if _, err := s.UpdatePartition(ctx, bf, "20261122", func(r *PartitionRecord) error {
@@ -52,6 +54,7 @@ func TestPartitionSummaryOneListing(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	want.States["20261122"] = PartitionPending
 	want.Counts = map[PartitionState]int{PartitionFailed: len(kinds), PartitionDone: 2, PartitionPending: 1}
 	want.Total = len(kinds) + 3
 
@@ -74,6 +77,7 @@ func TestPartitionSummaryOneListing(t *testing.T) {
 		srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "ledger", Name: root + bf + "/partitions/" + pid + ".json", Metadata: md}, Content: data})
 		want.Failed = append(want.Failed, pid)
 		want.FailedKinds[pid] = "query"
+		want.States[pid] = PartitionFailed
 		want.Counts[PartitionFailed]++
 		want.Total++
 	}

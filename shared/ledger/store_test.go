@@ -401,7 +401,7 @@ func TestStorePartitions(t *testing.T) {
 		}
 		wantSum := ledger.Summary{
 			Counts: map[ledger.PartitionState]int{ledger.PartitionDone: 1, ledger.PartitionRunning: 1, ledger.PartitionFailed: 1},
-			Total:  3, Failed: []string{"20261103"}, FailedKinds: map[string]string{"20261103": ""},
+			Total:  3, States: wantStates, Failed: []string{"20261103"}, FailedKinds: map[string]string{"20261103": ""},
 		}
 		if !reflect.DeepEqual(sum, wantSum) {
 			t.Errorf("PartitionSummary = %+v, want %+v", sum, wantSum)

@@ -29,6 +29,7 @@ type Ledger interface {
 	PartitionEntries(ctx context.Context, id string) ([]ledger.PartitionEntry, error)
 	PartitionStates(ctx context.Context, id string) (map[string]ledger.PartitionState, error)
 	PartitionProgress(ctx context.Context, id string) (map[string]ledger.PartitionState, time.Time, error)
+	PartitionSummary(ctx context.Context, id string) (ledger.Summary, error)
 
 	GetSwapStep(ctx context.Context, id, step string) (*ledger.SwapStep, error)
 	UpdateSwapStep(ctx context.Context, id, step string, fn func(*ledger.SwapStep) error) (*ledger.SwapStep, error)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/bqbackfill/bqbackfill/shared/ledger/ledgertest"
 	"github.com/bqbackfill/bqbackfill/shared/notify"
 	"github.com/bqbackfill/bqbackfill/shared/pipeline"
+	"github.com/bqbackfill/bqbackfill/shared/warehouse/bqfake"
 )
 
 var contractID = pipeline.BackfillID(table, entryDate)
@@ -128,5 +130,51 @@ func TestFinishOneListing(t *testing.T) {
 	evs := e.events(t)
 	if len(evs) != 1 || evs[0].Kind != notify.KindDone || len(evs[0].Warnings) != 2 || evs[0].Warnings[0].Partition != days[0] || evs[0].Warnings[1].Partition != days[2] {
 		t.Errorf("events %+v, want done with the warnings of %s and %s", evs, days[0], days[2])
+	}
+}
+
+// TestRetryOneListing: a retry learns which partitions failed, and why,
+// from one listing of the partition records, reads them only to reset
+// them, and publishes from the same listing (review: retry listed the
+// partitions twice, and the CLI listed them again and read every failed
+// record for its kind).
+func TestRetryOneListing(t *testing.T) {
+	reqs := &ledgertest.Requests{Prefix: "backfills/" + contractID + "/partitions/"}
+	e := newContractEnvGCS(t, func(base http.RoundTripper) http.RoundTripper {
+		reqs.Base = base
+		return reqs
+	})
+	e.scan(t, "Initiate")
+	e.fake.FailJobs(bqfake.JobFault{Type: "QUERY", Table: staging.Table + "$" + days[1], Reason: "invalidQuery", Message: "Unrecognized name: visits", Times: 1})
+	if got := e.work(t); !slices.Equal(got, days[:2]) {
+		t.Fatalf("partitions handled %q, want %q", got, days[:2])
+	}
+	// A second failed partition, as a backfill that is not a chain has.
+	if _, err := e.led.UpdatePartition(e.ctx, contractID, days[2], func(r *ledger.PartitionRecord) error {
+		r.State, r.Error, r.ErrorKind = ledger.PartitionFailed, "no such field", string(notify.FailureSchema)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.p.Finish(e.ctx, contractID); err != nil || !ok {
+		t.Fatalf("Finish = %v, %v", ok, err)
+	}
+	e.pub.take("partitions")
+	reqs.Reset()
+	res, err := e.p.RetryReport(e.ctx, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each reset is a read and a compare-and-swap write; nothing else reads.
+	if lists, reads, uploads := reqs.Counts(); lists != 1 || reads != 2 || uploads != 2 {
+		t.Errorf("RetryReport of 2 failed partitions: %d listings, %d reads, %d writes of partition records; want 1 listing, and a read and a write per reset (2)", lists, reads, uploads)
+	}
+	want := pipeline.Retried{ID: contractID, Rerun: days[1:], Kinds: map[string]string{days[1]: "query", days[2]: "schema"}}
+	if !reflect.DeepEqual(res, want) {
+		t.Errorf("RetryReport = %+v, want %+v", res, want)
+	}
+	// A chain goes on from its first failed partition.
+	if msgs := e.pub.take("partitions"); len(msgs) != 1 || msgs[0].Attributes["partition"] != days[1] {
+		t.Errorf("published %+v, want the partition %s", msgs, days[1])
 	}
 }

@@ -61,46 +61,61 @@ func (p *Pipeline) Latest(ctx context.Context, table warehouse.TableRef, states 
 // completion are re-run (an earlier --allow-empty is dropped). It returns
 // the backfill id and the number of partitions queued again.
 func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string, int, error) {
+	r, err := p.RetryReport(ctx, table)
+	return r.ID, len(r.Rerun), err
+}
+
+// Retried is what RetryReport did.
+type Retried struct {
+	// ID is the backfill retried.
+	ID string
+	// Rerun lists the partitions queued again, sorted.
+	Rerun []string
+	// Kinds holds the error kind each partition re-run had failed with,
+	// by id ("" when it had none, as a partition empty in staging).
+	Kinds map[string]string
+}
+
+// RetryReport is Retry, saying which partitions it queued again and why
+// they had failed (from the one listing of the partition records it
+// needs), so the caller can warn about failures a retry cannot fix.
+func (p *Pipeline) RetryReport(ctx context.Context, table warehouse.TableRef) (Retried, error) {
 	bf, err := p.Latest(ctx, table, ledger.StateFailed)
 	if err != nil {
-		return "", 0, err
+		return Retried{}, err
 	}
 	spec, err := p.spec(ctx, bf)
 	if err != nil {
-		return "", 0, err
+		return Retried{}, err
 	}
+	res := Retried{ID: bf.ID}
 	switch kind := bf.Failure; {
 	case kind == ledger.FailureCompletionRefused, kind == ledger.FailureSwapStopped:
 		// The cause is fixed (a grant, a schema): the next scan asks for
 		// the completion again, which resumes from the recorded steps.
 		if _, err := p.reopen(ctx, bf.ID, ledger.StateProcessed); err != nil {
-			return "", 0, err
+			return Retried{}, err
 		}
-		return bf.ID, 0, nil
+		return res, nil
 	case kind == ledger.FailureStart, kind == ledger.FailureNone && bf.StartedAt.IsZero():
 		moved, err := p.reopen(ctx, bf.ID, ledger.StatePending)
 		if err != nil {
-			return "", 0, err
+			return Retried{}, err
 		}
 		if !moved {
-			return bf.ID, 0, nil
+			return res, nil
 		}
-		return bf.ID, 0, p.start(ctx, bf.ID, false)
+		return res, p.start(ctx, bf.ID, false)
 	}
-	var rerun []string
+	// One listing: the states (what to publish again) and why the failed
+	// partitions failed.
+	sum, err := p.Ledger.PartitionSummary(ctx, bf.ID)
+	if err != nil {
+		return Retried{}, fmt.Errorf("retry %s: %w", bf.ID, err)
+	}
+	rerun := sum.Failed
 	if bf.Failure == ledger.FailureStagingLost {
-		rerun = bf.FailedPartitions
-	} else {
-		states, err := p.Ledger.PartitionStates(ctx, bf.ID)
-		if err != nil {
-			return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
-		}
-		for pid, st := range states {
-			if st == ledger.PartitionFailed {
-				rerun = append(rerun, pid)
-			}
-		}
-		sort.Strings(rerun)
+		rerun = slices.Sorted(slices.Values(bf.FailedPartitions))
 	}
 	for _, id := range rerun {
 		if _, err := p.Ledger.UpdatePartition(ctx, bf.ID, id, func(r *ledger.PartitionRecord) error {
@@ -110,7 +125,7 @@ func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string,
 			r.UpdatedAt = p.now()
 			return nil
 		}); err != nil {
-			return "", 0, fmt.Errorf("retry %s: reset partition %s: %w", bf.ID, id, err)
+			return Retried{}, fmt.Errorf("retry %s: reset partition %s: %w", bf.ID, id, err)
 		}
 	}
 	moved, err := p.Ledger.Transition(ctx, bf.ID, []ledger.State{ledger.StateFailed}, ledger.StateProcessing, func(b *ledger.Backfill) error {
@@ -120,19 +135,25 @@ func (p *Pipeline) Retry(ctx context.Context, table warehouse.TableRef) (string,
 		return nil
 	})
 	if err != nil {
-		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
+		return Retried{}, fmt.Errorf("retry %s: %w", bf.ID, err)
 	}
 	if !moved {
-		return bf.ID, 0, nil
+		return res, nil
 	}
-	states, err := p.Ledger.PartitionStates(ctx, bf.ID)
-	if err != nil {
-		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
+	// The states as listed, with the partitions just reset, say what to
+	// publish again (no second listing): a partition a late worker finished
+	// since the listing is published once more, and skipped as done.
+	states := sum.States
+	res.Kinds = map[string]string{}
+	for _, id := range rerun {
+		states[id] = ledger.PartitionPending
+		res.Kinds[id] = sum.FailedKinds[id]
 	}
 	if err := p.publishPending(ctx, spec, states, true); err != nil {
-		return "", 0, fmt.Errorf("retry %s: %w", bf.ID, err)
+		return Retried{}, fmt.Errorf("retry %s: %w", bf.ID, err)
 	}
-	return bf.ID, len(rerun), nil
+	res.Rerun = rerun
+	return res, nil
 }
 
 // reopen moves a failed backfill to state to, clearing its error (and,
