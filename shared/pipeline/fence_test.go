@@ -298,18 +298,17 @@ func advanceUntil[T any](t *testing.T, clk *stepClock, done <-chan T) T {
 	t.Helper()
 	start := clk.Now()
 	for {
+		if clk.pending() > 0 {
+			if clk.Now().Sub(start) >= 2*time.Minute {
+				t.Fatal("the rollback waited out the lease of a completion that had stopped")
+			}
+			clk.advance(5 * time.Second)
+		}
 		select {
 		case v := <-done:
 			return v
 		case <-clk.slept:
 		}
-		if clk.pending() == 0 {
-			continue
-		}
-		if clk.Now().Sub(start) >= 2*time.Minute {
-			t.Fatal("the rollback waited out the lease of a completion that had stopped")
-		}
-		clk.advance(5 * time.Second)
 	}
 }
 
@@ -463,5 +462,53 @@ func TestFenceAfterLongBackup(t *testing.T) {
 	}
 	if bf := e.record(t); bf.State != ledger.StateRolledBack || bf.CompletionStoppedAt.IsZero() {
 		t.Errorf("after both: %s, stopped at %v; want rolled_back and the completion's acknowledgement", bf.State, bf.CompletionStoppedAt)
+	}
+}
+
+// TestRollbackGoesOnAtAcknowledgement: a rollback waiting for a live
+// completion request (fresh heartbeat) goes on at its next look once the
+// request left the record, long before the request's lease would lapse.
+func TestRollbackGoesOnAtAcknowledgement(t *testing.T) {
+	e := newContractEnv(t)
+	days := startCompleting(t, e, dayRange("Initiate", "2023-01-01", "2023-05-30"), civil.Date{Year: 2023, Month: 1, Day: 1}, 150)
+	clk := newStepClock(now)
+	e.p.Clock, e.p.Now = clk, clk.Now
+	wh := e.p.Warehouse
+	e.p.Warehouse = &crashedCopy{Warehouse: wh, partition: days[60]}
+	if err := e.p.Complete(e.ctx, contractID); !errors.Is(err, errCrash) {
+		t.Fatalf("completion: %v, want the crash", err)
+	}
+	e.p.Warehouse = wh
+	for len(clk.slept) > 0 {
+		<-clk.slept
+	}
+	if _, err := e.led.Update(e.ctx, contractID, func(b *ledger.Backfill) error {
+		b.Completions = map[string]time.Time{"live": now}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rolled := make(chan error, 1)
+	go func() {
+		_, _, err := e.p.Rollback(e.ctx, table)
+		rolled <- err
+	}()
+	<-clk.slept // the rollback waits
+	if _, err := e.led.Update(e.ctx, contractID, func(b *ledger.Backfill) error {
+		delete(b.Completions, "live")
+		b.CompletionStoppedAt = clk.Now()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	start := clk.Now()
+	if err := advanceUntil(t, clk, rolled); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if waited := clk.Now().Sub(start); waited > 5*time.Second {
+		t.Errorf("the rollback went on %v after the acknowledgement, want at its next look (5s)", waited)
+	}
+	if bf := e.record(t); bf.State != ledger.StateRolledBack {
+		t.Errorf("after the rollback: %s, want rolled_back", bf.State)
 	}
 }
