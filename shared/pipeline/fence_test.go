@@ -325,6 +325,28 @@ func (w *crashedCopy) Copy(ctx context.Context, job warehouse.CopyJob) (warehous
 	return w.Warehouse.Copy(ctx, job)
 }
 
+// crashedInSecondChunk is a 150-partition backfill whose completion
+// request died in its second chunk, on a step clock, with the lease
+// given (0: the default).
+func crashedInSecondChunk(t *testing.T, lease time.Duration) (*contractEnv, *stepClock) {
+	t.Helper()
+	e := newContractEnv(t)
+	days := startCompleting(t, e, dayRange("Initiate", "2023-01-01", "2023-05-30"), civil.Date{Year: 2023, Month: 1, Day: 1}, 150)
+	clk := newStepClock(now)
+	e.p.Clock, e.p.Now = clk, clk.Now
+	e.p.Options.CompletionLease = lease
+	wh := e.p.Warehouse
+	e.p.Warehouse = &crashedCopy{Warehouse: wh, partition: days[60]}
+	if err := e.p.Complete(e.ctx, contractID); !errors.Is(err, errCrash) {
+		t.Fatalf("completion: %v, want the crash", err)
+	}
+	e.p.Warehouse = wh
+	for len(clk.slept) > 0 {
+		<-clk.slept // the heartbeat's, while the copies ran
+	}
+	return e, clk
+}
+
 // TestRollbackDoesNotWaitForDeadCompletion: a completion request whose
 // heartbeat is older than the lease died; in local mode (a negative lease)
 // no completion runs elsewhere at all: either way the rollback restores at
@@ -339,21 +361,7 @@ func TestRollbackDoesNotWaitForDeadCompletion(t *testing.T) {
 		{"local mode, fresh heartbeat", time.Second, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newContractEnv(t)
-			days := startCompleting(t, e, dayRange("Initiate", "2023-01-01", "2023-05-30"), civil.Date{Year: 2023, Month: 1, Day: 1}, 150)
-			clk := newStepClock(now)
-			e.p.Clock, e.p.Now = clk, clk.Now
-			e.p.Options.CompletionLease = tc.lease
-			// The completion died in its second chunk, its entry left.
-			wh := e.p.Warehouse
-			e.p.Warehouse = &crashedCopy{Warehouse: wh, partition: days[60]}
-			if err := e.p.Complete(e.ctx, contractID); !errors.Is(err, errCrash) {
-				t.Fatalf("completion: %v, want the crash", err)
-			}
-			e.p.Warehouse = wh
-			for len(clk.slept) > 0 {
-				<-clk.slept // the heartbeat's, while the copies ran
-			}
+			e, clk := crashedInSecondChunk(t, tc.lease)
 			if _, err := e.led.Update(e.ctx, contractID, func(b *ledger.Backfill) error {
 				b.Completions = map[string]time.Time{"dead": now.Add(-tc.age)}
 				return nil
@@ -469,19 +477,7 @@ func TestFenceAfterLongBackup(t *testing.T) {
 // completion request (fresh heartbeat) goes on at its next look once the
 // request left the record, long before the request's lease would lapse.
 func TestRollbackGoesOnAtAcknowledgement(t *testing.T) {
-	e := newContractEnv(t)
-	days := startCompleting(t, e, dayRange("Initiate", "2023-01-01", "2023-05-30"), civil.Date{Year: 2023, Month: 1, Day: 1}, 150)
-	clk := newStepClock(now)
-	e.p.Clock, e.p.Now = clk, clk.Now
-	wh := e.p.Warehouse
-	e.p.Warehouse = &crashedCopy{Warehouse: wh, partition: days[60]}
-	if err := e.p.Complete(e.ctx, contractID); !errors.Is(err, errCrash) {
-		t.Fatalf("completion: %v, want the crash", err)
-	}
-	e.p.Warehouse = wh
-	for len(clk.slept) > 0 {
-		<-clk.slept
-	}
+	e, clk := crashedInSecondChunk(t, 0)
 	if _, err := e.led.Update(e.ctx, contractID, func(b *ledger.Backfill) error {
 		b.Completions = map[string]time.Time{"live": now}
 		return nil
