@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -225,7 +226,12 @@ func (s *Store) PartitionEntries(ctx context.Context, id string) ([]PartitionEnt
 		kind, listed := a.Metadata[kindKey]
 		// A failed record always has a kind: one without the key predates it.
 		e := PartitionEntry{ID: pid, State: st, Updated: a.Updated, ErrorKind: kind, kindListed: listed || st != PartitionFailed}
-		fmt.Sscan(a.Metadata[warningsKey], &e.Warnings)
+		if w := a.Metadata[warningsKey]; w != "" {
+			// Their number; any value marks a record that holds some.
+			if e.Warnings, _ = strconv.Atoi(w); e.Warnings < 1 {
+				e.Warnings = 1
+			}
+		}
 		out = append(out, e)
 	}
 	// Records written without the metadata are read one by one.

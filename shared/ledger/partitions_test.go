@@ -81,6 +81,13 @@ func TestPartitionSummaryOneListing(t *testing.T) {
 		want.Counts[PartitionFailed]++
 		want.Total++
 	}
+	// A warnings mark that is not a number still marks warnings.
+	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "ledger", Name: root + bf + "/partitions/20261129.json",
+		Metadata: map[string]string{stateKey: string(PartitionDone), warningsKey: "some"}}, Content: []byte(`{"id":"20261129","state":"done","warnings":["w"]}`)})
+	want.Warned = append(want.Warned, "20261129")
+	want.States["20261129"] = PartitionDone
+	want.Counts[PartitionDone]++
+	want.Total++
 	legacy("20261130", map[string]string{stateKey: string(PartitionFailed)})
 	legacy("20261201", nil)
 	reqs.Reset()
