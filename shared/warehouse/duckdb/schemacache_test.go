@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,5 +54,34 @@ func TestCopiesReadSchemasOnce(t *testing.T) {
 	}
 	if n := w.schemaReads.Load(); n != 4 {
 		t.Errorf("%d schema reads after the catalog change, want 4 (both read again)", n)
+	}
+}
+
+// A copy from an empty source partition is refused whatever the
+// disposition, and leaves the destination as it was: with WRITE_TRUNCATE
+// the emptiness is read from the INSERT, after the DELETE, which the
+// refusal rolls back; with the others from a count before the write.
+func TestCopyFromEmptyPartitionEveryDisposition(t *testing.T) {
+	ctx := context.Background()
+	src := warehouse.TableRef{Project: "ce-project", Dataset: "ds", Table: "src"}
+	dst := warehouse.TableRef{Project: "ce-project", Dataset: "ds", Table: "dst"}
+	w := openWithDayTables(t, nil, src, dst)
+	if _, err := w.Query(ctx, warehouse.QueryJob{SQL: "SELECT DATE '2024-03-01' AS d, 1 AS n", Destination: &src, Write: warehouse.WriteAppend}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Query(ctx, warehouse.QueryJob{SQL: "SELECT d, 2 AS n FROM UNNEST([DATE '2024-03-02', DATE '2024-03-02']) AS d", Destination: &dst, Write: warehouse.WriteAppend}); err != nil {
+		t.Fatal(err)
+	}
+	for _, write := range []warehouse.WriteDisposition{warehouse.WriteTruncate, warehouse.WriteAppend, warehouse.WriteEmpty} {
+		for _, destPartition := range []string{"20240302", ""} {
+			_, err := w.Copy(ctx, warehouse.CopyJob{Source: src, SourcePartition: "20240302", Dest: dst, DestPartition: destPartition, Write: write})
+			if warehouse.Code(err) != warehouse.InvalidArgument || !strings.Contains(err.Error(), "copy from the empty partition") {
+				t.Errorf("%s into %q from an empty partition: %v, want InvalidArgument (empty partition)", write, destPartition, err)
+			}
+			parts, err := w.Partitions(ctx, dst)
+			if err != nil || len(parts) != 1 || parts[0].ID != "20240302" || parts[0].Rows != 2 {
+				t.Errorf("%s into %q: destination partitions %+v, %v; want 20240302 with its 2 rows", write, destPartition, parts, err)
+			}
+		}
 	}
 }

@@ -81,7 +81,7 @@ func (w *Warehouse) queryInto(ctx context.Context, op string, job warehouse.Quer
 		case err != nil:
 			return err
 		}
-		if rows, err = w.writeRows(ctx, tx, op, r, from, job.Partition, write, true); err != nil {
+		if rows, _, err = w.writeRows(ctx, tx, op, r, from, job.Partition, write, true); err != nil {
 			return err
 		}
 		if stage {
@@ -127,21 +127,21 @@ func partitionCond(op string, r *tableRecord, id string) (string, error) {
 // writeRows writes the rows of from (a parenthesised query or a table)
 // into r, or into its partition, with the given disposition, inside tx,
 // and returns the rows in the destination partition (or
-// table) afterwards. byName matches columns by name (query results),
+// table) afterwards and the rows inserted. byName matches columns by name (query results),
 // otherwise by position (copies between compatible schemas).
 //
 // Rows outside the partition are detected by counting: the partition holds
 // exactly the rows it held before (none after a truncate) plus the rows
 // inserted, unless some landed outside it — then the write fails with
 // InvalidArgument and the caller's transaction rolls everything back.
-func (w *Warehouse) writeRows(ctx context.Context, tx *sql.Tx, op string, r *tableRecord, from, partition string, write warehouse.WriteDisposition, byName bool) (int64, error) {
+func (w *Warehouse) writeRows(ctx context.Context, tx *sql.Tx, op string, r *tableRecord, from, partition string, write warehouse.WriteDisposition, byName bool) (int64, int64, error) {
 	target := tableSQL(r.ref)
 	where := ""
 	name := r.ref.String()
 	if partition != "" {
 		cond, err := partitionCond(op, r, partition)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		where = " WHERE " + cond
 		name += "$" + partition
@@ -150,20 +150,20 @@ func (w *Warehouse) writeRows(ctx context.Context, tx *sql.Tx, op string, r *tab
 	switch write {
 	case warehouse.WriteTruncate:
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+target+where); err != nil {
-			return 0, classify(op+": truncate "+name, err)
+			return 0, 0, classify(op+": truncate "+name, err)
 		}
 	case warehouse.WriteEmpty, warehouse.WriteAppend:
 		if write == warehouse.WriteAppend && partition == "" {
 			break
 		}
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+target+where).Scan(&before); err != nil {
-			return 0, classify(op+": count rows of "+name, err)
+			return 0, 0, classify(op+": count rows of "+name, err)
 		}
 		if write == warehouse.WriteEmpty && before > 0 {
-			return 0, warehouse.Errorf(warehouse.AlreadyExists, op, "%s already has %d rows (WRITE_EMPTY)", name, before)
+			return 0, 0, warehouse.Errorf(warehouse.AlreadyExists, op, "%s already has %d rows (WRITE_EMPTY)", name, before)
 		}
 	default:
-		return 0, warehouse.Errorf(warehouse.InvalidArgument, op, "unknown write disposition %q", write)
+		return 0, 0, warehouse.Errorf(warehouse.InvalidArgument, op, "unknown write disposition %q", write)
 	}
 	insert := "INSERT INTO " + target + " SELECT * FROM " + from
 	if byName {
@@ -171,25 +171,25 @@ func (w *Warehouse) writeRows(ctx context.Context, tx *sql.Tx, op string, r *tab
 	}
 	res, err := tx.ExecContext(ctx, insert)
 	if err != nil {
-		return 0, classify(op+": write "+name, err)
+		return 0, 0, classify(op+": write "+name, err)
 	}
 	inserted, err := res.RowsAffected()
 	if err != nil {
-		return 0, classify(op+": write "+name, err)
+		return 0, 0, classify(op+": write "+name, err)
 	}
 	var rows int64
 	if partition == "" && write != warehouse.WriteAppend {
 		rows = inserted
 	} else if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+target+where).Scan(&rows); err != nil {
-		return 0, classify(op+": count rows of "+name, err)
+		return 0, 0, classify(op+": count rows of "+name, err)
 	}
 	if partition != "" && rows != before+inserted {
 		_, lo, hi, _ := warehouse.ParsePartitionID(partition)
-		return 0, warehouse.Errorf(warehouse.InvalidArgument, op,
+		return 0, 0, warehouse.Errorf(warehouse.InvalidArgument, op,
 			"%d of %d rows fall outside partition %s (%s must be >= %s and < %s, and not NULL); nothing was written",
 			before+inserted-rows, inserted, name, r.meta.PartitionField, lo, hi)
 	}
-	return rows, nil
+	return rows, inserted, nil
 }
 
 // Copy copies a table or one partition onto another, as one transaction.
@@ -278,21 +278,37 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 					job.Source, partitionName(sr.meta.PartitionType), sr.meta.PartitionField, job.Dest, partitionName(dr.meta.PartitionType), dr.meta.PartitionField)
 			}
 		}
-		if srcCond != "" {
-			// What BigQuery does with a copy from an empty partition is
-			// undocumented (an error, a no-op or a truncation): like the
-			// BigQuery fake, refuse it, so that no caller depends on one
-			// answer (DeletePartitions empties a partition explicitly).
+		// What BigQuery does with a copy from an empty partition is
+		// undocumented (an error, a no-op or a truncation): like the
+		// BigQuery fake, refuse it, so that no caller depends on one answer
+		// (DeletePartitions empties a partition explicitly). With
+		// WRITE_TRUNCATE into a valid destination nothing refuses the copy
+		// before its INSERT, whose row count is the source partition's, so
+		// the emptiness is read from it (the transaction is rolled back all
+		// the same): one count less per copy of a swap.
+		countAfter := false
+		if srcCond != "" && write == warehouse.WriteTruncate {
+			countAfter = job.DestPartition == ""
+			if !countAfter {
+				_, err := partitionCond(op, dr, job.DestPartition)
+				countAfter = err == nil
+			}
+		}
+		if srcCond != "" && !countAfter {
 			var n int64
 			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+tableSQL(sr.ref)+" WHERE "+srcCond).Scan(&n); err != nil {
 				return classify(op+": count rows of "+job.Source.String()+"$"+job.SourcePartition, err)
 			}
 			if n == 0 {
-				return warehouse.Errorf(warehouse.InvalidArgument, op, "copy from the empty partition %s$%s: what BigQuery does with it is undocumented; empty the destination partition explicitly (DeletePartitions)", job.Source, job.SourcePartition)
+				return emptySource(op, job)
 			}
 		}
-		if rows, err = w.writeRows(ctx, tx, op, dr, from, job.DestPartition, write, false); err != nil {
+		var inserted int64
+		if rows, inserted, err = w.writeRows(ctx, tx, op, dr, from, job.DestPartition, write, false); err != nil {
 			return err
+		}
+		if countAfter && inserted == 0 {
+			return emptySource(op, job)
 		}
 		if stage {
 			if _, err := tx.ExecContext(ctx, "DROP TABLE "+stageTable); err != nil {
@@ -310,6 +326,11 @@ func (w *Warehouse) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.
 	w.touch(written)
 	res.RowsWritten, res.BytesProcessed = rows, bytes
 	return res, nil
+}
+
+// emptySource refuses a copy from an empty source partition (see Copy).
+func emptySource(op string, job warehouse.CopyJob) error {
+	return warehouse.Errorf(warehouse.InvalidArgument, op, "copy from the empty partition %s$%s: what BigQuery does with it is undocumented; empty the destination partition explicitly (DeletePartitions)", job.Source, job.SourcePartition)
 }
 
 func partitionName(t warehouse.PartitionType) string {
