@@ -27,7 +27,8 @@ import (
 //     rollback take the request for dead and end, nothing swapped);
 //   - when it sees the fence it starts nothing more, waits for the jobs it
 //     started, and leaves, recording CompletionStoppedAt (its
-//     acknowledgement); it leaves whenever it returns, on any path;
+//     acknowledgement); it leaves whenever it returns, on any path but an
+//     ended context (below);
 //   - the rollback waits (awaitCompletions) until no request is in the
 //     record with a heartbeat younger than the lease: acknowledged, or
 //     crashed.
@@ -49,11 +50,11 @@ import (
 // (atomic promotion) or a job BigQuery queued for minutes — can land after
 // the rollback restored its partitions. Two transactions on one table
 // conflict and BigQuery cancels one (so a late transaction either lands
-// before the rollback's, which then fails and is run again, or is
-// cancelled); a late copy shows in the job history. Closing it fully
+// before the rollback's, which then fails and the operator runs again, or
+// is cancelled); a late copy shows in the job history. Closing it fully
 // would need the rollback to read the state of the completion's jobs
-// (jobs.get on another identity's jobs), which the operator's grants do
-// not include.
+// (bigquery.jobs.get on another identity's jobs): a grant beyond the
+// operator's roles/bigquery.jobUser (docs/deploy.md, section 8).
 
 // defaultCompletionLease is Options.CompletionLease when unset.
 const defaultCompletionLease = 2 * time.Minute
