@@ -169,3 +169,53 @@ func TestAtomicUnitsOneAtATime(t *testing.T) {
 		t.Errorf("%d transactions, overlapping: %v; want 2, one at a time", wh.calls, wh.overlapped)
 	}
 }
+
+// failInFlight holds one copy of each of the first units until a later
+// unit waits for room, then fails them all, as an instance that dies with
+// its units in flight; it records the copies of the later units.
+type failInFlight struct {
+	warehouse.Warehouse
+	held  map[string]bool // one partition of each unit in flight
+	later map[string]bool // partitions of the later units
+	next  chan struct{}   // closed when a later unit waits for room
+	once  sync.Once
+	mu    sync.Mutex
+	began []string // copies of later units that started
+}
+
+func (w *failInFlight) Copy(ctx context.Context, job warehouse.CopyJob) (warehouse.JobResult, error) {
+	if w.later[job.DestPartition] {
+		w.mu.Lock()
+		w.began = append(w.began, job.DestPartition)
+		w.mu.Unlock()
+	}
+	if w.held[job.DestPartition] {
+		select {
+		case <-w.next:
+		case <-ctx.Done():
+			return warehouse.JobResult{}, ctx.Err()
+		}
+		return warehouse.JobResult{}, errCrash
+	}
+	return w.Warehouse.Copy(ctx, job)
+}
+
+// TestNoUnitStartsAfterFailure: a unit that finds no room waits for one in
+// flight to end; when those fail, it does not start (it would be a fourth
+// unit started and not recorded, which a rollback does not restore).
+func TestNoUnitStartsAfterFailure(t *testing.T) {
+	e := newContractEnv(t)
+	days := startCompleting(t, e, dayRange("Initiate", "2023-01-01", "2023-07-19"), civil.Date{Year: 2023, Month: 1, Day: 1}, 200)
+	wh := &failInFlight{Warehouse: e.p.Warehouse, held: map[string]bool{days[49]: true, days[99]: true, days[149]: true}, later: map[string]bool{}, next: make(chan struct{})}
+	for _, d := range days[150:] {
+		wh.later[d] = true
+	}
+	e.p.Warehouse = wh
+	defer pipeline.OnUnitWaits(func(string) { wh.once.Do(func() { close(wh.next) }) })()
+	if err := e.p.Complete(e.ctx, contractID); !errors.Is(err, errCrash) {
+		t.Fatalf("completion: %v, want the crash of the units in flight", err)
+	}
+	if len(wh.began) > 0 {
+		t.Errorf("%d copies of the fourth unit started after the units in flight failed (%s...)", len(wh.began), wh.began[0])
+	}
+}
