@@ -90,7 +90,11 @@ func (v *Virtual) Sleep(ctx context.Context, d time.Duration) error {
 	select {
 	case <-ctx.Done():
 		v.mu.Lock()
-		wt.w = nil // its wake-up must not take the hold of a later sleep
+		// A cancelled sleep leaves the heap: its wake-up would make the
+		// clock jump to a time nobody waits for.
+		if wt.index >= 0 {
+			heap.Remove(&v.waiters, wt.index)
+		}
 		v.retake(w)
 		v.mu.Unlock()
 		return ctx.Err()
@@ -207,6 +211,7 @@ func (v *Virtual) Close() {
 	}
 	v.closed = true
 	for _, w := range v.waiters {
+		w.index = -1
 		close(w.ch)
 	}
 	v.waiters = nil
@@ -258,20 +263,29 @@ func (v *Virtual) run() {
 }
 
 type waiter struct {
-	at time.Time
-	ch chan struct{}
-	w  *work // the sleeper's work, held again when it wakes; nil for none
+	at    time.Time
+	ch    chan struct{}
+	w     *work // the sleeper's work, held again when it wakes; nil for none
+	index int   // in the heap; -1 once popped
 }
 
 type waitHeap []*waiter
 
 func (h waitHeap) Len() int           { return len(h) }
 func (h waitHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *waitHeap) Push(x any)        { *h = append(*h, x.(*waiter)) }
+func (h waitHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *waitHeap) Push(x any) {
+	w := x.(*waiter)
+	w.index = len(*h)
+	*h = append(*h, w)
+}
 func (h *waitHeap) Pop() any {
 	old := *h
 	w := old[len(old)-1]
+	w.index = -1
 	*h = old[:len(old)-1]
 	return w
 }

@@ -157,3 +157,49 @@ func TestVirtualBlocked(t *testing.T) {
 	}
 	resume()
 }
+
+// TestVirtualCancelledSleepLeaves: a sleep whose context ends leaves the
+// clock's wake-ups, so the clock never jumps to a time nobody waits for;
+// the next sleeper wakes at its own time.
+func TestVirtualCancelledSleepLeaves(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := NewVirtual(start, 0)
+	defer v.Close()
+	release := v.Hold() // no jump while the sleeps are set up
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- v.Sleep(ctx, time.Hour) }()
+	for {
+		v.mu.Lock()
+		n := len(v.waiters)
+		v.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("cancelled sleep: %v", err)
+	}
+	v.mu.Lock()
+	n := len(v.waiters)
+	v.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d wake-ups pending after the only sleep was cancelled", n)
+	}
+	release()
+	if err := v.Sleep(context.Background(), 2*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Now().Sub(start); got != 2*time.Hour {
+		t.Errorf("woke at +%v, want +2h", got)
+	}
+	// A sleep cancelled after Close returns without touching the heap.
+	v.Close()
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if err := v.Sleep(ctx2, time.Hour); err == nil {
+		t.Error("sleep after Close: nil error")
+	}
+}
