@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -137,12 +138,31 @@ type backfillSummary struct {
 	// (retry only re-runs the query recorded at the start).
 	FailedKinds map[string]int `json:"failed_kinds,omitempty"`
 	Advice      []string       `json:"advice,omitempty"`
+	// The rollback fence: when a rollback of the completion began, how
+	// many completion requests are still at work (a heartbeat younger
+	// than the lease) and their latest heartbeat, and when the last one
+	// stopped for the rollback. A rollback restores nothing while one is
+	// at work.
+	RollbackStartedAt   string `json:"rollback_started_at,omitempty"`
+	CompletionRequests  int    `json:"completion_requests,omitempty"`
+	LastHeartbeat       string `json:"last_heartbeat,omitempty"`
+	CompletionStoppedAt string `json:"completion_stopped_at,omitempty"`
+}
+
+// stamp formats a record's time for status ("" for none).
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // summarize reads a backfill's partition counts from the ledger: one
 // listing gives states, error kinds and which records hold warnings; only
 // those records are read.
-func summarize(ctx context.Context, led *ledger.Store, b *ledger.Backfill) (backfillSummary, error) {
+// now is the reader's clock, against which the completion requests'
+// heartbeats are judged alive.
+func summarize(ctx context.Context, led *ledger.Store, b *ledger.Backfill, now time.Time) (backfillSummary, error) {
 	sum, err := led.PartitionSummary(ctx, b.ID)
 	if err != nil {
 		return backfillSummary{}, err
@@ -158,10 +178,13 @@ func summarize(ctx context.Context, led *ledger.Store, b *ledger.Backfill) (back
 		}
 	}
 	kinds, advice := failureKinds(b, sum)
+	requests, heartbeat := pipeline.LiveCompletions(b, now, pipeline.DefaultCompletionLease)
 	return backfillSummary{ID: b.ID, Table: b.Table, EntryDate: b.EntryDate, State: string(b.State), Partitions: b.PartitionCount,
 		Done: sum.Counts[ledger.PartitionDone], Failed: sum.Counts[ledger.PartitionFailed],
 		Staging: b.Staging, Backup: b.Backup, LastError: b.LastError, CheckWarnings: warnings, Held: b.Held,
-		FailedKinds: kinds, Advice: advice}, nil
+		FailedKinds: kinds, Advice: advice,
+		RollbackStartedAt: stamp(b.RollbackStartedAt), CompletionRequests: requests, LastHeartbeat: stamp(heartbeat),
+		CompletionStoppedAt: stamp(b.CompletionStoppedAt)}, nil
 }
 
 // failureKinds counts the failed partitions by kind of error, with what to
@@ -190,7 +213,7 @@ func failureKinds(b *ledger.Backfill, sum ledger.Summary) (map[string]int, []str
 func printRunSummary(ctx context.Context, w io.Writer, stack *local.Stack, res local.Result, asJSON bool) error {
 	rows := []backfillSummary{}
 	for _, b := range res.Backfills {
-		r, err := summarize(ctx, stack.Ledger, b)
+		r, err := summarize(ctx, stack.Ledger, b, time.Now())
 		if err != nil {
 			return err
 		}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -68,11 +70,12 @@ func statusRun(ctx context.Context, o *statusOptions) error {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
 	rows := []backfillSummary{}
+	now := time.Now()
 	for _, b := range all {
 		if o.Table != nil && b.Table != o.Table.String() {
 			continue
 		}
-		r, err := summarize(ctx, be.ledger, b)
+		r, err := summarize(ctx, be.ledger, b, now)
 		if err != nil {
 			return err
 		}
@@ -82,9 +85,15 @@ func statusRun(ctx context.Context, o *statusOptions) error {
 	if o.JSON {
 		return writeJSON(out, rows)
 	}
+	printStatus(out, rows)
+	return nil
+}
+
+// printStatus writes status's text form of rows.
+func printStatus(out io.Writer, rows []backfillSummary) {
 	if len(rows) == 0 {
 		fmt.Fprintln(out, "No backfills in the ledger.")
-		return nil
+		return
 	}
 	for _, r := range rows {
 		fmt.Fprintf(out, "%s\n  state: %s\n  partitions: %d done, %d failed, %d total\n", r.ID, r.State, r.Done, r.Failed, r.Partitions)
@@ -97,6 +106,15 @@ func statusRun(ctx context.Context, o *statusOptions) error {
 		if r.Held != "" {
 			fmt.Fprintf(out, "  HELD: %s\n", r.Held)
 		}
+		if r.RollbackStartedAt != "" {
+			fmt.Fprintf(out, "  rollback started: %s\n", r.RollbackStartedAt)
+		}
+		if r.CompletionRequests > 0 {
+			fmt.Fprintf(out, "  completion requests at work: %d (last heartbeat %s); a rollback restores nothing until they stop\n", r.CompletionRequests, r.LastHeartbeat)
+		}
+		if r.CompletionStoppedAt != "" {
+			fmt.Fprintf(out, "  completion stopped for the rollback: %s\n", r.CompletionStoppedAt)
+		}
 		for _, a := range r.Advice {
 			fmt.Fprintf(out, "  what to do: %s\n", a)
 		}
@@ -104,5 +122,4 @@ func statusRun(ctx context.Context, o *statusOptions) error {
 			fmt.Fprintf(out, "  check warning: %s\n", w)
 		}
 	}
-	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
@@ -48,7 +50,7 @@ func TestStatusOneListing(t *testing.T) {
 	}
 
 	reqs.Reset()
-	got, err := summarize(ctx, led, b)
+	got, err := summarize(ctx, led, b, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func TestStatusOneListing(t *testing.T) {
 	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: "ledger", Name: prefix + "20261111.json",
 		Metadata: map[string]string{"bqbackfill-state": "failed"}}, Content: data})
 	reqs.Reset()
-	got, err = summarize(ctx, led, b)
+	got, err = summarize(ctx, led, b, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,5 +82,66 @@ func TestStatusOneListing(t *testing.T) {
 	}
 	if got.Failed != n+1 || got.FailedKinds["query"] != 6 || !slices.Equal(got.Advice, wantAdvice(6, 5)) {
 		t.Errorf("summary with an earlier failed record = %+v", got)
+	}
+}
+
+// TestStatusFence: status shows the rollback fence of a completing
+// backfill: when the rollback began, the completion requests still at
+// work (a heartbeat younger than the lease; a request that died long ago
+// is not counted) with their latest heartbeat, and when the last one
+// stopped for the rollback.
+func TestStatusFence(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
+	c, _, _ := ledgertest.CountedClient(t, "ledger", "backfills/")
+	led := ledger.New(c, "ledger")
+	b := &ledger.Backfill{ID: "p.d.t/2026-11-01", Table: "p.d.t", EntryDate: "2026-11-01", State: ledger.StateCompleting, PartitionCount: 3,
+		RollbackStartedAt: now.Add(-time.Minute),
+		Completions: map[string]time.Time{
+			"alive": now.Add(-30 * time.Second),
+			"dead":  now.Add(-10 * time.Minute),
+		}}
+	if err := led.Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := led.Get(ctx, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := summarize(ctx, led, got, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RollbackStartedAt != "2026-12-05T00:59:00Z" || r.CompletionRequests != 1 || r.LastHeartbeat != "2026-12-05T00:59:30Z" || r.CompletionStoppedAt != "" {
+		t.Errorf("summary = %+v", r)
+	}
+	var out strings.Builder
+	printStatus(&out, []backfillSummary{r})
+	for _, want := range []string{
+		"  rollback started: 2026-12-05T00:59:00Z\n",
+		"  completion requests at work: 1 (last heartbeat 2026-12-05T00:59:30Z); a rollback restores nothing until they stop\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status text lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	// Every request left; the last one acknowledged the fence.
+	if _, err := led.Update(ctx, b.ID, func(b *ledger.Backfill) error {
+		b.Completions, b.CompletionStoppedAt = nil, now.Add(-20*time.Second)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = led.Get(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = summarize(ctx, led, got, now); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	printStatus(&out, []backfillSummary{r})
+	if r.CompletionRequests != 0 || !strings.Contains(out.String(), "  completion stopped for the rollback: 2026-12-05T00:59:40Z\n") || strings.Contains(out.String(), "at work") {
+		t.Errorf("after the requests left: %+v\n%s", r, out.String())
 	}
 }

@@ -56,8 +56,9 @@ import (
 // (bigquery.jobs.get on another identity's jobs): a grant beyond the
 // operator's roles/bigquery.jobUser (docs/deploy.md, section 8).
 
-// defaultCompletionLease is Options.CompletionLease when unset.
-const defaultCompletionLease = 2 * time.Minute
+// DefaultCompletionLease is Options.CompletionLease when unset (a deployment
+// runs with it; status judges which requests are alive by it).
+const DefaultCompletionLease = 2 * time.Minute
 
 // rollbackPoll is how often a waiting rollback reads the record again.
 const rollbackPoll = 5 * time.Second
@@ -181,9 +182,9 @@ func (r *completionRequest) leave(ctx context.Context) {
 // beat is how often a request with jobs running refreshes its heartbeat.
 func (p *Pipeline) beat() time.Duration { return p.opts().CompletionLease / 4 }
 
-// liveCompletions counts bf's completion requests whose heartbeat is
+// LiveCompletions counts bf's completion requests whose heartbeat is
 // younger than lease at now, and returns the latest heartbeat.
-func liveCompletions(bf *ledger.Backfill, now time.Time, lease time.Duration) (n int, last time.Time) {
+func LiveCompletions(bf *ledger.Backfill, now time.Time, lease time.Duration) (n int, last time.Time) {
 	for _, at := range bf.Completions {
 		if now.Sub(at) <= lease {
 			n++
@@ -207,7 +208,7 @@ func (p *Pipeline) awaitCompletions(ctx context.Context, bf *ledger.Backfill) (*
 	waited := false
 	for {
 		now := p.now()
-		n, last := liveCompletions(bf, now, lease)
+		n, last := LiveCompletions(bf, now, lease)
 		if n == 0 {
 			if waited {
 				p.log().Warn("rollback goes on: no completion request of the backfill is at work any more", "backfill_id", bf.ID, "completion_stopped_at", bf.CompletionStoppedAt)

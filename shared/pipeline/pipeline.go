@@ -119,7 +119,7 @@ func (o Options) withDefaults() Options {
 		o.CompletionBudget = 5 * time.Minute
 	}
 	if o.CompletionLease == 0 {
-		o.CompletionLease = defaultCompletionLease
+		o.CompletionLease = DefaultCompletionLease
 	}
 	if o.StateCacheTTL <= 0 {
 		o.StateCacheTTL = 2 * time.Second
