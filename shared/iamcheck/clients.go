@@ -10,6 +10,8 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/bqbackfill/bqbackfill/shared/gcsfake"
 )
 
 // Conn dials an in-process gRPC server (pstest, a Cloud Run fake) on addr
@@ -44,11 +46,12 @@ func PubSub(ctx context.Context, addr, project string, policy *Policy, principal
 
 // Storage is a Cloud Storage client over base (fakestorage's
 // HTTPClient().Transport) acting as principal. Reads use the XML API, as
-// the client's defaults do in production.
+// the client's defaults do in production; listings honour matchGlob
+// (gcsfake.MatchGlob), which the fake alone ignores.
 func Storage(ctx context.Context, base http.RoundTripper, policy *Policy, principal string, opts ...option.ClientOption) (*storage.Client, error) {
-	rt := base
+	rt := gcsfake.MatchGlob(base)
 	if policy != nil {
-		rt = GCS(base, policy, principal)
+		rt = GCS(rt, policy, principal)
 	}
 	c, err := storage.NewClient(ctx, append([]option.ClientOption{option.WithHTTPClient(&http.Client{Transport: rt}), option.WithoutAuthentication()}, opts...)...)
 	if err != nil {

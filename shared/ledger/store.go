@@ -317,13 +317,14 @@ func (s *Store) updateFrom(ctx context.Context, name string, create bool, first 
 }
 
 func (s *Store) names(ctx context.Context, prefix string, keep func(string) bool) ([]string, error) {
-	return s.namesBy(ctx, prefix, func(a *storage.ObjectAttrs) (string, bool) { return a.Name, keep(a.Name) })
+	return s.namesBy(ctx, prefix, "", func(a *storage.ObjectAttrs) (string, bool) { return a.Name, keep(a.Name) })
 }
 
-// namesBy lists prefix and returns, sorted, what keep makes of each
+// namesBy lists prefix, only the names matching glob when it is not ""
+// (Cloud Storage's matchGlob), and returns, sorted, what keep makes of each
 // object it keeps (it sees the metadata the listing returns).
-func (s *Store) namesBy(ctx context.Context, prefix string, keep func(*storage.ObjectAttrs) (string, bool)) ([]string, error) {
-	it := s.client.Bucket(s.bucket).Objects(ctx, &storage.Query{Prefix: prefix})
+func (s *Store) namesBy(ctx context.Context, prefix, glob string, keep func(*storage.ObjectAttrs) (string, bool)) ([]string, error) {
+	it := s.client.Bucket(s.bucket).Objects(ctx, &storage.Query{Prefix: prefix, MatchGlob: glob})
 	var names []string
 	for {
 		a, err := it.Next()

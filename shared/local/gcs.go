@@ -16,6 +16,9 @@ import (
 	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+
+	"github.com/bqbackfill/bqbackfill/shared/gcsfake"
 )
 
 // GCSDataDir is the subdirectory of OpenGCS's directory that holds the
@@ -86,7 +89,14 @@ func openGCS(dir string, readOnly bool) (*GCS, error) {
 		return nil, fmt.Errorf("start local storage: %w", err)
 	}
 	g.srv = srv
-	g.Client = srv.Client()
+	// matchGlob, which the fake ignores, is applied in front of it
+	// (gcsfake.MatchGlob), so listings return what Cloud Storage returns.
+	c, err := storage.NewClient(context.Background(), option.WithHTTPClient(&http.Client{Transport: gcsfake.MatchGlob(srv.HTTPClient().Transport)}), option.WithoutAuthentication())
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("local storage: client: %w", err)
+	}
+	g.Client = c
 	return g, nil
 }
 

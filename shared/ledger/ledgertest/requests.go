@@ -1,21 +1,27 @@
 package ledgertest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
 	"cloud.google.com/go/storage"
+	"github.com/bqbackfill/bqbackfill/shared/gcsfake"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"google.golang.org/api/option"
 )
 
 // Requests is an http.RoundTripper in front of a (fake) GCS server that
-// counts the requests under one object-name prefix by kind, so a test can
-// say how many listings and reads an operation costs. Safe for concurrent
-// use.
+// counts the requests under one object-name prefix by kind, and the objects
+// the counted listings return, so a test can say how many listings and
+// reads an operation costs and how much the listings carry. Safe for
+// concurrent use.
 type Requests struct {
 	Base http.RoundTripper
 	// Prefix selects the requests counted: a listing whose prefix, or a
@@ -24,6 +30,7 @@ type Requests struct {
 
 	mu                    sync.Mutex
 	lists, reads, uploads int
+	listed                int
 }
 
 // Counts returns the listings, reads (of content or attributes) and
@@ -34,21 +41,49 @@ func (t *Requests) Counts() (lists, reads, uploads int) {
 	return t.lists, t.reads, t.uploads
 }
 
+// Listed returns the objects the counted listings returned (their pages'
+// items, prefixes not included) since the last Reset.
+func (t *Requests) Listed() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.listed
+}
+
 // Reset sets the counts to zero.
 func (t *Requests) Reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.lists, t.reads, t.uploads = 0, 0, 0
+	t.lists, t.reads, t.uploads, t.listed = 0, 0, 0, 0
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *Requests) RoundTrip(req *http.Request) (*http.Response, error) {
-	if c := t.counter(req); c != nil {
+	c := t.counter(req)
+	if c != nil {
 		t.mu.Lock()
 		*c++
 		t.mu.Unlock()
 	}
-	return t.Base.RoundTrip(req)
+	resp, err := t.Base.RoundTrip(req)
+	if err != nil || c != &t.lists || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var page struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, fmt.Errorf("ledgertest: listing response: %w", err)
+	}
+	t.mu.Lock()
+	t.listed += len(page.Items)
+	t.mu.Unlock()
+	return resp, nil
 }
 
 // counter is the count req adds to, nil if none. The storage client lists
@@ -80,7 +115,9 @@ func (t *Requests) counter(req *http.Request) *int {
 }
 
 // CountedClient starts fake-gcs-server in process with bucket and returns
-// a storage client to it whose requests under prefix are counted.
+// a storage client to it whose requests under prefix are counted. The
+// fake's transport is wrapped by gcsfake.MatchGlob, so listings honour
+// matchGlob as Cloud Storage does and Listed counts what it would return.
 func CountedClient(t testing.TB, bucket, prefix string) (*storage.Client, *Requests, *fakestorage.Server) {
 	t.Helper()
 	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true})
@@ -89,7 +126,7 @@ func CountedClient(t testing.TB, bucket, prefix string) (*storage.Client, *Reque
 	}
 	t.Cleanup(srv.Stop)
 	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
-	reqs := &Requests{Base: srv.HTTPClient().Transport, Prefix: prefix}
+	reqs := &Requests{Base: gcsfake.MatchGlob(srv.HTTPClient().Transport), Prefix: prefix}
 	c, err := storage.NewClient(context.Background(), option.WithHTTPClient(&http.Client{Transport: reqs}), option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)
