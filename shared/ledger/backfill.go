@@ -319,7 +319,7 @@ func (s *Store) Transition(ctx context.Context, id string, from []State, to Stat
 
 // List returns every backfill record, sorted by id.
 func (s *Store) List(ctx context.Context) ([]*Backfill, error) {
-	return s.list(ctx, root, "*", "")
+	return s.list(ctx, root, "")
 }
 
 // ListTable returns the backfill records of one table
@@ -328,19 +328,7 @@ func (s *Store) ListTable(ctx context.Context, table string) ([]*Backfill, error
 	if !validSegment(table) {
 		return nil, fmt.Errorf("ledger: invalid table %q: %w", table, ErrInvalidName)
 	}
-	return s.list(ctx, root+table+"/", escapeGlob(table), "")
-}
-
-// escapeGlob makes s match itself in a matchGlob pattern ("\\" escapes).
-func escapeGlob(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`\*?[]{}`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return s.list(ctx, root+table+"/", "")
 }
 
 // stateMeta is a backfill record's object metadata: its state, as
@@ -348,16 +336,20 @@ func escapeGlob(s string) string {
 // one state from one listing without reading every record.
 func stateMeta(st State) map[string]string { return map[string]string{stateKey: string(st)} }
 
+// recordGlob matches the backfill records, root/<table>/<date>/backfill.json.
+const recordGlob = root + "*/*/backfill.json"
+
 // ListState returns the backfill records in state st, sorted by id: one
 // listing of the ledger (whose object metadata carries each record's
 // state) plus a read of each match. A record written before the state was
 // kept in the metadata is read to learn its state; its next write adds it.
 func (s *Store) ListState(ctx context.Context, st State) ([]*Backfill, error) {
-	return s.list(ctx, root, "*", st)
+	return s.list(ctx, root, st)
 }
 
-// list reads the backfill records of the tables matching tableGlob under
-// prefix, those in state st only (any state when st is ""), sorted by id.
+// list reads the backfill records under prefix (the ledger, or one
+// table's folder), those in state st only (any state when st is ""),
+// sorted by id.
 //
 // The listing asks Cloud Storage for backfills/<table>/<date>/backfill.json
 // only, with matchGlob ("*" stays within one path segment): the backfill
@@ -365,10 +357,11 @@ func (s *Store) ListState(ctx context.Context, st State) ([]*Backfill, error) {
 // and a listing of the prefix alone would page through every partition
 // record of every backfill ever run (1,000 objects a page) on each scan.
 // fake-gcs-server ignores matchGlob; shared/gcsfake.MatchGlob adds it where
-// the fake is served.
-func (s *Store) list(ctx context.Context, prefix, tableGlob string, st State) ([]*Backfill, error) {
-	glob := escapeGlob(root) + tableGlob + "/*/backfill.json"
-	ids, err := s.namesBy(ctx, prefix, glob, func(a *storage.ObjectAttrs) (string, bool) {
+// the fake is served. The glob is the same for one table: the prefix
+// narrows it, so no table name is ever spelled in a glob (where its
+// characters would need escaping).
+func (s *Store) list(ctx context.Context, prefix string, st State) ([]*Backfill, error) {
+	ids, err := s.namesBy(ctx, prefix, recordGlob, func(a *storage.ObjectAttrs) (string, bool) {
 		// Only <prefix...>/<table>/<date>/backfill.json, not a spec or a
 		// partition that happens to be named backfill: checked here too,
 		// for a server that ignores matchGlob.

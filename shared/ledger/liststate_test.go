@@ -120,10 +120,9 @@ func TestListingsReturnBackfillRecordsOnly(t *testing.T) {
 	}
 }
 
-// TestListTableGlobCharacters: a table name is escaped in ListTable's
-// matchGlob, so one holding glob syntax lists its own records (the fake
-// answers 400 to an unescaped "[" or "{", as Cloud Storage does to an
-// invalid glob).
+// TestListTableGlobCharacters: a table name never enters ListTable's
+// matchGlob (the prefix narrows the listing to the table), so one holding
+// glob syntax lists its own records and no other table's.
 func TestListTableGlobCharacters(t *testing.T) {
 	ctx := context.Background()
 	c, _, _ := ledgertest.CountedClient(t, "ledger", root)
