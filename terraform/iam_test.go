@@ -437,10 +437,15 @@ func TestIAM(t *testing.T) {
 	})
 }
 
-// isWrite says whether a permission changes data, IAM or what runs.
+// isWrite says whether a permission changes data, metadata, IAM or what
+// runs. bigquery.tables.createSnapshot and restoreSnapshot are not: they
+// are checked on the source table, which they only read (the write needs
+// tables.create on the destination); run.jobs.run granted on a service
+// applies to no job.
 func isWrite(p string) bool {
 	verb := p[strings.LastIndex(p, ".")+1:]
-	return slices.Contains([]string{"create", "delete", "update", "updateData", "setIamPolicy", "publish", "runWithOverrides", "actAs"}, verb)
+	return slices.Contains([]string{"create", "delete", "update", "updateData", "setIamPolicy", "publish", "runWithOverrides", "actAs",
+		"deleteSnapshot", "updateTag", "setCategory"}, verb)
 }
 
 func overlaps(a, b []string) bool {

@@ -69,6 +69,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"bad index", with("CLOUD_RUN_TASK_INDEX", "x", "CLOUD_RUN_TASK_COUNT", "8"), "CLOUD_RUN_TASK_INDEX", nil},
 		{"index beyond count", with("CLOUD_RUN_TASK_INDEX", "8", "CLOUD_RUN_TASK_COUNT", "8"), "CLOUD_RUN_TASK_INDEX=\"8\" is not in [0, 8)", nil},
 		{"bad count", with("CLOUD_RUN_TASK_INDEX", "0", "CLOUD_RUN_TASK_COUNT", "0"), "CLOUD_RUN_TASK_COUNT", nil},
+		{"index without count", with("CLOUD_RUN_TASK_INDEX", "x"), "CLOUD_RUN_TASK_INDEX is set but CLOUD_RUN_TASK_COUNT is not", nil},
 		{"bad idle", with(cloudenv.VarWorkerIdleTimeout, "-1s"), cloudenv.VarWorkerIdleTimeout, nil},
 		{"zero concurrency", with(cloudenv.VarWorkerConcurrency, "0"), cloudenv.VarWorkerConcurrency, nil},
 		{"missing subscription", with("BQBACKFILL_LEDGER_BUCKET", "<unset>"), "BQBACKFILL_LEDGER_BUCKET is not set", nil},

@@ -16,11 +16,12 @@ import (
 // Glob is a compiled matchGlob pattern, with the syntax Cloud Storage
 // documents for objects.list?matchGlob: "*" matches zero or more
 // characters other than "/" (within one path segment), "**" matches zero or
-// more characters including "/" (across segments), "\" makes the next
-// character literal, and every other character matches itself. The rest of
-// the documented syntax ("?", "[...]" classes, "{a,b}" alternatives) is not
-// modelled: CompileGlob rejects a pattern that uses it rather than
-// matching it differently from the real service.
+// more characters including "/" (across segments), and every other
+// character matches itself. "\" making the next character literal is an
+// assumption (the documentation at hand does not show it; the ledger uses
+// no escapes). The rest of the documented syntax ("?", "[...]" classes,
+// "{a,b}" alternatives) is not modelled: CompileGlob rejects a pattern that
+// uses it rather than matching it differently from the real service.
 type Glob struct {
 	pattern string
 	re      *regexp.Regexp

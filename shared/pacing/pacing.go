@@ -233,8 +233,18 @@ func TaskBudget(lookup func(string) (string, bool)) (Budget, error) {
 	b := Budget{Tasks: 1}
 	count, okCount := lookup("CLOUD_RUN_TASK_COUNT")
 	index, okIndex := lookup("CLOUD_RUN_TASK_INDEX")
-	if !okCount || !okIndex {
+	if !okCount && !okIndex {
 		return b, nil
+	}
+	// Cloud Run sets both: one alone is a misconfigured environment, and
+	// taking it for the only task would let every task spend the whole
+	// quota.
+	if okCount != okIndex {
+		set, unset := "CLOUD_RUN_TASK_COUNT", "CLOUD_RUN_TASK_INDEX"
+		if okIndex {
+			set, unset = unset, set
+		}
+		return Budget{}, fmt.Errorf("pacing: %s is set but %s is not (Cloud Run sets both on every task)", set, unset)
 	}
 	var err error
 	if b.Tasks, err = strconv.Atoi(count); err != nil || b.Tasks < 1 {

@@ -115,6 +115,8 @@ func TestTaskBudget(t *testing.T) {
 		{env: map[string]string{"CLOUD_RUN_TASK_COUNT": "8", "CLOUD_RUN_TASK_INDEX": "3"}, want: Budget{Tasks: 8, Task: 3}},
 		{env: map[string]string{"CLOUD_RUN_TASK_COUNT": "8", "CLOUD_RUN_TASK_INDEX": "8"}, wantErr: true},
 		{env: map[string]string{"CLOUD_RUN_TASK_COUNT": "x", "CLOUD_RUN_TASK_INDEX": "0"}, wantErr: true},
+		{env: map[string]string{"CLOUD_RUN_TASK_INDEX": "3"}, wantErr: true},
+		{env: map[string]string{"CLOUD_RUN_TASK_COUNT": "8"}, wantErr: true},
 	}
 	for _, c := range cases {
 		got, err := TaskBudget(func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
