@@ -178,9 +178,11 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	// The backup may have taken long (quota waits): a rollback that began
 	// meanwhile, and found this request's lease lapsed, has already read
 	// the steps; no unit may start now.
-	if err := req.stillCompleting(ctx); err != nil {
+	if err := req.stillCompleting(ctx); errors.Is(err, errRollbackStarted) {
 		log.Warn("completion stopped before its first swap unit: a rollback of the backfill started")
 		return nil
+	} else if err != nil {
+		return err
 	}
 	run := p.newSwapRun(ctx, spec, req, staged)
 	for _, u := range swapUnits(spec) {

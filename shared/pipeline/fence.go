@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
@@ -69,6 +70,42 @@ type completionRequest struct {
 	p   *Pipeline
 	id  string
 	key string
+
+	mu       sync.Mutex
+	lastBeat time.Time // the last heartbeat written to the record
+}
+
+// errHeartbeatLost stops a completion request whose heartbeat could not
+// be recorded for half the lease: a rollback may soon take it for dead and
+// restore production, so it starts nothing more (its message is
+// redelivered, and the next request enters the record afresh).
+var errHeartbeatLost = errors.New("the completion request's heartbeat could not be recorded")
+
+// beaten records a heartbeat written at at.
+func (r *completionRequest) beaten(at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if at.After(r.lastBeat) {
+		r.lastBeat = at
+	}
+}
+
+// current returns errHeartbeatLost (wrapped) when the request's last
+// recorded heartbeat is older than half the lease; nil in local mode,
+// where requests do not register.
+func (r *completionRequest) current() error {
+	if r.key == "" {
+		return nil
+	}
+	lease := r.p.opts().CompletionLease
+	r.mu.Lock()
+	last := r.lastBeat
+	r.mu.Unlock()
+	if r.p.now().Sub(last) > lease/2 {
+		return fmt.Errorf("complete %s: last heartbeat recorded at %s, more than half the %v lease ago; a rollback could take the request for dead, so it starts no further swap unit: %w",
+			r.id, last.UTC().Format(time.RFC3339), lease, errHeartbeatLost)
+	}
+	return nil
 }
 
 // enterCompletion registers a completion request of backfill id. It
@@ -110,12 +147,15 @@ func (p *Pipeline) enterCompletion(ctx context.Context, id string) (*completionR
 		return nil, fmt.Errorf("complete %s: record the completion request: %w", id, err)
 	}
 	r.key = key
+	r.beaten(now)
 	return r, nil
 }
 
 // stillCompleting records the request's progress and heartbeat. It
 // returns errRollbackStarted when a rollback began (or the backfill is no
-// longer completing): the request then starts nothing more. The heartbeat
+// longer completing), and errHeartbeatLost when the write failed and no
+// heartbeat was recorded for half the lease: the request then starts
+// nothing more. The heartbeat
 // is recorded all the same, since the request lives until its jobs end.
 func (r *completionRequest) stillCompleting(ctx context.Context) error {
 	fenced := false
@@ -135,11 +175,18 @@ func (r *completionRequest) stillCompleting(ctx context.Context) error {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, ledger.ErrNoChange) && ctx.Err() == nil {
-		r.p.log().Warn("touch ledger record", "backfill_id", r.id, "error", err.Error())
-	}
 	if fenced {
 		return errRollbackStarted
+	}
+	if err != nil && !errors.Is(err, ledger.ErrNoChange) {
+		if ctx.Err() == nil {
+			r.p.log().Warn("touch ledger record", "backfill_id", r.id, "request", r.key, "error", err.Error())
+		}
+		// One lost beat is tolerated; half a lease of them is not.
+		return r.current()
+	}
+	if r.key != "" {
+		r.beaten(now)
 	}
 	return nil
 }

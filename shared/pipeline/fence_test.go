@@ -1,13 +1,17 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -506,5 +510,70 @@ func TestRollbackGoesOnAtAcknowledgement(t *testing.T) {
 	}
 	if bf := e.record(t); bf.State != ledger.StateRolledBack {
 		t.Errorf("after the rollback: %s, want rolled_back", bf.State)
+	}
+}
+
+// failRecordWrites answers 403 to uploads of backfill.json while on, as a
+// ledger bucket whose writes fail (a revoked grant, an outage).
+type failRecordWrites struct {
+	base http.RoundTripper
+	on   atomic.Bool
+}
+
+func (f *failRecordWrites) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f.on.Load() && req.Body != nil && strings.Contains(req.URL.Path, "/upload/") {
+		body, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Contains(body, []byte(`/backfill.json"`)) {
+			return &http.Response{StatusCode: http.StatusForbidden, Status: "403 Forbidden", Request: req,
+				Header: http.Header{"Content-Type": {"application/json"}},
+				Body:   io.NopCloser(strings.NewReader(`{"error":{"code":403,"message":"injected: writes of backfill.json fail"}}`))}, nil
+		}
+		req = req.Clone(req.Context())
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return f.base.RoundTrip(req)
+}
+
+// TestHeartbeatLostStartsNoUnit: a completion request whose heartbeat
+// cannot be written for more than half the lease starts no swap unit (a
+// rollback may take it for dead and restore production meanwhile): its
+// message is redelivered, production untouched; once the record can be
+// written again, a new request swaps.
+func TestHeartbeatLostStartsNoUnit(t *testing.T) {
+	f := &failRecordWrites{}
+	e := newContractEnvGCS(t, func(base http.RoundTripper) http.RoundTripper { f.base = base; return f })
+	days := startCompleting(t, e, dayRange("Initiate", "2023-01-01", "2023-02-19"), civil.Date{Year: 2023, Month: 1, Day: 1}, 50)
+	before := e.fake.PartitionRows(table)
+	clk := newStepClock(now)
+	e.p.Clock, e.p.Now = clk, clk.Now
+	wh := &slowBackup{Warehouse: e.p.Warehouse, entered: make(chan struct{}), release: make(chan struct{})}
+	e.p.Warehouse = wh
+	completed := make(chan error, 1)
+	go func() { completed <- e.p.Complete(e.ctx, contractID) }()
+	<-wh.entered // the request is in the record, its heartbeat written
+	f.on.Store(true)
+	clk.advance(time.Minute + time.Second)
+	close(wh.release)
+	err := <-completed
+	rows := e.fake.PartitionRows(table)
+	for _, d := range days {
+		if rows[d] != before[d] {
+			t.Fatalf("production partition %s went from %d to %d rows: a unit started after the heartbeat was lost (completion: %v)", d, before[d], rows[d], err)
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "heartbeat") {
+		t.Fatalf("completion with its heartbeat lost: %v; want an error saying so (the message is redelivered)", err)
+	}
+	f.on.Store(false)
+	e.p.Warehouse = wh.Warehouse
+	if err := e.p.Complete(e.ctx, contractID); err != nil {
+		t.Fatalf("redelivered completion: %v", err)
+	}
+	if bf := e.record(t); bf.State != ledger.StateCompleted {
+		t.Errorf("after the redelivery: %s (%s), want completed", bf.State, bf.LastError)
 	}
 }

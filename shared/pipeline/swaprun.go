@@ -78,6 +78,13 @@ func (r *swapRun) start(u swapUnit) {
 		<-r.units
 		return
 	}
+	if err := r.req.current(); err != nil {
+		r.mu.Lock()
+		r.err = errors.Join(r.err, err)
+		r.mu.Unlock()
+		<-r.units
+		return
+	}
 	began := r.p.now()
 	r.jobsBegin()
 	var wait func() error
@@ -108,7 +115,7 @@ func (r *swapRun) start(u swapUnit) {
 		// completion request; and the point where a rollback that started
 		// meanwhile stops the swap (no further unit starts).
 		if err := r.req.stillCompleting(r.ctx); err != nil {
-			r.fenced()
+			r.stop(err)
 			return
 		}
 		r.mu.Lock()
@@ -117,13 +124,13 @@ func (r *swapRun) start(u swapUnit) {
 	}()
 }
 
-// fenced records that a rollback began: no more units start, and wait
-// returns errRollbackStarted.
-func (r *swapRun) fenced() {
+// stop records why no more units start (stillCompleting's error: a
+// rollback began, or the heartbeat was lost); wait returns it.
+func (r *swapRun) stop(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !errors.Is(r.err, errRollbackStarted) {
-		r.err = errors.Join(r.err, errRollbackStarted)
+	if !errors.Is(r.err, errRollbackStarted) && !errors.Is(r.err, errHeartbeatLost) {
+		r.err = errors.Join(r.err, err)
 	}
 }
 
@@ -144,7 +151,7 @@ func (r *swapRun) jobsBegin() {
 		defer r.beats.Done()
 		for r.p.clock().Sleep(ctx, r.p.beat()) == nil {
 			if err := r.req.stillCompleting(ctx); err != nil {
-				r.fenced()
+				r.stop(err)
 			}
 		}
 	}()
