@@ -23,6 +23,8 @@ import (
 //     anything, and that write sees the fence or is seen by it (both are
 //     generation-matched writes of backfill.json);
 //   - while its swap jobs run it beats every lease/4, and after each unit;
+//     a request whose beats fail for half the lease starts no further
+//     unit (errHeartbeatLost) and is redelivered;
 //     it does not beat during the backup, so it checks the fence again
 //     before its first unit (a backup longer than the lease lets a
 //     rollback take the request for dead and end, nothing swapped);
