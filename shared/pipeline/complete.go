@@ -73,7 +73,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	// this request's jobs (fence.go); it leaves when it returns.
 	req, err := p.enterCompletion(ctx, id)
 	if errors.Is(err, errRollbackStarted) {
-		p.log().Info("completion request ignored: a rollback of the backfill started", "backfill_id", id)
+		p.log().Info("completion request ignored", "backfill_id", id, "reason", err.Error())
 		return nil
 	}
 	if err != nil {
@@ -179,7 +179,7 @@ func (p *Pipeline) Complete(ctx context.Context, id string) error {
 	// meanwhile, and found this request's lease lapsed, has already read
 	// the steps; no unit may start now.
 	if err := req.stillCompleting(ctx); errors.Is(err, errRollbackStarted) {
-		log.Warn("completion stopped before its first swap unit: a rollback of the backfill started")
+		log.Warn("completion stopped before its first swap unit", "reason", err.Error())
 		return nil
 	} else if err != nil {
 		return err
@@ -694,13 +694,22 @@ func (p *Pipeline) stopSwap(ctx context.Context, spec *Spec, bf *ledger.Backfill
 // request redoes the failed units.
 func (p *Pipeline) swapFailed(ctx context.Context, spec *Spec, bf *ledger.Backfill, run *swapRun, err error) error {
 	if errors.Is(err, errRollbackStarted) {
-		p.log().Warn("completion stopped: a rollback of the backfill started", "backfill_id", bf.ID)
+		p.log().Warn("completion stopped", "backfill_id", bf.ID, "reason", stopText(err))
 		return nil
 	}
 	if denied(err) {
 		return p.stopSwap(ctx, spec, bf, run.failedSteps(), err)
 	}
 	return fmt.Errorf("complete %s: %w", bf.ID, err)
+}
+
+// stopText is the reason a swap run stopped: which of errNotCompleting
+// and errRollbackStarted it holds (a run's error may join several).
+func stopText(err error) string {
+	if errors.Is(err, errNotCompleting) {
+		return errNotCompleting.Error()
+	}
+	return errRollbackStarted.Error()
 }
 
 // requestEnd is when a completion request that started at started must

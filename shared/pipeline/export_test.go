@@ -10,3 +10,11 @@ func OnUnitWaits(f func(step string)) (restore func()) {
 	unitWaits = f
 	return func() { unitWaits = nil }
 }
+
+// FinishTurns is the number of backfills whose finish-check turn is held
+// or waited for in this process.
+func FinishTurns() int {
+	finishingMu.Lock()
+	defer finishingMu.Unlock()
+	return len(finishing)
+}

@@ -126,8 +126,8 @@ func (p *Pipeline) enterCompletion(ctx context.Context, id string) (*completionR
 	key := hex.EncodeToString(b[:])
 	now := p.now()
 	_, err := p.Ledger.Update(ctx, id, func(b *ledger.Backfill) error {
-		if !b.RollbackStartedAt.IsZero() || b.State != ledger.StateCompleting {
-			return errRollbackStarted
+		if err := stopReason(b); err != nil {
+			return err
 		}
 		if b.Completions == nil {
 			b.Completions = map[string]time.Time{}
@@ -160,10 +160,11 @@ func (p *Pipeline) enterCompletion(ctx context.Context, id string) (*completionR
 // nothing more. The heartbeat
 // is recorded all the same, since the request lives until its jobs end.
 func (r *completionRequest) stillCompleting(ctx context.Context) error {
-	fenced := false
+	var stop error
 	now := r.p.now()
 	_, err := r.p.Ledger.Update(ctx, r.id, func(b *ledger.Backfill) error {
-		fenced = !b.RollbackStartedAt.IsZero() || b.State != ledger.StateCompleting
+		stop = stopReason(b)
+		fenced := stop != nil
 		if r.key != "" {
 			if b.Completions == nil {
 				b.Completions = map[string]time.Time{}
@@ -177,8 +178,8 @@ func (r *completionRequest) stillCompleting(ctx context.Context) error {
 		}
 		return nil
 	})
-	if fenced {
-		return errRollbackStarted
+	if stop != nil {
+		return stop
 	}
 	if err != nil && !errors.Is(err, ledger.ErrNoChange) {
 		if ctx.Err() == nil {
@@ -203,7 +204,7 @@ func (r *completionRequest) leave(ctx context.Context) {
 		return
 	}
 	if ctx.Err() != nil {
-		r.p.log().Warn("completion request ended with its context: it stays in the record until its lease lapses", "backfill_id", r.id)
+		r.p.log().Warn("completion request ended with its context: it stays in the record until its lease lapses", "backfill_id", r.id, "request", r.key)
 		return
 	}
 	now := r.p.now()
@@ -220,7 +221,7 @@ func (r *completionRequest) leave(ctx context.Context) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, ledger.ErrNoChange) {
-		r.p.log().Warn("remove the completion request from the record (its lease lapses instead)", "backfill_id", r.id, "error", err.Error())
+		r.p.log().Warn("remove the completion request from the record (its lease lapses instead)", "backfill_id", r.id, "request", r.key, "error", err.Error())
 		return
 	}
 	if fenced {

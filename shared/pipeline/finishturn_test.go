@@ -84,4 +84,7 @@ func TestRunTaskFinishChecksTakeTurns(t *testing.T) {
 	if n := led.n.Load(); n != 1 {
 		t.Errorf("%d listings of the partition states by %d tasks, want 1", n, tasks)
 	}
+	if n := pipeline.FinishTurns(); n != 0 {
+		t.Errorf("%d finish-check turns kept after every task left, want none (a long-lived process would keep one per backfill)", n)
+	}
 }

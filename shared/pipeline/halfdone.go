@@ -30,6 +30,31 @@ func (e *HeldError) Error() string { return e.Message }
 // errRollbackStarted stops a completion whose rollback began.
 var errRollbackStarted = errors.New("a rollback of this backfill started")
 
+// errNotCompleting stops a completion request of a backfill that is no
+// longer completing (another request completed or failed it). The request
+// stops as under a fence, so errors.Is(errNotCompleting,
+// errRollbackStarted) holds; its text says which it was.
+var errNotCompleting error = notCompleting{}
+
+type notCompleting struct{}
+
+func (notCompleting) Error() string {
+	return "the backfill is no longer completing (another completion request ended it)"
+}
+func (notCompleting) Is(target error) bool { return target == errRollbackStarted }
+
+// stopReason is why a completion request of b must start nothing: a
+// rollback began, or b is no longer completing; nil if neither.
+func stopReason(b *ledger.Backfill) error {
+	switch {
+	case !b.RollbackStartedAt.IsZero():
+		return errRollbackStarted
+	case b.State != ledger.StateCompleting:
+		return errNotCompleting
+	}
+	return nil
+}
+
 // holdCompletion decides whether the completing backfill bf goes on. It
 // returns a *HeldError when it is held (its entry is no longer Complete,
 // or a rollback of it began), after recording why on the record (for

@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/bqbackfill/bqbackfill/shared/backfill"
 	"github.com/bqbackfill/bqbackfill/shared/ledger"
@@ -57,6 +60,37 @@ func TestRollbackUnits(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("restores %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestStopReason: a completion request stops on a rollback's fence and on
+// a backfill another request already ended, and says which.
+func TestStopReason(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		b    ledger.Backfill
+		want string // "" for no stop
+	}{
+		{"completing", ledger.Backfill{State: ledger.StateCompleting}, ""},
+		{"fenced", ledger.Backfill{State: ledger.StateCompleting, RollbackStartedAt: time.Unix(1, 0)}, "a rollback of this backfill started"},
+		{"completed by another request", ledger.Backfill{State: ledger.StateCompleted}, "no longer completing"},
+		{"failed", ledger.Backfill{State: ledger.StateFailed}, "no longer completing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := stopReason(&tc.b)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("stopReason = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errRollbackStarted) {
+				t.Errorf("stopReason = %v, want an error saying %q that stops the request as a fence does", err, tc.want)
+			}
+			if got := stopText(err); !strings.Contains(got, tc.want) {
+				t.Errorf("stopText = %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -48,10 +48,12 @@ func (p *Pipeline) RunTask(ctx context.Context, recv Receiver) (TaskStats, error
 	}
 	// Finish even if the task is being stopped: the check is short and
 	// saves the next scan from doing it.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
 	for _, id := range touched.IDs() {
+		// A minute per backfill: a wait for another task's turn at one
+		// does not shorten the checks of the others.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		ok, err := p.finishInTurn(fctx, id)
+		cancel()
 		if err != nil {
 			p.log().Warn("finish check failed; the next scan retries it", "backfill_id", id, "error", err.Error())
 			continue
@@ -64,24 +66,48 @@ func (p *Pipeline) RunTask(ctx context.Context, recv Receiver) (TaskStats, error
 }
 
 // finishing holds each backfill's turn at the finish check among the worker
-// tasks of this process (id -> chan struct{} of capacity 1). The tasks go
-// idle together when their subscription runs dry, and each check lists all
-// the backfill's partition records: taking turns, the first finishes the
-// backfill and the others find it finished with one read (without turns the
-// 16 tasks of a 3,650-partition local run listed 16 × 3,650 records at
-// once). Process-wide, like the spec cache.
-var finishing sync.Map
+// tasks of this process. The tasks go idle together when their
+// subscription runs dry, and each check lists all the backfill's partition
+// records: taking turns, the first finishes the backfill and the others
+// find it finished with one read (without turns the 16 tasks of a
+// 3,650-partition local run listed 16 × 3,650 records at once).
+// Process-wide, like the spec cache; an id's entry goes when its last
+// task leaves, so a long-lived process keeps none.
+var (
+	finishingMu sync.Mutex
+	finishing   = map[string]*finishTurn{}
+)
+
+// finishTurn is one backfill's turn (a channel of capacity 1) and the
+// number of tasks holding or waiting for it.
+type finishTurn struct {
+	turn  chan struct{}
+	users int
+}
 
 // finishInTurn is Finish, run once the other tasks of this process are
 // done checking the same backfill.
 func (p *Pipeline) finishInTurn(ctx context.Context, id string) (bool, error) {
-	v, _ := finishing.LoadOrStore(id, make(chan struct{}, 1))
-	turn := v.(chan struct{})
+	finishingMu.Lock()
+	t := finishing[id]
+	if t == nil {
+		t = &finishTurn{turn: make(chan struct{}, 1)}
+		finishing[id] = t
+	}
+	t.users++
+	finishingMu.Unlock()
+	defer func() {
+		finishingMu.Lock()
+		if t.users--; t.users == 0 {
+			delete(finishing, id)
+		}
+		finishingMu.Unlock()
+	}()
 	select {
-	case turn <- struct{}{}:
+	case t.turn <- struct{}{}:
 	case <-ctx.Done():
 		return false, fmt.Errorf("finish %s: wait for another task's check: %w", id, ctx.Err())
 	}
-	defer func() { <-turn }()
+	defer func() { <-t.turn }()
 	return p.Finish(ctx, id)
 }
