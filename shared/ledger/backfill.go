@@ -375,15 +375,7 @@ func (s *Store) list(ctx context.Context, prefix string, st State) ([]*Backfill,
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Backfill, len(ids))
-	err = s.each(ctx, len(ids), func(i int) error {
-		b, err := s.Get(ctx, ids[i])
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		out[i] = b
-		return err
-	})
+	out, err := readEach(ctx, s, len(ids), func(i int) (*Backfill, error) { return s.Get(ctx, ids[i]) })
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +383,7 @@ func (s *Store) list(ctx context.Context, prefix string, st State) ([]*Backfill,
 	for _, b := range out {
 		// The state is checked again: the record may have moved since the
 		// listing.
-		if b != nil && (st == "" || b.State == st) {
+		if st == "" || b.State == st {
 			res = append(res, b)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -281,19 +280,7 @@ func (s *Store) PartitionProgress(ctx context.Context, id string) (map[string]Pa
 // ReadPartitions reads the records of the partitions pids (16 at a time),
 // in that order; a record deleted meanwhile is left out.
 func (s *Store) ReadPartitions(ctx context.Context, id string, pids []string) ([]*PartitionRecord, error) {
-	out := make([]*PartitionRecord, len(pids))
-	err := s.each(ctx, len(pids), func(i int) error {
-		r, err := s.GetPartition(ctx, id, pids[i])
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		out[i] = r
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(out, func(r *PartitionRecord) bool { return r == nil }), nil
+	return readEach(ctx, s, len(pids), func(i int) (*PartitionRecord, error) { return s.GetPartition(ctx, id, pids[i]) })
 }
 
 // Summary counts a backfill's partition records by state.

@@ -45,6 +45,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -340,6 +341,24 @@ func (s *Store) namesBy(ctx context.Context, prefix, glob string, keep func(*sto
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// readEach reads n records with get, 16 at a time, in order, leaving out
+// those deleted since they were listed (ErrNotFound).
+func readEach[T any](ctx context.Context, s *Store, n int, get func(i int) (*T, error)) ([]*T, error) {
+	out := make([]*T, n)
+	err := s.each(ctx, n, func(i int) error {
+		r, err := get(i)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		out[i] = r
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(out, func(r *T) bool { return r == nil }), nil
 }
 
 // each runs f(0..n-1), 16 at a time, and returns the first error; after an

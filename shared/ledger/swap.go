@@ -98,23 +98,7 @@ func (s *Store) ListSwapSteps(ctx context.Context, id string) ([]*SwapStep, erro
 	if err != nil {
 		return nil, err
 	}
-	steps := make([]*SwapStep, len(names))
-	err = s.each(ctx, len(names), func(i int) error {
-		st, err := s.GetSwapStep(ctx, id, strings.TrimSuffix(path.Base(names[i]), ".json"))
-		if errors.Is(err, ErrNotFound) {
-			return nil // deleted since the listing
-		}
-		steps[i] = st
-		return err
+	return readEach(ctx, s, len(names), func(i int) (*SwapStep, error) {
+		return s.GetSwapStep(ctx, id, strings.TrimSuffix(path.Base(names[i]), ".json"))
 	})
-	if err != nil {
-		return nil, err
-	}
-	var out []*SwapStep
-	for _, st := range steps {
-		if st != nil {
-			out = append(out, st)
-		}
-	}
-	return out, nil
 }
