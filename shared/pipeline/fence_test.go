@@ -442,6 +442,20 @@ func (w *slowBackup) Backup(ctx context.Context, src, dst warehouse.TableRef, ex
 	return w.Warehouse.Backup(ctx, src, dst, exp, labels)
 }
 
+// completeDuringBackup runs a completion of contractID on a step clock
+// and returns once it is inside its backup, which waits until wh.release
+// is closed; completed gets the completion's result.
+func completeDuringBackup(e *contractEnv) (clk *stepClock, wh *slowBackup, completed <-chan error) {
+	clk = newStepClock(now)
+	e.p.Clock, e.p.Now = clk, clk.Now
+	wh = &slowBackup{Warehouse: e.p.Warehouse, entered: make(chan struct{}), release: make(chan struct{})}
+	e.p.Warehouse = wh
+	done := make(chan error, 1)
+	go func() { done <- e.p.Complete(e.ctx, contractID) }()
+	<-wh.entered
+	return clk, wh, done
+}
+
 // TestFenceAfterLongBackup: a completion request beats only while its
 // swap jobs run, so a backup outlasting the lease lets a rollback take it
 // for dead and finish (nothing was swapped); the request then checks the
@@ -450,13 +464,7 @@ func (w *slowBackup) Backup(ctx context.Context, src, dst warehouse.TableRef, ex
 func TestFenceAfterLongBackup(t *testing.T) {
 	e := newContractEnv(t)
 	days := startCompleting(t, e, dayRange("Initiate", "2023-01-01", "2023-02-19"), civil.Date{Year: 2023, Month: 1, Day: 1}, 50)
-	clk := newStepClock(now)
-	e.p.Clock, e.p.Now = clk, clk.Now
-	wh := &slowBackup{Warehouse: e.p.Warehouse, entered: make(chan struct{}), release: make(chan struct{})}
-	e.p.Warehouse = wh
-	completed := make(chan error, 1)
-	go func() { completed <- e.p.Complete(e.ctx, contractID) }()
-	<-wh.entered
+	clk, wh, completed := completeDuringBackup(e)
 	rolled := make(chan error, 1)
 	go func() {
 		_, _, err := e.p.Rollback(e.ctx, table)
@@ -565,13 +573,7 @@ func TestHeartbeatLostStartsNoUnit(t *testing.T) {
 	e := newContractEnvGCS(t, func(base http.RoundTripper) http.RoundTripper { f.base = base; return f })
 	days := startCompleting(t, e, dayRange("Initiate", "2023-01-01", "2023-02-19"), civil.Date{Year: 2023, Month: 1, Day: 1}, 50)
 	before := e.fake.PartitionRows(table)
-	clk := newStepClock(now)
-	e.p.Clock, e.p.Now = clk, clk.Now
-	wh := &slowBackup{Warehouse: e.p.Warehouse, entered: make(chan struct{}), release: make(chan struct{})}
-	e.p.Warehouse = wh
-	completed := make(chan error, 1)
-	go func() { completed <- e.p.Complete(e.ctx, contractID) }()
-	<-wh.entered // the request is in the record, its heartbeat written
+	clk, wh, completed := completeDuringBackup(e) // the request is in the record, its heartbeat written
 	f.on.Store(true)
 	clk.advance(time.Minute + time.Second)
 	close(wh.release)
