@@ -307,10 +307,9 @@ func (p *Pipeline) startCopies(ctx context.Context, spec *Spec, c []backfill.Par
 	}
 	errs := make([]error, len(copies)+1)
 	var wg sync.WaitGroup
-	if len(copies) < len(c) {
-		// Named for the chunk's first partition, read before c is
-		// narrowed to the copies below (which may be none).
-		deleteID := jobID(spec, jobPrefix+"empty_"+PartitionID(c[0]))
+	// start runs job, paced and retried, once sem has room; its error
+	// goes to errs[i], prefixed with what.
+	start := func(i int, what string, job func() error) {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -320,41 +319,35 @@ func (p *Pipeline) startCopies(ctx context.Context, spec *Spec, c []backfill.Par
 				if err := p.pace(ctx, dst); err != nil {
 					return err
 				}
-				// No ids: the whole table (a whole-table swap of an empty table).
-				_, err := p.Warehouse.DeletePartitions(ctx, warehouse.DeleteJob{
-					Table: dst, Partitions: empty, BillingProject: spec.BillingProject,
-					Labels: jobLabels(spec), JobID: deleteID,
-				})
-				return err
+				return job()
 			})
 			if err != nil {
-				errs[len(copies)] = fmt.Errorf("empty %d partition(s) of %s that %s has no rows in: %w", len(c)-len(copies), dst, src, err)
+				errs[i] = fmt.Errorf("%s: %w", what, err)
 			}
 		}()
 	}
-	c = copies
-	for i, ps := range c {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int, ps backfill.Partition) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			err := p.withRetry(ctx, func() error {
-				if err := p.pace(ctx, dst); err != nil {
-					return err
-				}
-				_, err := p.Warehouse.Copy(ctx, warehouse.CopyJob{
-					Source: src, SourcePartition: ps.ID,
-					Dest: dst, DestPartition: ps.ID,
-					Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
-					Labels: jobLabels(spec), JobID: jobID(spec, jobPrefix+PartitionID(ps)),
-				})
-				return err
+	if len(copies) < len(c) {
+		// Named for the chunk's first partition.
+		deleteID := jobID(spec, jobPrefix+"empty_"+PartitionID(c[0]))
+		start(len(copies), fmt.Sprintf("empty %d partition(s) of %s that %s has no rows in", len(c)-len(copies), dst, src), func() error {
+			// No ids: the whole table (a whole-table swap of an empty table).
+			_, err := p.Warehouse.DeletePartitions(ctx, warehouse.DeleteJob{
+				Table: dst, Partitions: empty, BillingProject: spec.BillingProject,
+				Labels: jobLabels(spec), JobID: deleteID,
 			})
-			if err != nil {
-				errs[i] = fmt.Errorf("copy %s$%s to %s: %w", src, ps.ID, dst, err)
-			}
-		}(i, ps)
+			return err
+		})
+	}
+	for i, ps := range copies {
+		start(i, fmt.Sprintf("copy %s$%s to %s", src, ps.ID, dst), func() error {
+			_, err := p.Warehouse.Copy(ctx, warehouse.CopyJob{
+				Source: src, SourcePartition: ps.ID,
+				Dest: dst, DestPartition: ps.ID,
+				Write: warehouse.WriteTruncate, BillingProject: spec.BillingProject,
+				Labels: jobLabels(spec), JobID: jobID(spec, jobPrefix+PartitionID(ps)),
+			})
+			return err
+		})
 	}
 	return func() error {
 		wg.Wait()
